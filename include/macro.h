@@ -1,0 +1,72 @@
+/* Small helpers every file uses. systemd has richer ones, but they live in its internal
+ * src/basic and are not part of public libsystemd, so the few we need are here. */
+#pragma once
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef uint64_t usec_t;
+
+#define USEC_PER_MSEC ((usec_t)1000ULL)
+#define USEC_PER_SEC ((usec_t)1000000ULL)
+#define USEC_PER_MINUTE (60ULL * USEC_PER_SEC)
+#define USEC_PER_HOUR (60ULL * USEC_PER_MINUTE)
+#define USEC_PER_DAY (24ULL * USEC_PER_HOUR)
+#define USEC_INFINITY ((usec_t)UINT64_MAX)
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _unused_ __attribute__((unused))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+static inline const char *strempty(const char *s)
+{
+	return s ? s : "";
+}
+
+static inline const char *startswith(const char *s, const char *prefix)
+{
+	size_t l = strlen(prefix);
+	return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}
+
+/* Copy with truncation; always NUL-terminates. Returns dst. */
+char *strscpy(char *dst, size_t size, const char *src);
+/* snprintf that appends at the end of what dst already holds. */
+void strappendf(char *dst, size_t size, const char *fmt, ...) _printf_(3, 4);
+
+/* NULL-terminated string vectors (lists in the config). */
+char **strv_free(char **l);
+size_t strv_length(char *const *l);
+int strv_push(char ***l, const char *s);
+char **strv_copy(char *const *l);
+/* Split on white space, honouring "double" and 'single' quotes. Returns -EINVAL on an
+ * unterminated quote. */
+int strv_split_quoted(const char *s, char ***ret);
+char *strv_join(char *const *l, const char *sep);
+
+static inline void strv_freep(char ***l)
+{
+	strv_free(*l);
+}
+#define _cleanup_strv_free_ _cleanup_(strv_freep)

@@ -1,0 +1,65 @@
+/* The daemon: one sd-event loop that samples, decides, logs, acts and answers the socket. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "core.h"
+#include "probe.h"
+#include "varlink.h"
+
+typedef struct ManagerOptions {
+	const char *config_path;
+	const char *dropin_dir;
+	const char *runtime_dir;
+	const char *dev_root;
+	bool dry_run;
+} ManagerOptions;
+
+typedef struct Manager {
+	ManagerOptions opt;
+	Config config;
+	sd_event *event;
+	sd_event_source *check_timer;
+	sd_event_source *warn_timer; /* armed while a warning runs */
+	VarlinkServer *varlink;
+	int lock_fd;
+	char boot_id[64];
+
+	Sampler sampler;
+	CoreState state;
+	Decision last;	/* last scheduled check */
+	Sample last_sample;
+	bool have_last;
+	usec_t last_at; /* CLOCK_BOOTTIME of the last check */
+	usec_t next_check_at;
+	usec_t warn_until; /* when a pending warning runs out, 0 when none */
+	unsigned checks;   /* scheduled checks since start */
+	bool state_save_failed;
+} Manager;
+
+/* Sets everything up: lock, state, socket, timers. Takes over *config (also on failure).
+ * Returns 0 or a negative errno after logging why. */
+int manager_new(const ManagerOptions *opt, Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+int manager_run(Manager *m);
+
+/* The resolved action for the current configuration ("poweroff", "none", …). */
+const char *manager_armed_action(const Manager *m);
+/* CLOCK_BOOTTIME now. */
+usec_t now_boottime(void);
+
+/* Re-reads the configuration; on error keeps the old one and returns the error messages in
+ * *ret_errors (a strv) when given. */
+int manager_reload(Manager *m, char ***ret_errors);
+
+/* A fresh sample decided as a scheduled check would be, without advancing the streak. */
+void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret);
+
+/* Saves the state; a failure is a warning, never fatal. */
+void manager_save_state(Manager *m);
+
+/* The Varlink method handler (control.c). */
+void control_dispatch(VarlinkCall *call, void *userdata);

@@ -1,0 +1,61 @@
+/* Probes read the system and return facts plus an error, never a verdict. Every path a test
+ * must redirect is a parameter. The sampler runs all probes for one check. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "sample.h"
+
+/* Where the probes look. Tests point these at fixture trees. */
+typedef struct ProbeEnv {
+	const char *proc_root; /* "/proc" */
+	const char *dev_root;  /* "/dev" */
+} ProbeEnv;
+
+/* --- CPU: /proc/stat --------------------------------------------------------------------- */
+
+typedef struct CpuCounters {
+	bool valid;
+	uint64_t busy; /* jiffies not idle or iowait, all CPUs */
+	uint64_t total;
+} CpuCounters;
+
+/* Parses the text of /proc/stat. Returns 0 or -EBADMSG. */
+int cpu_counters_parse(const char *text, CpuCounters *ret);
+int cpu_counters_read(const char *proc_root, CpuCounters *ret, char *err, size_t errlen);
+/* Busy share between two readings, 0..100; 0 when no time passed. */
+double cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now);
+
+/* --- Memory: /proc/meminfo ---------------------------------------------------------------- */
+
+/* Parses the text of /proc/meminfo. Returns 0 or -EBADMSG when MemTotal or MemAvailable is
+ * missing or MemTotal is 0. */
+int meminfo_parse(const char *text, MemoryFacts *ret);
+int memory_read(const char *proc_root, MemoryFacts *ret, char *err, size_t errlen);
+
+/* --- Sampler ------------------------------------------------------------------------------ */
+
+/* What the probes remember between checks (counter baselines). */
+typedef struct Baselines {
+	CpuCounters cpu;
+	usec_t taken; /* CLOCK_BOOTTIME of the reading */
+} Baselines;
+
+typedef struct Sampler {
+	ProbeEnv env;
+	Baselines prev;
+} Sampler;
+
+void sampler_init(Sampler *s, const ProbeEnv *env);
+
+/* Reads the baselines without producing a sample (start-up, and --once's first reading). */
+void sampler_prime(Sampler *s, usec_t now);
+
+/* Runs every probe. With commit the new counters become the baselines for the next check;
+ * without (CheckNow) the next scheduled check still averages over its whole interval. */
+void sampler_sample(Sampler *s, const Config *c, usec_t now, bool commit, Sample *ret);
+
+/* Reads a whole small file (/proc, /sys) into buf, NUL-terminated. Returns bytes or -errno. */
+ssize_t read_small_file(const char *path, char *buf, size_t size);

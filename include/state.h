@@ -1,0 +1,23 @@
+/* The daemon's state in RUNTIME_DIR/state, so that a restart continues the idle streak and
+ * keeps holds. Boot-clock values are only meaningful within one boot, so the file carries the
+ * boot id and a file from another boot is ignored. */
+#pragma once
+
+#include "core.h"
+
+/* Serialises state and the last decision (may be NULL). Returns a malloc'd string. */
+char *state_serialize(const CoreState *s, const Decision *last, const char *boot_id);
+
+/* Parses text into *ret (the last decision's verdict and reasons into *ret_last if given).
+ * Returns 0; -EBADMSG with a reason in err for corrupt or truncated text; -ESTALE when the
+ * file belongs to another boot. *ret is untouched on failure. */
+int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision *ret_last,
+		char *err, size_t errlen);
+
+/* Atomic save: write a temporary file in dir, fsync, rename over dir/state. */
+int state_save(const char *dir, const char *text);
+/* Reads dir/state into a malloc'd string. -ENOENT when there is none. */
+int state_load_text(const char *dir, char **ret);
+
+/* Reads /proc/sys/kernel/random/boot_id (under proc_root). */
+int boot_id_read(const char *proc_root, char *buf, size_t size);

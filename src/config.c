@@ -1,0 +1,547 @@
+/* Configuration parsing. Own parser rather than inih: Debian's libinih is built with
+ * INI_HANDLER_LINENO=0 and INI_MAX_LINE=200, so it can neither report FILE:LINE for a bad value
+ * nor read a long PreActionCommand= line whole, and it treats ';' inside values as a comment,
+ * which systemd's syntax (the one our users know) does not. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "timespan.h"
+
+static const char *const action_names[_ACTION_KIND_MAX] = {
+	[ACTION_AUTO] = "auto",
+	[ACTION_POWEROFF] = "poweroff",
+	[ACTION_STOP_INSTANCE] = "stop-instance",
+	[ACTION_NONE] = "none",
+};
+
+const char *action_kind_to_string(ActionKind k)
+{
+	return k >= 0 && k < _ACTION_KIND_MAX ? action_names[k] : "invalid";
+}
+
+int action_kind_from_string(const char *s, ActionKind *ret)
+{
+	for (int i = 0; i < _ACTION_KIND_MAX; i++)
+		if (streq(s, action_names[i])) {
+			*ret = (ActionKind)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+typedef enum ValueType {
+	VT_TIMESPAN,
+	VT_UINT,
+	VT_PERCENT,
+	VT_RATE,
+	VT_BOOL,
+	VT_STRING,
+	VT_ACTION,
+	VT_WORDS, /* white-space separated list */
+	VT_ARGV,  /* like VT_WORDS, with quoting; empty = unset */
+} ValueType;
+
+typedef struct KeyDef {
+	const char *section;
+	const char *key;
+	ValueType type;
+	size_t offset;
+	double min, max; /* for VT_UINT, VT_PERCENT, VT_RATE and VT_TIMESPAN (seconds) */
+	const char *def; /* default, in file syntax */
+} KeyDef;
+
+#define OFF(f) offsetof(Config, f)
+#define NOLIMIT 0, 0
+
+/* The one table of keys: defaults, ranges and the order of --check-config output. */
+static const KeyDef keys[] = {
+	{ "Check", "IntervalSec", VT_TIMESPAN, OFF(interval), 1, 86400, "60s" },
+	{ "Check", "BootGraceSec", VT_TIMESPAN, OFF(boot_grace), 0, 7 * 86400, "5min" },
+	{ "Check", "IdleChecks", VT_UINT, OFF(idle_checks), 1, 10000, "2" },
+	{ "Action", "Action", VT_ACTION, OFF(action), NOLIMIT, "auto" },
+	{ "Action", "WarnSec", VT_TIMESPAN, OFF(warn), 0, 3600, "60s" },
+	{ "Action", "FallbackPoweroff", VT_BOOL, OFF(fallback_poweroff), NOLIMIT, "yes" },
+	{ "Action", "PreActionCommand", VT_ARGV, OFF(pre_action_command), NOLIMIT, "" },
+	{ "Action", "PreActionTimeoutSec", VT_TIMESPAN, OFF(pre_action_timeout), 1, 3600, "60s" },
+	{ "Thresholds", "CpuPercent", VT_PERCENT, OFF(cpu_percent), 0, 100, "10" },
+	{ "Thresholds", "MemoryPercent", VT_PERCENT, OFF(memory_percent), 0, 100, "80" },
+	{ "Thresholds", "NetworkKBps", VT_RATE, OFF(network_kbps), 0, 1e9, "0" },
+	{ "Thresholds", "DiskKBps", VT_RATE, OFF(disk_kbps), 0, 1e9, "0" },
+	{ "Sessions", "SessionIdleSec", VT_TIMESPAN, OFF(session_idle), 0, 30 * 86400, "1h" },
+	{ "Sessions", "MultiplexerBusyPercent", VT_PERCENT, OFF(multiplexer_busy_percent), 0, 100,
+	  "5" },
+	{ "Neuron", "Processes", VT_WORDS, OFF(neuron_processes), NOLIMIT,
+	  "neuronx-cc neuron-cc neuron_parallel_compile neuron-profile walrus_driver "
+	  "hlo2penguin hlo-opt neuronx-distributed" },
+	{ "Neuron", "DevicePattern", VT_STRING, OFF(neuron_device_pattern), NOLIMIT,
+	  "/dev/neuron*" },
+	{ "Neuron", "SysfsRoot", VT_STRING, OFF(neuron_sysfs_root), NOLIMIT,
+	  "/sys/devices/virtual/neuron_device" },
+	{ "Neuron", "HeldIdleSec", VT_TIMESPAN, OFF(neuron_held_idle), 0, 30 * 86400, "0" },
+	{ "Processes", "Active", VT_WORDS, OFF(ml_processes), NOLIMIT,
+	  "train.py inference.py run_*.py torchrun accelerate deepspeed" },
+	{ "Control", "MaxHoldSec", VT_TIMESPAN, OFF(max_hold), 60, 30 * 86400, "24h" },
+	{ "AWS", "ImdsEndpoint", VT_STRING, OFF(imds_endpoint), NOLIMIT, "http://169.254.169.254" },
+	{ "AWS", "Ec2Endpoint", VT_STRING, OFF(ec2_endpoint), NOLIMIT, "" },
+	{ "AWS", "MonitoringEndpoint", VT_STRING, OFF(monitoring_endpoint), NOLIMIT, "" },
+	{ "Metrics", "CloudWatch", VT_BOOL, OFF(cloudwatch), NOLIMIT, "no" },
+	{ "Metrics", "Namespace", VT_STRING, OFF(metrics_namespace), NOLIMIT, "Trnidled" },
+	{ "Metrics", "TextfilePath", VT_STRING, OFF(textfile_path), NOLIMIT, "" },
+};
+
+void config_diag_clear(ConfigDiag *d)
+{
+	d->errors = strv_free(d->errors);
+	d->warnings = strv_free(d->warnings);
+}
+
+static _printf_(2, 3) int diag_add(char ***l, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return strv_push(l, buf);
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+	static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
+	static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
+	for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_number(const char *v, double *ret)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(v, &end);
+	if (errno != 0 || end == v || !isfinite(d))
+		return -EINVAL;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end == '%')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*ret = d;
+	return 0;
+}
+
+/* Stores v into the field; on failure writes a reason to why and leaves the field alone. */
+static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t whylen)
+{
+	void *field = (char *)c + k->offset;
+	double d;
+	usec_t t;
+	bool b;
+	ActionKind a;
+	char **l = NULL;
+
+	switch (k->type) {
+	case VT_TIMESPAN:
+		if (timespan_parse(v, &t) < 0) {
+			snprintf(why, whylen, "not a time span (examples: 90s, 5min, 2h)");
+			return -EINVAL;
+		}
+		if ((double)t < k->min * 1e6 || (double)t > k->max * 1e6) {
+			char lo[32], hi[32];
+			snprintf(why, whylen, "out of range (%s to %s)",
+				 timespan_format(lo, sizeof(lo), (usec_t)(k->min * 1e6)),
+				 timespan_format(hi, sizeof(hi), (usec_t)(k->max * 1e6)));
+			return -ERANGE;
+		}
+		*(usec_t *)field = t;
+		return 0;
+	case VT_UINT:
+	case VT_PERCENT:
+	case VT_RATE:
+		if (parse_number(v, &d) < 0 || (k->type == VT_UINT && d != floor(d))) {
+			snprintf(why, whylen, "not a %s",
+				 k->type == VT_UINT ? "whole number" : "number");
+			return -EINVAL;
+		}
+		if (d < k->min || d > k->max) {
+			snprintf(why, whylen, "out of range (%g to %g)", k->min, k->max);
+			return -ERANGE;
+		}
+		if (k->type == VT_UINT)
+			*(unsigned *)field = (unsigned)d;
+		else
+			*(double *)field = d;
+		return 0;
+	case VT_BOOL:
+		if (parse_bool(v, &b) < 0) {
+			snprintf(why, whylen, "not a boolean (yes or no)");
+			return -EINVAL;
+		}
+		*(bool *)field = b;
+		return 0;
+	case VT_ACTION:
+		if (action_kind_from_string(v, &a) < 0) {
+			snprintf(why, whylen, "unknown action (auto, poweroff, stop-instance, none)");
+			return -EINVAL;
+		}
+		*(ActionKind *)field = a;
+		return 0;
+	case VT_STRING: {
+		char *s = NULL;
+		if (*v && !(s = strdup(v)))
+			return -ENOMEM;
+		free(*(char **)field);
+		*(char **)field = s;
+		return 0;
+	}
+	case VT_WORDS:
+	case VT_ARGV:
+		if (strv_split_quoted(v, &l) < 0) {
+			snprintf(why, whylen, "unterminated quote");
+			return -EINVAL;
+		}
+		if (k->type == VT_ARGV && strv_length(l) > 0 && l[0][0] != '/') {
+			snprintf(why, whylen, "the command must start with an absolute path");
+			strv_free(l);
+			return -EINVAL;
+		}
+		if (k->type == VT_ARGV && strv_length(l) == 0)
+			l = strv_free(l);
+		strv_free(*(char ***)field);
+		*(char ***)field = l;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void field_free(Config *c, const KeyDef *k)
+{
+	void *field = (char *)c + k->offset;
+	if (k->type == VT_STRING) {
+		free(*(char **)field);
+		*(char **)field = NULL;
+	} else if (k->type == VT_WORDS || k->type == VT_ARGV) {
+		*(char ***)field = strv_free(*(char ***)field);
+	}
+}
+
+void config_free(Config *c)
+{
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		field_free(c, &keys[i]);
+}
+
+int config_init_defaults(Config *c)
+{
+	char why[128];
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		int r = assign(c, &keys[i], keys[i].def, why, sizeof(why));
+		if (r < 0) {
+			config_free(c);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static bool section_known(const char *s)
+{
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		if (streq(keys[i].section, s))
+			return true;
+	return false;
+}
+
+static const KeyDef *key_find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		if (streq(keys[i].section, section) && streq(keys[i].key, key))
+			return &keys[i];
+	return NULL;
+}
+
+static char *strip(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Printable excerpt of untrusted text for a message. */
+static const char *excerpt(const char *s, char *buf, size_t size)
+{
+	size_t n = 0;
+	for (; *s && n + 4 < size; s++)
+		buf[n++] = isprint((unsigned char)*s) ? *s : '?';
+	if (*s && n + 4 >= size) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+int config_parse_text(Config *c, const char *name, const char *text, ConfigDiag *d)
+{
+	_cleanup_free_ char *copy = strdup(text);
+	char section[64] = "";
+	bool section_ok = false;
+	int errors = 0;
+	unsigned lineno = 0;
+	char ex[80];
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *line = copy, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		char *l = strip(line);
+		if (*l == '\0' || *l == '#' || *l == ';')
+			continue;
+		if (*l == '[') {
+			char *e = strchr(l, ']');
+			if (!e || *strip(e + 1) != '\0' || e - l - 1 <= 0 ||
+			    (size_t)(e - l - 1) >= sizeof(section)) {
+				diag_add(&d->errors, "%s:%u: bad section header '%s'", name, lineno,
+					 excerpt(l, ex, sizeof(ex)));
+				errors++;
+				section[0] = '\0';
+				section_ok = false;
+				continue;
+			}
+			*e = '\0';
+			strscpy(section, sizeof(section), l + 1);
+			section_ok = section_known(section);
+			if (!section_ok)
+				diag_add(&d->warnings, "%s:%u: unknown section [%s], ignoring it",
+					 name, lineno, excerpt(section, ex, sizeof(ex)));
+			continue;
+		}
+		char *eq = strchr(l, '=');
+		if (!eq) {
+			diag_add(&d->errors, "%s:%u: expected Key=value or [Section], got '%s'",
+				 name, lineno, excerpt(l, ex, sizeof(ex)));
+			errors++;
+			continue;
+		}
+		*eq = '\0';
+		char *key = strip(l), *value = strip(eq + 1);
+		if (section[0] == '\0') {
+			diag_add(&d->errors, "%s:%u: %s= outside of any [Section]", name, lineno,
+				 excerpt(key, ex, sizeof(ex)));
+			errors++;
+			continue;
+		}
+		if (!section_ok)
+			continue;
+		const KeyDef *k = key_find(section, key);
+		if (!k) {
+			diag_add(&d->warnings, "%s:%u: unknown key %s= in [%s], ignoring it", name,
+				 lineno, excerpt(key, ex, sizeof(ex)), section);
+			continue;
+		}
+		char why[160] = "";
+		int r = assign(c, k, value, why, sizeof(why));
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			char vex[80];
+			diag_add(&d->errors, "%s:%u: [%s] %s=%s: %s", name, lineno, k->section,
+				 k->key, excerpt(value, vex, sizeof(vex)), why);
+			errors++;
+		}
+	}
+	return errors;
+}
+
+static int read_file(const char *path, char **ret)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *m = open_memstream(&buf, &size);
+	if (!m) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, m);
+	int err = ferror(f) ? -EIO : 0;
+	fclose(f);
+	fclose(m);
+	if (err < 0 || memchr(buf, '\0', size)) {
+		free(buf);
+		return err < 0 ? err : -EBADMSG;
+	}
+	*ret = buf;
+	return 0;
+}
+
+static int load_one(Config *c, const char *path, bool optional, ConfigDiag *d)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = read_file(path, &text);
+	if (r == -ENOENT && optional)
+		return 0;
+	if (r < 0) {
+		diag_add(&d->errors, "%s: cannot read: %s", path,
+			 r == -EBADMSG ? "contains a NUL byte" : strerror(-r));
+		return 1;
+	}
+	return config_parse_text(c, path, text, d);
+}
+
+static int dropin_filter(const struct dirent *de)
+{
+	size_t n = strlen(de->d_name);
+	return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf");
+}
+
+static int validate(const Config *c, const char *name, ConfigDiag *d)
+{
+	int errors = 0;
+	if (c->neuron_device_pattern && c->neuron_device_pattern[0] != '/') {
+		diag_add(&d->errors, "%s: [Neuron] DevicePattern= must be an absolute path", name);
+		errors++;
+	}
+	if (c->neuron_sysfs_root && c->neuron_sysfs_root[0] != '/') {
+		diag_add(&d->errors, "%s: [Neuron] SysfsRoot= must be an absolute path", name);
+		errors++;
+	}
+	if (c->textfile_path && c->textfile_path[0] != '/') {
+		diag_add(&d->errors, "%s: [Metrics] TextfilePath= must be an absolute path", name);
+		errors++;
+	}
+	if (!c->metrics_namespace) {
+		diag_add(&d->errors, "%s: [Metrics] Namespace= must not be empty", name);
+		errors++;
+	}
+	if (!c->imds_endpoint) {
+		diag_add(&d->errors, "%s: [AWS] ImdsEndpoint= must not be empty", name);
+		errors++;
+	}
+	return errors;
+}
+
+int config_load(const char *main_path, const char *dropin_dir, Config *ret, ConfigDiag *d)
+{
+	Config c;
+	int r, errors = 0;
+
+	r = config_init_defaults(&c);
+	if (r < 0)
+		return r;
+	if (main_path) {
+		r = load_one(&c, main_path, true, d);
+		if (r < 0)
+			goto fail;
+		errors += r;
+	}
+	if (dropin_dir) {
+		struct dirent **names = NULL;
+		int n = scandir(dropin_dir, &names, dropin_filter, alphasort);
+		if (n < 0 && errno != ENOENT) {
+			diag_add(&d->errors, "%s: cannot read directory: %s", dropin_dir,
+				 strerror(errno));
+			errors++;
+		}
+		for (int i = 0; i < n; i++) {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/%s", dropin_dir, names[i]->d_name);
+			if (r >= 0) {
+				r = load_one(&c, path, false, d);
+				if (r > 0)
+					errors += r;
+			}
+			free(names[i]);
+		}
+		free(names);
+		if (r < 0)
+			goto fail;
+	}
+	errors += validate(&c, main_path ? main_path : "configuration", d);
+	if (errors > 0) {
+		config_free(&c);
+		return errors;
+	}
+	*ret = c;
+	return 0;
+fail:
+	config_free(&c);
+	return r;
+}
+
+static void value_to_string(const Config *c, const KeyDef *k, char *buf, size_t size)
+{
+	const void *field = (const char *)c + k->offset;
+	_cleanup_free_ char *joined = NULL;
+
+	switch (k->type) {
+	case VT_TIMESPAN:
+		timespan_format(buf, size, *(const usec_t *)field);
+		return;
+	case VT_UINT:
+		snprintf(buf, size, "%u", *(const unsigned *)field);
+		return;
+	case VT_PERCENT:
+	case VT_RATE:
+		snprintf(buf, size, "%g", *(const double *)field);
+		return;
+	case VT_BOOL:
+		strscpy(buf, size, *(const bool *)field ? "yes" : "no");
+		return;
+	case VT_ACTION:
+		strscpy(buf, size, action_kind_to_string(*(const ActionKind *)field));
+		return;
+	case VT_STRING:
+		strscpy(buf, size, strempty(*(char *const *)field));
+		return;
+	case VT_WORDS:
+	case VT_ARGV:
+		joined = strv_join(*(char **const *)field, " ");
+		strscpy(buf, size, strempty(joined));
+		return;
+	}
+}
+
+void config_dump(const Config *c, FILE *f)
+{
+	const char *section = NULL;
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		char buf[1024];
+		if (!section || !streq(section, keys[i].section)) {
+			fprintf(f, "%s[%s]\n", section ? "\n" : "", keys[i].section);
+			section = keys[i].section;
+		}
+		value_to_string(c, &keys[i], buf, sizeof(buf));
+		fprintf(f, "%s=%s\n", keys[i].key, buf);
+	}
+}

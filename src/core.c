@@ -1,0 +1,177 @@
+/* The decision core. Pure: everything it knows comes in through its arguments. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core.h"
+#include "timespan.h"
+
+static const char *const verdict_names[_VERDICT_MAX] = {
+	[VERDICT_ACTIVE] = "active",
+	[VERDICT_IDLE] = "idle",
+	[VERDICT_GRACE] = "grace",
+	[VERDICT_HELD] = "held",
+};
+
+const char *verdict_to_string(Verdict v)
+{
+	return v >= 0 && v < _VERDICT_MAX ? verdict_names[v] : "invalid";
+}
+
+void core_state_init(CoreState *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->next_hold_id = 1;
+}
+
+static _printf_(3, 4) void reason_add(Decision *d, Signal signal, const char *fmt, ...)
+{
+	if (d->n_reasons >= REASONS_MAX) {
+		d->n_reasons_dropped++;
+		return;
+	}
+	Reason *r = &d->reasons[d->n_reasons++];
+	r->signal = signal;
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	va_end(ap);
+}
+
+/* Each judge compares one signal's facts with the configuration and adds reasons. */
+
+static void judge_cpu(const Sample *s, const Config *c, Decision *d)
+{
+	if (s->cpu.valid && s->cpu.busy_percent > c->cpu_percent)
+		reason_add(d, SIGNAL_CPU, "%.0f%% > %g%%", s->cpu.busy_percent, c->cpu_percent);
+}
+
+static void judge_memory(const Sample *s, const Config *c, Decision *d)
+{
+	if (s->memory.valid && s->memory.used_percent > c->memory_percent)
+		reason_add(d, SIGNAL_MEMORY, "%.0f%% used > %g%%", s->memory.used_percent,
+			   c->memory_percent);
+}
+
+static void judge_probe_errors(const Sample *s, const Config *c, Decision *d)
+{
+	for (size_t i = 0; i < s->n_errors; i++)
+		reason_add(d, SIGNAL_PROBE_ERROR, "%s: %s", s->errors[i].probe,
+			   s->errors[i].message);
+	if (s->n_errors_dropped > 0)
+		reason_add(d, SIGNAL_PROBE_ERROR, "%zu more probe errors", s->n_errors_dropped);
+}
+
+typedef void (*JudgeFn)(const Sample *s, const Config *c, Decision *d);
+
+/* Order is the order of reasons in the verdict: errors first, since they need attention. */
+static const JudgeFn judges[] = {
+	judge_probe_errors,
+	judge_cpu,
+	judge_memory,
+};
+
+static void holds_expire(CoreState *st, usec_t now)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < st->n_holds; i++)
+		if (st->holds[i].until > now)
+			st->holds[w++] = st->holds[i];
+	st->n_holds = w;
+}
+
+static void judge_holds(const CoreState *st, usec_t now, Decision *d)
+{
+	for (size_t i = 0; i < st->n_holds; i++) {
+		const Hold *h = &st->holds[i];
+		char left[64];
+		timespan_format(left, sizeof(left), (h->until - now) / USEC_PER_SEC * USEC_PER_SEC);
+		reason_add(d, SIGNAL_HOLD, "#%llu by %s (uid %u), %s left%s%s",
+			   (unsigned long long)h->id, h->owner[0] ? h->owner : "?", (unsigned)h->uid,
+			   left, h->reason[0] ? ": " : "", h->reason);
+	}
+}
+
+void core_decide(const Sample *sample, const Config *config, const CoreState *state, usec_t now,
+		 DecideMode mode, CoreState *ret_state, Decision *ret)
+{
+	CoreState st = *state;
+	Decision d = { .idle_checks_needed = config->idle_checks };
+
+	for (size_t i = 0; i < ELEMENTSOF(judges); i++)
+		judges[i](sample, config, &d);
+	bool activity = d.n_reasons > 0;
+
+	if (mode == DECIDE_ONCE) {
+		d.verdict = activity ? VERDICT_ACTIVE : VERDICT_IDLE;
+		*ret_state = st;
+		*ret = d;
+		return;
+	}
+
+	holds_expire(&st, now);
+	judge_holds(&st, now, &d);
+
+	if (now < config->boot_grace) {
+		d.verdict = VERDICT_GRACE;
+		st.idle_checks = 0;
+	} else if (activity) {
+		d.verdict = VERDICT_ACTIVE;
+		st.idle_checks = 0;
+	} else if (st.n_holds > 0) {
+		d.verdict = VERDICT_HELD;
+		st.idle_checks = 0;
+	} else {
+		d.verdict = VERDICT_IDLE;
+		if (st.idle_checks < UINT32_MAX)
+			st.idle_checks++;
+		d.action_due = st.idle_checks >= config->idle_checks;
+	}
+	d.idle_checks = st.idle_checks;
+	*ret_state = st;
+	*ret = d;
+}
+
+int core_hold_add(CoreState *s, uid_t uid, const char *owner, usec_t now, usec_t duration, usec_t max,
+		  const char *reason, uint64_t *ret_id)
+{
+	if (duration == 0 || duration > max)
+		return -ERANGE;
+	holds_expire(s, now);
+	if (s->n_holds >= HOLDS_MAX)
+		return -E2BIG;
+	Hold *h = &s->holds[s->n_holds++];
+	*h = (Hold){ .id = s->next_hold_id++, .uid = uid, .until = now + duration };
+	strscpy(h->owner, sizeof(h->owner), strempty(owner));
+	strscpy(h->reason, sizeof(h->reason), strempty(reason));
+	*ret_id = h->id;
+	return 0;
+}
+
+int core_hold_release(CoreState *s, uint64_t id, uid_t uid)
+{
+	for (size_t i = 0; i < s->n_holds; i++) {
+		if (s->holds[i].id != id)
+			continue;
+		if (uid != 0 && s->holds[i].uid != uid)
+			return -EPERM;
+		memmove(&s->holds[i], &s->holds[i + 1], (s->n_holds - i - 1) * sizeof(Hold));
+		s->n_holds--;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void decision_summary(const Decision *d, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s: ", verdict_to_string(d->verdict));
+	if (d->n_reasons > 0)
+		strappendf(buf, size, "%s %s", signal_to_string(d->reasons[0].signal),
+			   d->reasons[0].detail);
+	else
+		strappendf(buf, size, d->verdict == VERDICT_GRACE ? "boot grace" : "nothing active");
+	if (d->n_reasons > 1)
+		strappendf(buf, size, " (+%zu more)", d->n_reasons - 1 + d->n_reasons_dropped);
+	strappendf(buf, size, "; idle %u/%u%s", d->idle_checks, d->idle_checks_needed,
+		   d->action_due ? ", action due" : "");
+}

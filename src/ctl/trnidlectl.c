@@ -1,0 +1,301 @@
+/* trnidlectl: asks the daemon over its Varlink socket and prints the answer. It holds no
+ * logic: the daemon builds every answer, including the text printed here. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <json-c/json.h>
+
+#include "build-config.h"
+#include "macro.h"
+
+#define EXIT_DAEMON_ERROR 1
+#define EXIT_USAGE 2
+#define EXIT_NO_DAEMON 3
+#define REPLY_MAX (4 * 1024 * 1024)
+#define TIMEOUT_MSEC 30000
+
+static void help(void)
+{
+	printf("Usage: trnidlectl [OPTIONS] COMMAND\n"
+	       "Talks to trnidled, the idle-shutdown daemon.\n\n"
+	       "Commands:\n"
+	       "  status                    the last verdict, the armed action and the holds\n"
+	       "  check-now                 sample now and show the verdict and its reasons\n"
+	       "  hold DURATION [--reason TEXT]\n"
+	       "                            keep the machine up for DURATION (e.g. 2h, 90min)\n"
+	       "  release [ID]              end hold ID, or all of your holds\n"
+	       "  reload                    re-read the configuration (root)\n\n"
+	       "Options:\n"
+	       "  --json                    print the daemon's JSON answer\n"
+	       "  --socket PATH             control socket (default %s/io.trnidle.sock)\n"
+	       "  -h, --help                print this help\n"
+	       "  -V, --version             print the version\n\n"
+	       "Exit status: 0 ok, 1 the daemon answered an error, 2 usage, 3 cannot connect.\n",
+	       TRNIDLED_RUNTIME_DIR);
+}
+
+static int connect_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strscpy(sa.sun_path, sizeof(sa.sun_path), path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads one NUL-terminated message. */
+static int recv_message(int fd, char **ret)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, TIMEOUT_MSEC);
+		if (r == 0) {
+			free(buf);
+			return -ETIMEDOUT;
+		}
+		if (len + 1 >= cap) {
+			if (cap >= REPLY_MAX) {
+				free(buf);
+				return -EMSGSIZE;
+			}
+			cap *= 2;
+			char *n = realloc(buf, cap);
+			if (!n) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = n;
+		}
+		ssize_t n = recv(fd, buf + len, 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			return n < 0 ? -errno : -ECONNRESET;
+		}
+		if (buf[len] == '\0') {
+			*ret = buf;
+			return 0;
+		}
+		len++;
+	}
+}
+
+static const char *verdict_colour(json_object *params)
+{
+	json_object *v = NULL, *last;
+	if (!json_object_object_get_ex(params, "verdict", &v) &&
+	    json_object_object_get_ex(params, "last_check", &last) && last)
+		(void)json_object_object_get_ex(last, "verdict", &v);
+	const char *s = v ? json_object_get_string(v) : "";
+	if (streq(s, "active"))
+		return "\033[1;32m";
+	if (streq(s, "idle"))
+		return "\033[1;33m";
+	if (streq(s, "held") || streq(s, "grace"))
+		return "\033[1;36m";
+	return "\033[1m";
+}
+
+static void print_text(json_object *params, bool colour)
+{
+	json_object *t;
+	if (!json_object_object_get_ex(params, "text", &t))
+		return;
+	const char *text = json_object_get_string(t);
+	if (!colour) {
+		fputs(text, stdout);
+		return;
+	}
+	size_t first = strcspn(text, "\n");
+	printf("%s%.*s\033[0m%s", verdict_colour(params), (int)first, text, text + first);
+}
+
+static void print_error(const char *error, json_object *params)
+{
+	json_object *v;
+	fprintf(stderr, "trnidlectl: %s", error);
+	if (params && json_object_object_get_ex(params, "message", &v))
+		fprintf(stderr, ": %s", json_object_get_string(v));
+	else if (params && json_object_object_get_ex(params, "reason", &v))
+		fprintf(stderr, ": %s", json_object_get_string(v));
+	else if (params && json_object_object_get_ex(params, "parameter", &v))
+		fprintf(stderr, ": invalid value for '%s'", json_object_get_string(v));
+	fputc('\n', stderr);
+	if (params && json_object_object_get_ex(params, "errors", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			fprintf(stderr, "  %s\n",
+				json_object_get_string(json_object_array_get_idx(v, i)));
+}
+
+static int call(const char *socket_path, const char *method, json_object *params, bool json)
+{
+	json_object *req = json_object_new_object();
+	json_object_object_add(req, "method", json_object_new_string(method));
+	json_object_object_add(req, "parameters", params);
+	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+
+	int fd = connect_socket(socket_path);
+	if (fd < 0) {
+		fprintf(stderr,
+			"trnidlectl: cannot connect to %s: %s\n"
+			"Is the daemon running? Check with: systemctl status trnidled\n",
+			socket_path, strerror(errno));
+		json_object_put(req);
+		return EXIT_NO_DAEMON;
+	}
+	char *reply = NULL;
+	int r = send_all(fd, text, strlen(text) + 1);
+	json_object_put(req);
+	if (r >= 0)
+		r = recv_message(fd, &reply);
+	close(fd);
+	if (r < 0) {
+		fprintf(stderr, "trnidlectl: no answer from %s: %s\n", socket_path, strerror(-r));
+		return EXIT_NO_DAEMON;
+	}
+	json_object *o = json_tokener_parse(reply);
+	free(reply);
+	json_object *err = NULL, *p = NULL;
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		fprintf(stderr, "trnidlectl: the daemon's answer is not JSON\n");
+		json_object_put(o);
+		return EXIT_DAEMON_ERROR;
+	}
+	(void)json_object_object_get_ex(o, "parameters", &p);
+	if (json_object_object_get_ex(o, "error", &err)) {
+		if (json)
+			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+		print_error(json_object_get_string(err), p);
+		json_object_put(o);
+		return EXIT_DAEMON_ERROR;
+	}
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(p, JSON_C_TO_STRING_PRETTY |
+								     JSON_C_TO_STRING_NOSLASHESCAPE));
+	else if (p)
+		print_text(p, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
+	json_object_put(o);
+	return 0;
+}
+
+static int usage_error(const char *msg)
+{
+	fprintf(stderr, "trnidlectl: %s\nTry 'trnidlectl --help'.\n", msg);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	const char *socket_path = TRNIDLED_RUNTIME_DIR "/io.trnidle.sock", *reason = NULL;
+	bool json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) >= 0) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'r':
+			reason = optarg;
+			break;
+		case 'h':
+			help();
+			return 0;
+		case 'V':
+			printf("trnidlectl %s\n", TRNIDLED_VERSION);
+			return 0;
+		default:
+			return usage_error("unknown option");
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing command");
+	const char *verb = argv[optind++];
+	int nargs = argc - optind;
+	json_object *p = json_object_new_object();
+	const char *method;
+
+	if (reason && !streq(verb, "hold")) {
+		json_object_put(p);
+		return usage_error("--reason goes with hold");
+	}
+	if (streq(verb, "status") && nargs == 0)
+		method = "io.trnidle.Status";
+	else if (streq(verb, "check-now") && nargs == 0)
+		method = "io.trnidle.CheckNow";
+	else if (streq(verb, "reload") && nargs == 0)
+		method = "io.trnidle.Reload";
+	else if (streq(verb, "hold") && nargs == 1) {
+		method = "io.trnidle.Hold";
+		json_object_object_add(p, "duration", json_object_new_string(argv[optind]));
+		if (reason)
+			json_object_object_add(p, "reason", json_object_new_string(reason));
+	} else if (streq(verb, "release") && nargs <= 1) {
+		method = "io.trnidle.Release";
+		if (nargs == 1) {
+			char *end;
+			errno = 0;
+			long long id = strtoll(argv[optind], &end, 10);
+			if (errno || *end || end == argv[optind] || id < 1) {
+				json_object_put(p);
+				return usage_error("release takes a hold number (see trnidlectl "
+						   "status)");
+			}
+			json_object_object_add(p, "id", json_object_new_int64(id));
+		}
+	} else {
+		json_object_put(p);
+		if (!streq(verb, "status") && !streq(verb, "check-now") && !streq(verb, "reload") &&
+		    !streq(verb, "hold") && !streq(verb, "release"))
+			return usage_error("unknown command");
+		return usage_error("wrong number of arguments");
+	}
+	return call(socket_path, method, p, json);
+}

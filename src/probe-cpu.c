@@ -1,0 +1,77 @@
+/* CPU busy share from the aggregate "cpu" line of /proc/stat, averaged over the whole interval
+ * between two checks (the seed sampled one second, which misses bursty work). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "probe.h"
+
+ssize_t read_small_file(const char *path, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	size_t n = 0;
+	while (n + 1 < size) {
+		ssize_t k = read(fd, buf + n, size - 1 - n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+int cpu_counters_parse(const char *text, CpuCounters *ret)
+{
+	uint64_t v[10] = { 0 };
+	const char *p = startswith(text, "cpu ");
+	if (!p)
+		return -EBADMSG;
+	/* user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+	 * counted in user, so it is not added again. At least the first four must be there. */
+	int n = sscanf(p, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+			  " %" SCNu64 " %" SCNu64,
+		       &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	if (n < 4)
+		return -EBADMSG;
+	uint64_t idle = v[3] + v[4];
+	uint64_t total = 0;
+	for (int i = 0; i < 8; i++)
+		total += v[i];
+	*ret = (CpuCounters){ .valid = true, .busy = total - idle, .total = total };
+	return 0;
+}
+
+int cpu_counters_read(const char *proc_root, CpuCounters *ret, char *err, size_t errlen)
+{
+	char path[256], buf[4096];
+	snprintf(path, sizeof(path), "%s/stat", proc_root);
+	ssize_t n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror((int)-n));
+		return (int)n;
+	}
+	if (cpu_counters_parse(buf, ret) < 0) {
+		snprintf(err, errlen, "%s: no aggregate 'cpu' line", path);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+double cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now)
+{
+	if (!prev->valid || !now->valid || now->total <= prev->total || now->busy < prev->busy)
+		return 0.0;
+	double busy = (double)(now->busy - prev->busy);
+	double total = (double)(now->total - prev->total);
+	double p = 100.0 * busy / total;
+	return p > 100.0 ? 100.0 : p;
+}

@@ -1,0 +1,56 @@
+/* Memory in use: (MemTotal - MemAvailable) / MemTotal, the kernel's own estimate of what could
+ * be had without swapping (free(1)'s "used" counts reclaimable cache as well). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "probe.h"
+
+static int field(const char *text, const char *name, uint64_t *ret)
+{
+	size_t l = strlen(name);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, name, l) == 0 && p[l] == ':') {
+			uint64_t v;
+			if (sscanf(p + l + 1, " %" SCNu64, &v) != 1)
+				return -EBADMSG;
+			*ret = v;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+int meminfo_parse(const char *text, MemoryFacts *ret)
+{
+	uint64_t total, avail;
+	if (field(text, "MemTotal", &total) < 0 || field(text, "MemAvailable", &avail) < 0 ||
+	    total == 0)
+		return -EBADMSG;
+	if (avail > total)
+		avail = total;
+	*ret = (MemoryFacts){
+		.valid = true,
+		.total_kib = total,
+		.available_kib = avail,
+		.used_percent = 100.0 * (double)(total - avail) / (double)total,
+	};
+	return 0;
+}
+
+int memory_read(const char *proc_root, MemoryFacts *ret, char *err, size_t errlen)
+{
+	char path[256], buf[8192];
+	snprintf(path, sizeof(path), "%s/meminfo", proc_root);
+	ssize_t n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror((int)-n));
+		return (int)n;
+	}
+	if (meminfo_parse(buf, ret) < 0) {
+		snprintf(err, errlen, "%s: MemTotal or MemAvailable missing", path);
+		return -EBADMSG;
+	}
+	return 0;
+}

@@ -1,0 +1,53 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "sample.h"
+
+static const char *const signal_names[_SIGNAL_MAX] = {
+	[SIGNAL_CPU] = "cpu",
+	[SIGNAL_MEMORY] = "memory",
+	[SIGNAL_SSH] = "ssh",
+	[SIGNAL_TERMINAL] = "terminal",
+	[SIGNAL_SSM] = "ssm",
+	[SIGNAL_MULTIPLEXER] = "multiplexer",
+	[SIGNAL_NEURON_PROCESS] = "neuron-process",
+	[SIGNAL_NEURON_DEVICE] = "neuron-device",
+	[SIGNAL_ML_PROCESS] = "ml-process",
+	[SIGNAL_INHIBITOR] = "inhibitor",
+	[SIGNAL_HOLD] = "hold",
+	[SIGNAL_PROBE_ERROR] = "probe-error",
+	[SIGNAL_NETWORK] = "network",
+	[SIGNAL_DISK] = "disk",
+	[SIGNAL_JUPYTER] = "jupyter",
+	[SIGNAL_SPOT_INTERRUPTION] = "spot-interruption",
+};
+
+const char *signal_to_string(Signal s)
+{
+	return s >= 0 && s < _SIGNAL_MAX ? signal_names[s] : "invalid";
+}
+
+int signal_from_string(const char *name, Signal *ret)
+{
+	for (int i = 0; i < _SIGNAL_MAX; i++)
+		if (streq(name, signal_names[i])) {
+			*ret = (Signal)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+void sample_add_error(Sample *s, const char *probe, const char *fmt, ...)
+{
+	if (s->n_errors >= PROBE_ERRORS_MAX) {
+		s->n_errors_dropped++;
+		return;
+	}
+	ProbeError *e = &s->errors[s->n_errors++];
+	strscpy(e->probe, sizeof(e->probe), probe);
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,140 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <ctype.h>
+
+#include "macro.h"
+
+char *strscpy(char *dst, size_t size, const char *src)
+{
+	if (size == 0)
+		return dst;
+	size_t n = strnlen(src, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return dst;
+}
+
+void strappendf(char *dst, size_t size, const char *fmt, ...)
+{
+	size_t used = strnlen(dst, size);
+	if (used + 1 >= size)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(dst + used, size - used, fmt, ap);
+	va_end(ap);
+}
+
+char **strv_free(char **l)
+{
+	if (!l)
+		return NULL;
+	for (char **p = l; *p; p++)
+		free(*p);
+	free(l);
+	return NULL;
+}
+
+size_t strv_length(char *const *l)
+{
+	size_t n = 0;
+	while (l && l[n])
+		n++;
+	return n;
+}
+
+int strv_push(char ***l, const char *s)
+{
+	size_t n = strv_length(*l);
+	char *c = strdup(s);
+	if (!c)
+		return -ENOMEM;
+	char **nl = realloc(*l, (n + 2) * sizeof(char *));
+	if (!nl) {
+		free(c);
+		return -ENOMEM;
+	}
+	nl[n] = c;
+	nl[n + 1] = NULL;
+	*l = nl;
+	return 0;
+}
+
+char **strv_copy(char *const *l)
+{
+	char **c = calloc(1, sizeof(char *));
+	if (!c)
+		return NULL;
+	for (size_t i = 0; l && l[i]; i++)
+		if (strv_push(&c, l[i]) < 0)
+			return strv_free(c);
+	return c;
+}
+
+int strv_split_quoted(const char *s, char ***ret)
+{
+	char **l = calloc(1, sizeof(char *));
+	size_t len = strlen(s);
+	char *word = malloc(len + 1);
+	if (!l || !word) {
+		free(word);
+		strv_free(l);
+		return -ENOMEM;
+	}
+	const char *p = s;
+	for (;;) {
+		while (*p && isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		size_t n = 0;
+		char quote = 0;
+		for (; *p; p++) {
+			if (quote) {
+				if (*p == quote)
+					quote = 0;
+				else
+					word[n++] = *p;
+			} else if (*p == '"' || *p == '\'') {
+				quote = *p;
+			} else if (isspace((unsigned char)*p)) {
+				break;
+			} else {
+				word[n++] = *p;
+			}
+		}
+		if (quote) {
+			free(word);
+			strv_free(l);
+			return -EINVAL;
+		}
+		word[n] = '\0';
+		if (strv_push(&l, word) < 0) {
+			free(word);
+			strv_free(l);
+			return -ENOMEM;
+		}
+	}
+	free(word);
+	*ret = l;
+	return 0;
+}
+
+char *strv_join(char *const *l, const char *sep)
+{
+	size_t total = 1, seplen = strlen(sep);
+	for (size_t i = 0; l && l[i]; i++)
+		total += strlen(l[i]) + seplen;
+	char *r = malloc(total);
+	if (!r)
+		return NULL;
+	r[0] = '\0';
+	char *e = r;
+	for (size_t i = 0; l && l[i]; i++) {
+		if (i > 0)
+			e = stpcpy(e, sep);
+		e = stpcpy(e, l[i]);
+	}
+	return r;
+}

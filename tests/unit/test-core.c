@@ -1,0 +1,264 @@
+/* The decision core, driven directly: table-driven cases for every rule and its edges. */
+#include "check-main.h"
+#include <errno.h>
+
+#include "core.h"
+
+#define SEC USEC_PER_SEC
+
+static Config cfg(void)
+{
+	Config c;
+	ck_assert_int_eq(config_init_defaults(&c), 0);
+	c.boot_grace = 300 * SEC;
+	c.idle_checks = 2;
+	c.cpu_percent = 10;
+	c.memory_percent = 80;
+	return c;
+}
+
+static Sample quiet(void)
+{
+	return (Sample){ .cpu = { .valid = true, .busy_percent = 1.0, .window = 60 * SEC },
+			 .memory = { .valid = true, .total_kib = 1000, .available_kib = 900,
+				     .used_percent = 10.0 } };
+}
+
+typedef struct StepCase {
+	const char *name;
+	usec_t now;
+	double cpu;
+	double mem;
+	bool probe_error;
+	unsigned streak_before;
+	Verdict verdict;
+	unsigned streak_after;
+	bool due;
+	Signal first_signal; /* checked when verdict is active */
+} StepCase;
+
+static const StepCase steps[] = {
+	{ "in grace", 299 * SEC, 1, 10, false, 0, VERDICT_GRACE, 0, false, 0 },
+	{ "grace ignores activity", 10 * SEC, 99, 10, false, 0, VERDICT_GRACE, 0, false, 0 },
+	{ "grace resets a streak", 299 * SEC, 1, 10, false, 1, VERDICT_GRACE, 0, false, 0 },
+	{ "exactly at grace end counts", 300 * SEC, 1, 10, false, 0, VERDICT_IDLE, 1, false, 0 },
+	{ "second idle check is due", 400 * SEC, 1, 10, false, 1, VERDICT_IDLE, 2, true, 0 },
+	{ "third idle check still due", 400 * SEC, 1, 10, false, 2, VERDICT_IDLE, 3, true, 0 },
+	{ "cpu above threshold", 400 * SEC, 37, 10, false, 1, VERDICT_ACTIVE, 0, false,
+	  SIGNAL_CPU },
+	{ "cpu exactly at threshold is idle", 400 * SEC, 10, 10, false, 0, VERDICT_IDLE, 1, false,
+	  0 },
+	{ "memory above threshold", 400 * SEC, 1, 81, false, 1, VERDICT_ACTIVE, 0, false,
+	  SIGNAL_MEMORY },
+	{ "probe error in an idle sample", 400 * SEC, 1, 10, true, 1, VERDICT_ACTIVE, 0, false,
+	  SIGNAL_PROBE_ERROR },
+};
+
+START_TEST(test_step)
+{
+	const StepCase *t = &steps[_i];
+	Config c = cfg();
+	Sample s = quiet();
+	CoreState st, out;
+	Decision d;
+
+	core_state_init(&st);
+	st.idle_checks = t->streak_before;
+	s.cpu.busy_percent = t->cpu;
+	s.memory.used_percent = t->mem;
+	if (t->probe_error)
+		sample_add_error(&s, "memory", "/proc/meminfo: Permission denied");
+	core_decide(&s, &c, &st, t->now, DECIDE_CHECK, &out, &d);
+	ck_assert_msg(d.verdict == t->verdict, "%s: verdict %s", t->name,
+		      verdict_to_string(d.verdict));
+	ck_assert_msg(out.idle_checks == t->streak_after, "%s: streak %u", t->name,
+		      out.idle_checks);
+	ck_assert_msg(d.idle_checks == t->streak_after, "%s", t->name);
+	ck_assert_msg(d.action_due == t->due, "%s: due", t->name);
+	if (t->verdict == VERDICT_ACTIVE) {
+		ck_assert_uint_ge(d.n_reasons, 1);
+		ck_assert_msg(d.reasons[0].signal == t->first_signal, "%s: first reason %s",
+			      t->name, signal_to_string(d.reasons[0].signal));
+	}
+	if (t->verdict == VERDICT_IDLE)
+		ck_assert_uint_eq(d.n_reasons, 0);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_sequence_streak_reset_by_one_active_check)
+{
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	Sample idle = quiet(), busy = quiet();
+	busy.cpu.busy_percent = 50;
+
+	core_state_init(&st);
+	core_decide(&idle, &c, &st, 1000 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_uint_eq(d.idle_checks, 1);
+	core_decide(&busy, &c, &st, 1060 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_uint_eq(d.idle_checks, 0);
+	core_decide(&idle, &c, &st, 1120 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_uint_eq(d.idle_checks, 1);
+	ck_assert(!d.action_due);
+	core_decide(&idle, &c, &st, 1180 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert(d.action_due);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_probe_error_detail)
+{
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	Sample s = quiet();
+	core_state_init(&st);
+	sample_add_error(&s, "cpu", "/proc/stat: No such file or directory");
+	core_decide(&s, &c, &st, 1000 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_str_eq(signal_to_string(d.reasons[0].signal), "probe-error");
+	ck_assert_str_eq(d.reasons[0].detail, "cpu: /proc/stat: No such file or directory");
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_hold_keeps_held_then_expires)
+{
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	Sample s = quiet();
+	uint64_t id;
+
+	core_state_init(&st);
+	ck_assert_int_eq(core_hold_add(&st, 1000, "alice", 1000 * SEC, 3600 * SEC, 86400 * SEC,
+				       "training", &id),
+			 0);
+	ck_assert_uint_eq(id, 1);
+	core_decide(&s, &c, &st, 2000 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_HELD);
+	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_HOLD);
+	ck_assert_ptr_nonnull(strstr(d.reasons[0].detail, "alice"));
+	ck_assert_ptr_nonnull(strstr(d.reasons[0].detail, "training"));
+	ck_assert_uint_eq(d.idle_checks, 0);
+	/* Exactly at its end the hold is gone. */
+	core_decide(&s, &c, &st, 4600 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_IDLE);
+	ck_assert_uint_eq(st.n_holds, 0);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_hold_with_activity_is_active)
+{
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	Sample s = quiet();
+	uint64_t id;
+	s.cpu.busy_percent = 90;
+	core_state_init(&st);
+	ck_assert_int_eq(core_hold_add(&st, 0, "root", 0, 60 * SEC, 3600 * SEC, NULL, &id), 0);
+	core_decide(&s, &c, &st, 1 * SEC, DECIDE_CHECK, &st, &d);
+	/* Still in grace: grace wins over everything. */
+	ck_assert_int_eq(d.verdict, VERDICT_GRACE);
+	core_decide(&s, &c, &st, 301 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE); /* hold expired at 60 s */
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_hold_limits_and_release)
+{
+	CoreState st;
+	uint64_t id;
+	core_state_init(&st);
+	ck_assert_int_eq(core_hold_add(&st, 1000, "a", 0, 0, 3600 * SEC, NULL, &id), -ERANGE);
+	ck_assert_int_eq(core_hold_add(&st, 1000, "a", 0, 3601 * SEC, 3600 * SEC, NULL, &id),
+			 -ERANGE);
+	ck_assert_int_eq(core_hold_add(&st, 1000, "a", 0, 60 * SEC, 3600 * SEC, NULL, &id), 0);
+	ck_assert_int_eq(core_hold_release(&st, id, 1001), -EPERM);
+	ck_assert_int_eq(core_hold_release(&st, id + 7, 1000), -ENOENT);
+	ck_assert_int_eq(core_hold_release(&st, id, 0), 0);
+	ck_assert_uint_eq(st.n_holds, 0);
+	for (int i = 0; i < HOLDS_MAX; i++)
+		ck_assert_int_eq(core_hold_add(&st, 1, "b", 0, 60 * SEC, 3600 * SEC, NULL, &id), 0);
+	ck_assert_int_eq(core_hold_add(&st, 1, "b", 0, 60 * SEC, 3600 * SEC, NULL, &id), -E2BIG);
+}
+END_TEST
+
+START_TEST(test_once_ignores_grace_holds_and_streak)
+{
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	Sample s = quiet();
+	uint64_t id;
+	core_state_init(&st);
+	st.idle_checks = 5;
+	ck_assert_int_eq(core_hold_add(&st, 0, "root", 0, 60 * SEC, 3600 * SEC, NULL, &id), 0);
+	core_decide(&s, &c, &st, 1 * SEC, DECIDE_ONCE, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_IDLE);
+	ck_assert_uint_eq(d.n_reasons, 0);
+	ck_assert_uint_eq(d.idle_checks, 0);
+	ck_assert(!d.action_due);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_summary_line)
+{
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	Sample s = quiet();
+	char line[256];
+	s.cpu.busy_percent = 37;
+	core_state_init(&st);
+	core_decide(&s, &c, &st, 1000 * SEC, DECIDE_CHECK, &st, &d);
+	decision_summary(&d, line, sizeof(line));
+	ck_assert_str_eq(line, "active: cpu 37% > 10%; idle 0/2");
+	s.cpu.busy_percent = 1;
+	core_decide(&s, &c, &st, 1060 * SEC, DECIDE_CHECK, &st, &d);
+	core_decide(&s, &c, &st, 1120 * SEC, DECIDE_CHECK, &st, &d);
+	decision_summary(&d, line, sizeof(line));
+	ck_assert_str_eq(line, "idle: nothing active; idle 2/2, action due");
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_invalid_facts_do_not_count)
+{
+	/* A probe that produced no facts must have said so with an error; facts marked invalid
+	 * alone never trip a threshold (their error is what counts). */
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	Sample s = quiet();
+	s.cpu = (CpuFacts){ .valid = false, .busy_percent = 99 };
+	core_state_init(&st);
+	core_decide(&s, &c, &st, 1000 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_IDLE);
+	config_free(&c);
+}
+END_TEST
+
+Suite *make_suite(void)
+{
+	Suite *s = suite_create("core");
+	TCase *tc = tcase_create("rules");
+	tcase_add_loop_test(tc, test_step, 0, (int)ELEMENTSOF(steps));
+	tcase_add_test(tc, test_sequence_streak_reset_by_one_active_check);
+	tcase_add_test(tc, test_probe_error_detail);
+	tcase_add_test(tc, test_hold_keeps_held_then_expires);
+	tcase_add_test(tc, test_hold_with_activity_is_active);
+	tcase_add_test(tc, test_hold_limits_and_release);
+	tcase_add_test(tc, test_once_ignores_grace_holds_and_streak);
+	tcase_add_test(tc, test_summary_line);
+	tcase_add_test(tc, test_invalid_facts_do_not_count);
+	suite_add_tcase(s, tc);
+	return s;
+}
