@@ -499,35 +499,58 @@ fail:
 	return r;
 }
 
-static void value_to_string(const Config *c, const KeyDef *k, char *buf, size_t size)
+/* Writes one list word so that strv_split_quoted() reads it back whole: quoted when empty or
+ * holding white space or quotes. The syntax has no escapes, so a quote character of the
+ * enclosing kind is written as a piece in the other kind ("it"'"'"s" is it"s). */
+static void word_print(const char *w, FILE *f)
+{
+	if (*w && !strpbrk(w, " \t\n\v\f\r\"'")) {
+		fputs(w, f);
+		return;
+	}
+	char q = strchr(w, '"') ? '\'' : '"', other = q == '"' ? '\'' : '"';
+	fputc(q, f);
+	for (const char *p = w; *p; p++)
+		if (*p == q)
+			fprintf(f, "%c%c%c%c%c", q, other, *p, other, q);
+		else
+			fputc(*p, f);
+	fputc(q, f);
+}
+
+/* Prints the value in file syntax, whole: the dump must read back as the same configuration. */
+static void value_print(const Config *c, const KeyDef *k, FILE *f)
 {
 	const void *field = (const char *)c + k->offset;
-	_cleanup_free_ char *joined = NULL;
+	char buf[64];
 
 	switch (k->type) {
 	case VT_TIMESPAN:
-		timespan_format(buf, size, *(const usec_t *)field);
+		fputs(timespan_format(buf, sizeof(buf), *(const usec_t *)field), f);
 		return;
 	case VT_UINT:
-		snprintf(buf, size, "%u", *(const unsigned *)field);
+		fprintf(f, "%u", *(const unsigned *)field);
 		return;
 	case VT_PERCENT:
 	case VT_RATE:
-		snprintf(buf, size, "%g", *(const double *)field);
+		fprintf(f, "%g", *(const double *)field);
 		return;
 	case VT_BOOL:
-		strscpy(buf, size, *(const bool *)field ? "yes" : "no");
+		fputs(*(const bool *)field ? "yes" : "no", f);
 		return;
 	case VT_ACTION:
-		strscpy(buf, size, action_kind_to_string(*(const ActionKind *)field));
+		fputs(action_kind_to_string(*(const ActionKind *)field), f);
 		return;
 	case VT_STRING:
-		strscpy(buf, size, strempty(*(char *const *)field));
+		fputs(strempty(*(char *const *)field), f);
 		return;
 	case VT_WORDS:
 	case VT_ARGV:
-		joined = strv_join(*(char **const *)field, " ");
-		strscpy(buf, size, strempty(joined));
+		for (char *const *w = *(char **const *)field; w && *w; w++) {
+			if (w != *(char **const *)field)
+				fputc(' ', f);
+			word_print(*w, f);
+		}
 		return;
 	}
 }
@@ -536,12 +559,12 @@ void config_dump(const Config *c, FILE *f)
 {
 	const char *section = NULL;
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-		char buf[1024];
 		if (!section || !streq(section, keys[i].section)) {
 			fprintf(f, "%s[%s]\n", section ? "\n" : "", keys[i].section);
 			section = keys[i].section;
 		}
-		value_to_string(c, &keys[i], buf, sizeof(buf));
-		fprintf(f, "%s=%s\n", keys[i].key, buf);
+		fprintf(f, "%s=", keys[i].key);
+		value_print(c, &keys[i], f);
+		fputc('\n', f);
 	}
 }
