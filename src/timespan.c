@@ -6,6 +6,10 @@
 
 #include "timespan.h"
 
+/* Spans are summed in doubles: above 2^53 us (about 285 years) they stop being exact, and
+ * llround() is undefined above 2^63. Nothing the daemon configures comes near. */
+#define TIMESPAN_MAX_USEC 9007199254740992.0 /* 2^53 */
+
 static const struct {
 	const char *suffix;
 	usec_t usec;
@@ -63,7 +67,7 @@ int timespan_parse(const char *s, usec_t *ret)
 		if (parse_unit(&p, &unit) < 0)
 			return -EINVAL;
 		double add = v * (double)unit;
-		if (add >= 1.8e19 || (double)total + add >= 1.8e19)
+		if (add >= TIMESPAN_MAX_USEC || (double)total + add >= TIMESPAN_MAX_USEC)
 			return -ERANGE;
 		total += (usec_t)llround(add);
 		any = true;
