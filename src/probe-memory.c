@@ -34,7 +34,8 @@ int meminfo_parse(const char *text, MemoryFacts *ret)
 		.valid = true,
 		.total_kib = total,
 		.available_kib = avail,
-		.used_percent = 100.0 * (double)(total - avail) / (double)total,
+		/* The ratio first: it rounds to at most 1, so the share never exceeds 100. */
+		.used_percent = 100.0 * ((double)(total - avail) / (double)total),
 	};
 	return 0;
 }
