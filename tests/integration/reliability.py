@@ -1,0 +1,173 @@
+"""Runs a real trnidled for the reliability tests (test_abuse, test_faults, the valgrind
+suite): a private runtime directory and configuration, --foreground --dry-run, stderr in a
+file whose timestamped lines the tests read."""
+import datetime
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
+TRNIDLECTL = os.environ.get("TRNIDLECTL", "build/src/trnidlectl")
+
+# "2026-01-01T12:00:00.123Z check: idle (idle 1/2)"
+LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z (.*)$")
+
+# A configuration that decides quickly: no grace, no warning, thresholds nobody reaches.
+FAST_CONFIG = """[Check]
+IntervalSec=1s
+BootGraceSec=0
+IdleChecks=2
+[Action]
+Action=none
+WarnSec=0
+"""
+
+
+def line_time(stamp):
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+class Daemon:
+    def __init__(self, config=FAST_CONFIG, dropins=None, env=None, wrapper=None,
+                 runtime_dir=None, args=()):
+        self.tmp = tempfile.TemporaryDirectory(prefix="trnidled-rel.")
+        self.dir = self.tmp.name
+        self.config = os.path.join(self.dir, "trnidled.conf")
+        self.dropin_dir = self.config + ".d"
+        os.makedirs(self.dropin_dir)
+        self.runtime = runtime_dir or os.path.join(self.dir, "run")
+        self.socket = os.path.join(self.runtime, "io.trnidle.sock")
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        self.write_config(config)
+        for name, text in (dropins or {}).items():
+            self.write_dropin(name, text)
+        cmd = list(wrapper or []) + [TRNIDLED, "--foreground", "--dry-run", "--config",
+                                     self.config, "--runtime-dir", self.runtime] + list(args)
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr, env=full_env)
+
+    def write_config(self, text):
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    def write_dropin(self, name, text):
+        with open(os.path.join(self.dropin_dir, name), "w") as f:
+            f.write(text)
+
+    def remove_dropin(self, name):
+        os.unlink(os.path.join(self.dropin_dir, name))
+
+    def log(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def wait_for(self, pattern, timeout=20.0, count=1):
+        """Waits until pattern (a regex) matched count lines of stderr; returns the matches."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [l for l in self.log().splitlines() if rx.search(l)]
+            if len(found) >= count:
+                return found
+            if self.proc.poll() is not None:
+                raise AssertionError(f"trnidled exited ({self.proc.returncode}) waiting for "
+                                     f"{pattern!r}:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {pattern!r}:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def wait_ready(self, timeout=20.0):
+        self.wait_for(r" started", timeout)
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.socket):
+            if time.monotonic() > deadline:
+                raise AssertionError("no control socket")
+            time.sleep(0.05)
+        return self
+
+    def check_times(self, kind="check"):
+        """Wall-clock times (from the log stamps) of the scheduled checks so far."""
+        times = []
+        for l in self.log().splitlines():
+            m = LINE.match(l)
+            if m and m.group(2).startswith(kind + ": "):
+                times.append(line_time(m.group(1)))
+        return times
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for l in f:
+                if l.startswith("VmRSS:"):
+                    return int(l.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def call(self, method, parameters=None, timeout=10.0):
+        return varlink_call(self.socket, method, parameters, timeout)
+
+    def ctl(self, *args, user=None, timeout=30):
+        cmd = [TRNIDLECTL, "--socket", self.socket] + list(args)
+        if user is not None:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + cmd
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+        return self.proc.returncode
+
+    def cleanup(self):
+        self.stop()
+        self.tmp.cleanup()
+
+
+def connect(path, timeout=10.0):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    return s
+
+
+def recv_message(s):
+    """One NUL-terminated message as a dict; None when the daemon closed the connection."""
+    buf = b""
+    while True:
+        chunk = s.recv(1)
+        if not chunk:
+            return None
+        if chunk == b"\0":
+            return json.loads(buf)
+        buf += chunk
+
+
+def varlink_call(path, method, parameters=None, timeout=10.0):
+    s = connect(path, timeout)
+    try:
+        msg = {"method": method}
+        if parameters is not None:
+            msg["parameters"] = parameters
+        s.sendall(json.dumps(msg).encode() + b"\0")
+        return recv_message(s)
+    finally:
+        s.close()
+
+
+def max_gap(times):
+    return max((b - a for a, b in zip(times, times[1:])), default=0.0)
