@@ -130,11 +130,13 @@ export class TrnidledStack extends Stack {
   readonly role: iam.Role;
   readonly activeAlarm?: cloudwatch.Alarm;
   readonly cpuAlarm?: cloudwatch.Alarm;
+  private readonly az: string;
 
   constructor(scope: Construct, id: string, props: TrnidledStackProps = {}) {
     super(scope, id, props);
     const pkg = packageDir();
     const az = props.availabilityZone ?? 'us-east-2c';
+    this.az = az;
     const sshCidr = props.sshCidr ?? '0.0.0.0/0';
     const instanceType = props.instanceType ?? 'trn1.2xlarge';
     const ami = props.ami ?? 'ubuntu';
@@ -389,6 +391,11 @@ export class TrnidledStack extends Stack {
         `--query 'Reservations[0].Instances[0].SpotInstanceRequestId' --output text)`,
     );
     out('DebPathOnInstance', DEB_PATH);
+  }
+
+  /** The one AZ we use. Overridden so that synth needs no AZ lookup (no AWS credentials). */
+  get availabilityZones(): string[] {
+    return [this.az];
   }
 
   /**

@@ -19,3 +19,30 @@ export function makeStack(props: TrnidledStackProps = {}, app = new App()): Trni
 export function synth(props: TrnidledStackProps = {}): Template {
   return Template.fromStack(makeStack(props));
 }
+
+/** Worst-case stand-ins for the values CloudFormation fills into the user data. */
+const TOKEN_VALUES: Record<string, string> = {
+  'AWS::Region': 'ap-southeast-4',
+  'AWS::URLSuffix': 'amazonaws.com.cn',
+};
+
+type CfnValue = string | { [key: string]: unknown };
+
+/** The launch template's user data as the instance gets it (tokens filled in). */
+export function renderedUserData(template: Template): string {
+  const lts = template.findResources('AWS::EC2::LaunchTemplate');
+  const lt = Object.values(lts)[0] as { Properties: { LaunchTemplateData: { UserData: unknown } } };
+  const b64 = lt.Properties.LaunchTemplateData.UserData as { 'Fn::Base64': CfnValue };
+  const body = b64['Fn::Base64'];
+  if (typeof body === 'string') return body;
+  const join = body['Fn::Join'] as [string, CfnValue[]];
+  return join[1]
+    .map((part) => {
+      if (typeof part === 'string') return part;
+      const ref = part.Ref as string | undefined;
+      if (ref && TOKEN_VALUES[ref]) return TOKEN_VALUES[ref];
+      // Any other reference: a generous 64-character value.
+      return 'x'.repeat(64);
+    })
+    .join('');
+}
