@@ -160,24 +160,26 @@ describe('cloud-config template', () => {
     assert.match(text, /^\[Check\]\nIntervalSec=60\nBootGraceSec=900\nIdleChecks=30\n/m);
   });
 
-  it('rejects a template without the drop-in entry', () => {
+  const rejects = (template: string, error: RegExp) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trnidled-ud-'));
     const p = path.join(dir, 'user-data.yaml');
-    fs.writeFileSync(p, '#cloud-config\nwrite_files: []\nruncmd: []\n');
-    assert.throws(
-      () => buildCloudConfig({ templatePath: p, trnidled, asset, neuronPackages: [] }),
+    fs.writeFileSync(p, template);
+    assert.throws(() => buildCloudConfig({ templatePath: p, trnidled, asset, neuronPackages: [] }), error);
+  };
+
+  it('rejects a template without the drop-in entry', () => {
+    rejects(
+      '#cloud-config\nwrite_files: []\nruncmd: []\n',
       /no write_files entry for \/etc\/trnidled\.conf\.d\/50-cloud-init\.conf/,
     );
   });
 
+  it('rejects a template without runcmd', () => {
+    rejects('#cloud-config\nwrite_files: []\n', /has no runcmd list/);
+  });
+
   it('rejects a file that is not #cloud-config', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trnidled-ud-'));
-    const p = path.join(dir, 'user-data.yaml');
-    fs.writeFileSync(p, '#!/bin/sh\necho hi\n');
-    assert.throws(
-      () => buildCloudConfig({ templatePath: p, trnidled, asset, neuronPackages: [] }),
-      /does not start with #cloud-config/,
-    );
+    rejects('#!/bin/sh\necho hi\n', /does not start with #cloud-config/);
   });
 
   it('builds on the real packaging/cloud-init/user-data.yaml when it exists', (t) => {
