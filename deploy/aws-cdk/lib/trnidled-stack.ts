@@ -10,7 +10,6 @@ import {
   Stack,
   StackProps,
   Tags,
-  Token,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as cwActions,
   aws_ec2 as ec2,
@@ -448,8 +447,7 @@ export class TrnidledStack extends Stack {
       ]),
       installLatestAwsSdk: false,
     });
-    if (Token.isUnresolved(instanceId)) {
-      lookup.node.addDependency(this.instance);
-    }
+    // Created after (so deleted before) the instance.
+    lookup.node.addDependency(this.instance);
   }
 }
