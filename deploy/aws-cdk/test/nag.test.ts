@@ -1,0 +1,47 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { App, Aspects } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { SUPPRESSIONS, addNagSuppressions } from '../lib/nag';
+import { TrnidledStackProps } from '../lib/trnidled-stack';
+import { makeStack } from './helpers';
+
+function findings(props: TrnidledStackProps): string[] {
+  const app = new App();
+  const stack = makeStack(props, app);
+  addNagSuppressions(stack);
+  Aspects.of(stack).add(new AwsSolutionsChecks({ verbose: true }));
+  const a = Annotations.fromStack(stack);
+  const rule = Match.stringLikeRegexp('AwsSolutions-');
+  return [...a.findError('*', rule), ...a.findWarning('*', rule)].map(
+    (m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`,
+  );
+}
+
+describe('cdk-nag AwsSolutions', () => {
+  it('has no unsuppressed finding on the default stack', () => {
+    assert.deepEqual(findings({}), []);
+  });
+
+  it('has no unsuppressed finding with every option on', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trnidled-deb-'));
+    const deb = path.join(dir, 'trnidled_0.1_amd64.deb');
+    fs.writeFileSync(deb, '!<arch>\n');
+    assert.deepEqual(
+      findings({ cpuAlarm: true, debPath: deb, sshCidr: '198.51.100.0/24', ami: 'neuron-dlami', cpuCores: 4 }),
+      [],
+    );
+  });
+
+  it('gives a written reason for every suppression', () => {
+    for (const [p, list] of Object.entries(SUPPRESSIONS)) {
+      for (const s of list) {
+        assert.ok(s.reason.length >= 40, `${p} ${s.id}: reason too short`);
+      }
+    }
+  });
+});
