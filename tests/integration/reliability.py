@@ -35,7 +35,7 @@ def line_time(stamp):
 
 class Daemon:
     def __init__(self, config=FAST_CONFIG, dropins=None, env=None, wrapper=None,
-                 runtime_dir=None, args=()):
+                 runtime_dir=None, args=(), dry_run=True):
         self.tmp = tempfile.TemporaryDirectory(prefix="trnidled-rel.")
         self.dir = self.tmp.name
         self.config = os.path.join(self.dir, "trnidled.conf")
@@ -47,17 +47,21 @@ class Daemon:
         self.write_config(config)
         for name, text in (dropins or {}).items():
             self.write_dropin(name, text)
-        cmd = list(wrapper or []) + [TRNIDLED, "--foreground", "--dry-run", "--config",
-                                     self.config, "--runtime-dir", self.runtime] + list(args)
+        cmd = list(wrapper or []) + [TRNIDLED, "--foreground", "--config", self.config,
+                                     "--runtime-dir", self.runtime] + list(args)
+        if dry_run:
+            cmd.append("--dry-run")
         full_env = dict(os.environ)
         # ASan keeps freed memory in a 256 MiB quarantine, which would hide a bounded RSS
-        # under the sanitizer build; a small one keeps the RSS tests meaningful there too.
-        if "ASAN_OPTIONS" in full_env:
-            full_env["ASAN_OPTIONS"] += ":quarantine_size_mb=8:malloc_context_size=10"
+        # under the sanitizer build; a small one keeps the RSS tests meaningful there too (a
+        # build without ASan ignores the variable).
+        asan = full_env.get("ASAN_OPTIONS")
+        full_env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "quarantine_size_mb=8"
         full_env.update(env or {})
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr, env=full_env)
+                                     stderr=self.stderr, env=full_env,
+                                     start_new_session=True)
 
     def write_config(self, text):
         with open(self.config, "w") as f:
@@ -107,8 +111,27 @@ class Daemon:
                 times.append(line_time(m.group(1)))
         return times
 
+    def pid(self):
+        """The daemon's own PID, below a forking wrapper (unshare --fork)."""
+        exe = os.path.realpath(TRNIDLED)
+        todo = [self.proc.pid]
+        while todo:
+            pid = todo.pop(0)
+            try:
+                if os.path.realpath(f"/proc/{pid}/exe") == exe:
+                    return pid
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+            except OSError:
+                continue
+        # Under valgrind the daemon's exe is the tool; valgrind does not fork.
+        return self.proc.pid
+
+    def signal(self, sig):
+        os.kill(self.pid(), sig)
+
     def rss_kib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
+        with open(f"/proc/{self.pid()}/status") as f:
             for l in f:
                 if l.startswith("VmRSS:"):
                     return int(l.split()[1])
@@ -128,11 +151,12 @@ class Daemon:
 
     def stop(self, timeout=60):
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            # The whole group: a wrapper (unshare --fork) does not pass SIGTERM on.
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.stderr.close()
         return self.proc.returncode

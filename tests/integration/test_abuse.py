@@ -22,7 +22,16 @@ GAP_MAX = INTERVAL + 1.0
 CLIENTS_MAX = 64        # VARLINK_CLIENTS_MAX
 MESSAGE_MAX = 64 * 1024  # VARLINK_MESSAGE_MAX
 IDLE_TIMEOUT = 10.0     # VARLINK_IDLE_TIMEOUT_USEC
-RSS_GROWTH_MAX_KIB = 32 * 1024  # 64 clients x (64 KiB in + 1 MiB out) is the design bound
+
+def _asan_build():
+    ldd = subprocess.run(["ldd", reliability.TRNIDLED], capture_output=True, text=True).stdout
+    return "libasan" in ldd
+
+
+# Measured without sanitizers: under 1 MiB of growth for every flood here. The limits per
+# client (64 KiB in, 1 MiB of unread replies) bound it by design; ASan adds shadow memory,
+# its allocator caches and a quarantine (8 MiB, see reliability.py).
+RSS_GROWTH_MAX_KIB = (96 if _asan_build() else 16) * 1024
 
 
 class AbuseTest(unittest.TestCase):

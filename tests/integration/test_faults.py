@@ -1,0 +1,441 @@
+"""Fault injection against the real daemon: the system bus and logind unreachable, a runtime
+directory that turns read-only or full, corrupt and truncated state files, a reload with a
+broken drop-in, and wall-clock jumps. In each the fault is logged and the daemon keeps
+deciding on schedule.
+
+Actions run in --dry-run on a private bus (or no bus at all) inside a PID namespace, so
+nothing here can stop this machine."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import textwrap
+import time
+import unittest
+
+import reliability
+from reliability import Daemon
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # python3-dbus and python3-gi are Debian packages
+
+# Every check idle (no threshold can be passed), the action at once.
+IDLE_CONFIG = """[Check]
+IntervalSec=1s
+BootGraceSec=0
+IdleChecks=1
+[Action]
+Action=poweroff
+WarnSec=0
+[Thresholds]
+CpuPercent=100
+MemoryPercent=100
+"""
+
+# A stand-in for PID 1 and logind on a private bus: answers what trnidled asks in dry-run.
+FAKE_SERVICES = r'''
+import sys
+import dbus, dbus.service, dbus.mainloop.glib
+from gi.repository import GLib
+
+dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+bus = dbus.bus.BusConnection(sys.argv[1])
+
+class Systemd(dbus.service.Object):
+    @dbus.service.method("org.freedesktop.DBus.Properties", in_signature="ss",
+                         out_signature="v")
+    def Get(self, interface, prop):
+        return dbus.String("252-fake", variant_level=1)
+
+class Logind(dbus.service.Object):
+    @dbus.service.method("org.freedesktop.login1.Manager", in_signature="",
+                         out_signature="s")
+    def CanPowerOff(self):
+        return "yes"
+
+names = []
+for svc in sys.argv[2:]:
+    if svc == "systemd":
+        names.append(dbus.service.BusName("org.freedesktop.systemd1", bus))
+        Systemd(bus, "/org/freedesktop/systemd1")
+    elif svc == "logind":
+        names.append(dbus.service.BusName("org.freedesktop.login1", bus))
+        Logind(bus, "/org/freedesktop/login1")
+print("ready", flush=True)
+GLib.MainLoop().run()
+'''
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <listen>unix:path={path}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+# Moves CLOCK_REALTIME (and time(), gettimeofday()) as the daemon sees it by the number of
+# seconds in $TRNIDLE_CLOCK_OFFSET_FILE. Setting the real clock would hit everyone on this
+# shared machine; the daemon's timers are CLOCK_BOOTTIME timerfds the kernel runs, and its
+# only wall-clock reads go through these calls.
+CLOCK_SHIM = r'''
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <time.h>
+
+static long offset(void)
+{
+	const char *p = getenv("TRNIDLE_CLOCK_OFFSET_FILE");
+	long o = 0;
+	FILE *f = p ? fopen(p, "re") : NULL;
+	if (f) {
+		if (fscanf(f, "%ld", &o) != 1)
+			o = 0;
+		fclose(f);
+	}
+	return o;
+}
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	static int (*real)(clockid_t, struct timespec *);
+	if (!real)
+		real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+	int r = real(id, ts);
+	if (r == 0 && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE))
+		ts->tv_sec += offset();
+	return r;
+}
+
+int gettimeofday(struct timeval *tv, void *tz)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	tv->tv_sec = ts.tv_sec;
+	tv->tv_usec = ts.tv_nsec / 1000;
+	return 0;
+}
+
+time_t time(time_t *t)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (t)
+		*t = ts.tv_sec;
+	return ts.tv_sec;
+}
+'''
+
+# A PID namespace of its own: the daemon sees none of this machine's other processes, and
+# even a power-off system call would only end that namespace.
+PIDNS = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
+
+
+def check_lines(d, pattern=r" check: "):
+    return d.wait_for(pattern, timeout=0.1, count=0)
+
+
+class Fixture(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="trnidled-faults.")
+        self.devdir = os.path.join(self.tmp.name, "dev")
+        os.makedirs(os.path.join(self.devdir, "pts"))
+        self.daemons = []
+        self.procs = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.cleanup()
+        for p in self.procs:
+            p.terminate()
+            p.wait(10)
+        self.tmp.cleanup()
+
+    def start(self, config=IDLE_CONFIG, env=None, wrapper=PIDNS, **kw):
+        args = ["--dev-dir", self.devdir]
+        d = Daemon(config, env=env, wrapper=wrapper, args=args, **kw)
+        self.daemons.append(d)
+        return d.wait_ready()
+
+    def assert_keeps_checking(self, d, more=3):
+        n = len(d.check_times())
+        d.wait_for(r" check: ", timeout=more * 2 + 5, count=n + more)
+        self.assertTrue(d.alive())
+        gap = reliability.max_gap(d.check_times()[n - 1 if n else 0:])
+        self.assertLessEqual(gap, 2.0, f"checks fell behind: gap {gap:.2f}s")
+
+
+class BusFaultTest(Fixture):
+    def private_bus(self, *services):
+        path = os.path.join(self.tmp.name, "bus")
+        conf = os.path.join(self.tmp.name, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(BUS_CONFIG.format(path=path))
+        bus = subprocess.Popen(["dbus-daemon", "--nofork", "--config-file", conf],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(bus)
+        for _ in range(100):
+            if os.path.exists(path):
+                break
+            time.sleep(0.05)
+        address = f"unix:path={path}"
+        if services:
+            script = os.path.join(self.tmp.name, "fake.py")
+            with open(script, "w") as f:
+                f.write(FAKE_SERVICES)
+            fake = subprocess.Popen([SYSTEM_PYTHON, script, address] + list(services),
+                                    stdout=subprocess.PIPE, text=True)
+            self.procs.append(fake)
+            self.assertEqual(fake.stdout.readline().strip(), "ready")
+        return address
+
+    def test_logind_unreachable_takes_the_systemd_fallback(self):
+        address = self.private_bus("systemd")
+        d = self.start(env={"DBUS_SYSTEM_BUS_ADDRESS": address})
+        line = d.wait_for(r"action poweroff \(dry-run\)", timeout=15)[0]
+        self.assertIn("logind unreachable", line)
+        self.assertIn("org.freedesktop.login1", line)
+        self.assertIn("would start poweroff.target through systemd", line)
+        self.assert_keeps_checking(d)
+
+    def test_logind_reachable_is_the_first_path(self):
+        address = self.private_bus("systemd", "logind")
+        d = self.start(env={"DBUS_SYSTEM_BUS_ADDRESS": address})
+        line = d.wait_for(r"action poweroff \(dry-run\)", timeout=15)[0]
+        self.assertIn("would ask logind to power off (CanPowerOff=yes)", line)
+        self.assertNotIn("systemd", line)
+
+    def test_both_unreachable_logs_and_keeps_running(self):
+        address = self.private_bus()  # a bus with neither logind nor systemd on it
+        d = self.start(env={"DBUS_SYSTEM_BUS_ADDRESS": address})
+        line = d.wait_for(r"action poweroff \(dry-run\)", timeout=15)[0]
+        self.assertIn("logind unreachable", line)
+        self.assertIn("systemd: ", line)
+        self.assertIn("a real power-off would fail here and keep the machine up", line)
+        self.assert_keeps_checking(d)
+        # The next streak tries again.
+        d.wait_for(r"action poweroff \(dry-run\)", timeout=15, count=2)
+
+    def test_no_system_bus_at_all(self):
+        d = self.start(env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus"})
+        line = d.wait_for(r"action poweroff \(dry-run\)", timeout=15)[0]
+        self.assertIn("cannot connect to the system bus", line)
+        self.assertIn("a real power-off would fail here", line)
+        self.assert_keeps_checking(d)
+
+    def test_real_action_with_no_bus_logs_an_error_and_keeps_running(self):
+        # Not a dry run: with no bus to talk to (and in a PID namespace of its own) the
+        # power-off cannot reach anything; the failure is an error and the daemon decides on.
+        d = self.start(env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus"},
+                       dry_run=False)
+        line = d.wait_for(r"error: action poweroff failed", timeout=15)[0]
+        self.assertIn("keeping the machine up and deciding on", line)
+        self.assertIn("cannot connect to the system bus", line)
+        self.assert_keeps_checking(d)
+        d.wait_for(r"error: action poweroff failed", timeout=15, count=2)
+
+
+def nsenter(d, *cmd):
+    """Runs cmd in the daemon's mount namespace."""
+    return subprocess.run(["nsenter", "--target", str(d.pid()), "--mount"] + list(cmd),
+                          capture_output=True, text=True)
+
+
+class RuntimeDirFaultTest(Fixture):
+    # Its own mount namespace, so the mounts below touch nothing outside the test.
+    MOUNTNS = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+               "--kill-child", "--mount-proc"]
+
+    def config_busy(self):
+        # Never acts: the streak counts up and the state is saved on every check.
+        return IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000")
+
+    def test_runtime_dir_turns_read_only(self):
+        d = self.start(self.config_busy(), wrapper=self.MOUNTNS)
+        d.wait_for(r" check: ", timeout=10)
+        r = nsenter(d, "sh", "-c", f"mount --bind {d.runtime} {d.runtime} && "
+                                   f"mount -o remount,bind,ro {d.runtime}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        warn = d.wait_for(r"warning: cannot save state to .*Read-only file system", timeout=10)
+        self.assertIn("deciding on without it", warn[0])
+        self.assert_keeps_checking(d)
+        # Warned once, not on every check.
+        self.assertEqual(len(d.wait_for(r"cannot save state", count=0)), 1)
+        # The streak kept counting while the disk refused it.
+        streaks = [int(l.split("(idle ")[1].split("/")[0]) for l in check_lines(d)]
+        self.assertEqual(streaks, list(range(1, len(streaks) + 1)))
+        self.assertEqual(nsenter(d, "umount", d.runtime).returncode, 0)
+        d.wait_for(r"state saved to .* again", timeout=10)
+
+    def test_disk_full_while_saving_state(self):
+        # The runtime directory is a 64 KiB tmpfs in the daemon's mount namespace, mounted
+        # before it starts; the test reaches it through /proc/PID/root.
+        runtime = os.path.join(self.tmp.name, "run")
+        inner = self.MOUNTNS + ["sh", "-c", f'mkdir -p {runtime} && '
+                                            f'mount -t tmpfs -o size=64k tmpfs {runtime} && '
+                                            'exec "$0" "$@"']
+        d = Daemon(self.config_busy(), wrapper=inner, runtime_dir=runtime,
+                   args=["--dev-dir", self.devdir])
+        self.daemons.append(d)
+        d.wait_for(r" check: ", timeout=10)
+        d.socket = f"/proc/{d.pid()}/root{runtime}/io.trnidle.sock"
+        self.assertEqual(d.call("io.trnidle.Status")["parameters"]["action"], "poweroff")
+        nsenter(d, "sh", "-c", f"dd if=/dev/zero of={runtime}/fill bs=4k 2>/dev/null; true")
+        warn = d.wait_for(r"warning: cannot save state to .*No space left on device",
+                          timeout=10)
+        self.assertIn("deciding on without it", warn[0])
+        self.assert_keeps_checking(d)
+        # Holds still work (in memory) while the disk is full.
+        reply = d.call("io.trnidle.Hold", {"duration": "1h", "reason": "disk full"})
+        self.assertNotIn("error", reply)
+        self.assertEqual(d.call("io.trnidle.Status")["parameters"]["holds"][0]["reason"],
+                         "disk full")
+        self.assertEqual(len(d.wait_for(r"cannot save state", count=0)), 1)
+        nsenter(d, "rm", "-f", f"{runtime}/fill")
+        d.wait_for(r"state saved to .* again", timeout=10)
+
+
+class StateFileFaultTest(Fixture):
+    def boot_id(self):
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+
+    def start_with_state(self, text):
+        runtime = os.path.join(self.tmp.name, "run")
+        os.makedirs(runtime, exist_ok=True)
+        with open(os.path.join(runtime, "state"), "wb") as f:
+            f.write(text)
+        return self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
+                          runtime_dir=runtime)
+
+    def good_state(self):
+        return json.dumps({"version": 1, "boot_id": self.boot_id(), "idle_checks": 7,
+                           "next_hold_id": 1, "holds": []}).encode()
+
+    def test_valid_state_continues_the_streak(self):
+        d = self.start_with_state(self.good_state())
+        d.wait_for(r"state restored from .*idle 7/1000")
+        d.wait_for(r" check: idle \(idle 8/1000\)", timeout=10)
+
+    def test_corrupt_truncated_empty_or_foreign_state_is_ignored(self):
+        cases = {
+            b"\x00\xff garbage {": "not JSON",
+            self.good_state()[:40]: "not JSON",
+            b"": "not JSON",
+            b'{"version":1}': "missing or invalid fields",
+            self.good_state().replace(self.boot_id().encode(), b"another-boot"):
+                "written during another boot",
+            b"[" * 100000: "not JSON",
+        }
+        for text, why in cases.items():
+            with self.subTest(state=text[:30]):
+                d = self.start_with_state(text)
+                line = d.wait_for(r"warning: ignoring .*/state: ")[0]
+                self.assertIn(why, line)
+                self.assertIn("starting with a fresh state", line)
+                d.wait_for(r" check: idle \(idle 1/1000\)", timeout=10)
+                self.assert_keeps_checking(d, more=1)
+                d.cleanup()
+                self.daemons.remove(d)
+
+
+class ReloadFaultTest(Fixture):
+    def test_reload_with_a_broken_dropin_keeps_the_old_config(self):
+        config = IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000")
+        d = self.start(config)
+        d.wait_for(r" check: ", timeout=10)
+        # Valid lines in a broken drop-in must not be half-applied either.
+        d.write_dropin("50-broken.conf", "[Check]\nIntervalSec=30s\nIdleChecks=zero\n")
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("50-broken.conf:3", r.stderr + r.stdout)
+        d.wait_for(r"error: reload failed: keeping the configuration in force")
+        d.signal(signal.SIGHUP)  # same outcome
+        d.wait_for(r"reload failed", count=2)
+        self.assert_keeps_checking(d)  # still every second, not every 30
+        self.assertEqual(d.call("io.trnidle.Status")["parameters"]["action"], "poweroff")
+        d.write_dropin("50-broken.conf", "[Action]\nAction=none\n")
+        self.assertEqual(d.ctl("reload").returncode, 0)
+        self.assertEqual(d.call("io.trnidle.Status")["parameters"]["action"], "none")
+
+
+class ClockJumpTest(Fixture):
+    def setUp(self):
+        super().setUp()
+        self.offset = os.path.join(self.tmp.name, "offset")
+        self.set_offset(0)
+        shim = os.path.join(self.tmp.name, "clockshim.so")
+        src = shim + ".c"
+        with open(src, "w") as f:
+            f.write(CLOCK_SHIM)
+        subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", shim, src, "-ldl"], check=True)
+        self.env = {"TRNIDLE_CLOCK_OFFSET_FILE": self.offset}
+        # An ASan build must load its runtime first; the shim then goes after it.
+        asan = subprocess.run(["sh", "-c", f"ldd {reliability.TRNIDLED} | grep -o '/[^ ]*libasan[^ ]*'"],
+                              capture_output=True, text=True).stdout.strip()
+        # Only the daemon gets the shim (through env), not the namespace tools.
+        self.preload = " ".join(p for p in (asan, shim) if p)
+
+    def start(self, config=IDLE_CONFIG, env=None, **kw):
+        return super().start(config, env=env,
+                             wrapper=PIDNS + ["env", f"LD_PRELOAD={self.preload}"], **kw)
+
+    def set_offset(self, seconds):
+        with open(self.offset + ".tmp", "w") as f:
+            f.write(str(seconds))
+        os.rename(self.offset + ".tmp", self.offset)
+
+    def streaks(self, d):
+        return [int(l.split("(idle ")[1].split("/")[0]) for l in check_lines(d)]
+
+    def jump(self, d, seconds):
+        self.set_offset(seconds)
+        n = len(check_lines(d))
+        d.wait_for(r" check: ", timeout=10, count=n + 2)
+        # The daemon really sees the jump: its log stamps moved.
+        self.assertTrue(d.log().splitlines()[-1].startswith(
+            time.strftime("%Y-%m-%d", time.gmtime(time.time() + seconds))))
+
+    def test_wall_clock_jumps_do_not_move_the_streak_or_holds(self):
+        config = IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000")
+        d = self.start(config, env=self.env)
+        d.wait_for(r" check: idle", timeout=10, count=2)
+        for seconds in (-86400, 2 * 86400, -3600):
+            self.jump(d, seconds)
+        # The streak counted 1, 2, 3, ... through every jump: no reset, no leap.
+        self.assertEqual(self.streaks(d), list(range(1, len(self.streaks(d)) + 1)))
+        hold = d.call("io.trnidle.Hold", {"duration": "1h"})["parameters"]["hold"]
+        for seconds in (7 * 86400, -7 * 86400):
+            self.jump(d, seconds)
+        held = [h for h in d.call("io.trnidle.Status")["parameters"]["holds"]
+                if h["id"] == hold["id"]]
+        self.assertEqual(len(held), 1, "a wall-clock jump ended a hold")
+        self.assertLessEqual(held[0]["remaining_sec"], hold["remaining_sec"])
+        self.assertGreater(held[0]["remaining_sec"], hold["remaining_sec"] - 60)
+        self.assertIn(" check: held", check_lines(d)[-1])
+
+    def test_wall_clock_jump_does_not_end_the_boot_grace(self):
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        grace = int(uptime) + 3600
+        config = IDLE_CONFIG.replace("BootGraceSec=0", f"BootGraceSec={grace}s")
+        d = self.start(config, env=self.env)
+        d.wait_for(r" check: grace", timeout=10)
+        self.set_offset(30 * 86400)
+        n = len(check_lines(d))
+        d.wait_for(r" check: ", timeout=10, count=n + 2)
+        self.assertTrue(all(" check: grace" in l for l in check_lines(d)))
+        self.assertNotRegex(d.log(), r"action poweroff \(")
+
+
+if __name__ == "__main__":
+    unittest.main()
