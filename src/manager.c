@@ -222,8 +222,12 @@ int manager_reload(Manager *m, char ***ret_errors)
 {
 	Config c;
 	ConfigDiag diag = { 0 };
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	/* systemd pairs RELOADING=1 with CLOCK_MONOTONIC, whatever clock our checks use. */
 	(void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
-			 (unsigned long long)(now_boottime()));
+			 (unsigned long long)mono.tv_sec * USEC_PER_SEC +
+				 (unsigned long long)mono.tv_nsec / 1000);
 	int r = config_load(m->opt.config_path, m->opt.dropin_dir, &c, &diag);
 	for (char **w = diag.warnings; w && *w; w++)
 		log_warning("%s", *w);
