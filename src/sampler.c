@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include <time.h>
+
+#include "probe-sessions.h"
 #include "probe.h"
 
 void sampler_init(Sampler *s, const ProbeEnv *env)
@@ -73,12 +76,32 @@ static int probe_memory(ProbeRun *run, char *err, size_t errlen)
 	return memory_read(run->sampler->env.proc_root, &run->sample->memory, err, errlen);
 }
 
+static int probe_sessions(ProbeRun *run, char *err, size_t errlen)
+{
+	if (!run->procs)
+		return 0; /* the failed scan is already a probe-error */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long hz = sysconf(_SC_CLK_TCK);
+	SessionsInput in = {
+		.procs = run->procs,
+		.prev = run->prev_procs,
+		.proc_root = run->sampler->env.proc_root,
+		.dev_root = run->sampler->env.dev_root,
+		.realtime = (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000,
+		.ticks_per_sec = hz > 0 ? (unsigned long)hz : 100,
+		.config = run->config,
+	};
+	return sessions_probe(&in, &run->sample->sessions, err, errlen);
+}
+
 static const struct {
 	const char *name;
 	ProbeFn fn;
 } probes[] = {
 	{ "cpu", probe_cpu },
 	{ "memory", probe_memory },
+	{ "sessions", probe_sessions },
 };
 
 void sampler_sample(Sampler *s, const Config *c, usec_t now, bool commit, Sample *ret)
