@@ -117,7 +117,8 @@ static void identify(AwsRuntime *a)
 	         id.life_cycle,
 	         aws_runtime_is_spot(a) ? "; watching for spot interruption notices every 5s" : "");
 	if (aws_runtime_is_spot(a)) {
-		sd_event_source_set_time(a->spot_timer, boottime() + SPOT_POLL_USEC);
+		/* First look right away: a notice may already be there. */
+		sd_event_source_set_time(a->spot_timer, boottime());
 		sd_event_source_set_enabled(a->spot_timer, SD_EVENT_ON);
 	}
 }

@@ -73,6 +73,8 @@ static void finish(PreAction *p, const siginfo_t *si)
 {
 	char status[96], took[32], f_exit[64], *f_output = NULL;
 	drain(p);
+	while (p->size > 0 && p->output[p->size - 1] == '\n')
+		p->output[--p->size] = '\0';
 	for (char *c = p->output; *c; c++)
 		if (*c == '\n' && c[1])
 			*c = '|'; /* one journal line; the field keeps the raw text */
