@@ -84,10 +84,15 @@ class AwsTestCase(unittest.TestCase):
         self.daemon = None
 
     def tearDown(self):
-        if self.daemon:
-            self.daemon.stop()
-        self.stub.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            if self.daemon:
+                self.daemon.stop()
+                # A clean exit: no crash, no sanitizer report (leaks show at exit).
+                self.assertEqual(self.daemon.proc.returncode, 0, self.daemon.text())
+                self.assertNotIn("Sanitizer", self.daemon.text())
+        finally:
+            self.stub.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self, **kw):
         self.daemon = Daemon(self.stub, self.tmp, **kw)
