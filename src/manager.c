@@ -185,6 +185,17 @@ static void run_action(Manager *m, const Decision *d)
 	execute_action(m);
 }
 
+/* How the terminal warnings name the armed action: a noun, or what the machine will do. */
+static const char *action_phrase(const Manager *m, bool noun)
+{
+	const char *a = manager_armed_action(m);
+	if (streq(a, "none"))
+		return noun ? "idle action" : "reach its idle action";
+	if (streq(a, "stop-instance"))
+		return noun ? "instance stop" : "be stopped (EC2 StopInstances)";
+	return noun ? "power-off" : "power off";
+}
+
 static void cancel_warning(Manager *m, const Decision *d)
 {
 	char why[512];
@@ -198,7 +209,7 @@ static void cancel_warning(Manager *m, const Decision *d)
 	char msg[1024];
 	snprintf(msg, sizeof(msg),
 		 "\r\n*** trnidled: the %s is cancelled, the machine is in use (%s). ***\r\n",
-		 streq(manager_armed_action(m), "none") ? "idle action" : "power-off", why);
+		 action_phrase(m, true), why);
 	(void)wall_terminals(m->opt.dev_root, msg);
 }
 
@@ -212,8 +223,7 @@ static void start_warning(Manager *m, const Decision *d)
 		 "*** Why: %s ***\r\n"
 		 "*** To keep it up, run: trnidlectl hold 2h --reason \"...\" ***\r\n",
 		 m->opt.dry_run ? " (dry-run, nothing will happen)" : "",
-		 streq(manager_armed_action(m), "none") ? "reach its idle action" : "power off", left,
-		 why);
+		 action_phrase(m, false), left, why);
 	int n = wall_terminals(m->opt.dev_root, msg);
 	char f_terms[64];
 	snprintf(f_terms, sizeof(f_terms), "TRNIDLED_TERMINALS_WARNED=%d", n < 0 ? 0 : n);

@@ -260,6 +260,10 @@ class SpotNoticeTest(AwsTestCase):
         self.assertEqual(len(re.findall(r"rebalance recommendation", text)), 1)
         status = json.loads(d.ctl("--json", "status").stdout)
         self.assertEqual(status["last_check"]["reasons"][0]["signal"], "spot-interruption")
+        self.assertEqual(status["aws"]["spot_interruption"],
+                         {"action": "stop", "time": "2030-01-01T00:02:00Z"})
+        self.assertIn("spot interruption pending: EC2 will stop this instance",
+                      d.ctl("status").stdout)
 
     def test_hanging_imds_does_not_delay_checks(self):
         d = self.start(idle_checks=1000)
