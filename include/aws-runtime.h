@@ -46,6 +46,12 @@ bool aws_runtime_stopping(const AwsRuntime *a);
  * and never disturb the checks. */
 void aws_runtime_after_check(AwsRuntime *a, const Decision *d, const Sample *s);
 
+/* Whether this machine's firmware says it is an EC2 instance (DMI vendor "Amazon EC2", or a Xen
+ * hypervisor uuid starting with "ec2"), read under sys_root ("/sys"). With the default
+ * ImdsEndpoint= the daemon asks instance metadata only then, so that a machine elsewhere never
+ * sends a packet to 169.254.169.254. */
+bool aws_platform_is_ec2(const char *sys_root);
+
 /* "stop-instance" or "poweroff" for Action=auto: stop-instance only on spot. */
 const char *aws_resolve_auto(bool spot);
 

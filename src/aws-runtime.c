@@ -1,5 +1,7 @@
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "aws-runtime.h"
@@ -8,6 +10,7 @@
 #include "timespan.h"
 
 #define SPOT_POLL_USEC          (5 * USEC_PER_SEC) /* as AWS advises */
+#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
 #define IDENTIFY_RECHECK_USEC   (10 * USEC_PER_MINUTE)
 #define STOP_BUDGET_MIN_USEC    (30 * USEC_PER_SEC)
 #define STOP_BACKOFF_FIRST_USEC USEC_PER_SEC
@@ -83,6 +86,40 @@ bool aws_runtime_stopping(const AwsRuntime *a)
 
 /* ---- finding out where we run ---------------------------------------------------------- */
 
+static bool file_starts_with(const char *path, const char *prefix)
+{
+	char buf[128];
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	bool yes = fgets(buf, sizeof(buf), f) && strncasecmp(buf, prefix, strlen(prefix)) == 0;
+	fclose(f);
+	return yes;
+}
+
+bool aws_platform_is_ec2(const char *sys_root)
+{
+	static const char *const dmi[] = { "sys_vendor", "board_vendor", "bios_vendor" };
+	char path[512];
+	for (size_t i = 0; i < ELEMENTSOF(dmi); i++) {
+		snprintf(path, sizeof(path), "%s/class/dmi/id/%s", sys_root, dmi[i]);
+		if (file_starts_with(path, "Amazon EC2"))
+			return true;
+	}
+	/* Older Xen instances: no DMI vendor, but the hypervisor uuid starts with ec2. */
+	snprintf(path, sizeof(path), "%s/hypervisor/uuid", sys_root);
+	return file_starts_with(path, "ec2");
+}
+
+/* The default endpoint is only worth asking on EC2 hardware; an endpoint set by hand is. */
+static bool imds_worth_asking(const char *endpoint)
+{
+	size_t n = strlen(IMDS_DEFAULT_ENDPOINT);
+	bool is_default = strncmp(endpoint, IMDS_DEFAULT_ENDPOINT, n) == 0 &&
+	                  (endpoint[n] == '\0' || streq(endpoint + n, "/"));
+	return !is_default || aws_platform_is_ec2("/sys");
+}
+
 static void log_identify_failure(AwsRuntime *a, int r, const char *err)
 {
 	if (r == a->identify_error)
@@ -103,6 +140,12 @@ static void identify(AwsRuntime *a)
 {
 	char err[512] = "";
 	AwsIdentity id;
+	if (!imds_worth_asking(a->endpoint)) {
+		/* Firmware does not change while we run: no recheck. */
+		log_info("not on EC2 (the firmware names no Amazon EC2 vendor), so Action=auto "
+		         "means poweroff; instance metadata is not asked");
+		return;
+	}
 	int r = imds_identify(&a->imds, &id, err, sizeof(err));
 	if (r < 0) {
 		log_identify_failure(a, r, err);
@@ -411,6 +454,8 @@ const char *aws_resolve_action_once(const Config *c)
 	Imds im;
 	AwsIdentity id;
 	char err[512];
+	if (!imds_worth_asking(c->imds_endpoint))
+		return aws_resolve_auto(false);
 	imds_init(&im, c->imds_endpoint);
 	if (imds_identify(&im, &id, err, sizeof(err)) < 0)
 		return aws_resolve_auto(false);

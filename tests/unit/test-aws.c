@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "aws.h"
+#include "aws-runtime.h"
 #include "imds.h"
 #include "metrics.h"
 #include "spot.h"
@@ -222,6 +223,40 @@ START_TEST(test_spot_blocks_action)
 }
 END_TEST
 
+static void write_file(const char *dir, const char *rel, const char *text)
+{
+	char path[512], cmd[600];
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	ck_assert_int_eq(system(cmd), 0);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+START_TEST(test_platform_detection)
+{
+	char nitro[] = "/tmp/trnidled-sys-XXXXXX", xen[] = "/tmp/trnidled-sys-XXXXXX",
+	     other[] = "/tmp/trnidled-sys-XXXXXX", empty[] = "/tmp/trnidled-sys-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(nitro));
+	ck_assert_ptr_nonnull(mkdtemp(xen));
+	ck_assert_ptr_nonnull(mkdtemp(other));
+	ck_assert_ptr_nonnull(mkdtemp(empty));
+	write_file(nitro, "class/dmi/id/sys_vendor", "Amazon EC2\n");
+	write_file(xen, "hypervisor/uuid", "ec2e1916-9099-7caf-fd21-012345abcdef\n");
+	write_file(other, "class/dmi/id/sys_vendor", "QEMU\n");
+	write_file(other, "hypervisor/uuid", "1234\n");
+	ck_assert(aws_platform_is_ec2(nitro));
+	ck_assert(aws_platform_is_ec2(xen));
+	ck_assert(!aws_platform_is_ec2(other));
+	ck_assert(!aws_platform_is_ec2(empty));
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s %s %s", nitro, xen, other, empty);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("aws");
@@ -235,6 +270,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_cloudwatch_body);
 	tcase_add_test(tc, test_prometheus_text);
 	tcase_add_test(tc, test_spot_blocks_action);
+	tcase_add_test(tc, test_platform_detection);
 	suite_add_tcase(s, tc);
 	return s;
 }
