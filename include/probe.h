@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "proc-table.h"
 #include "sample.h"
 
 /* Where the probes look. Tests point these at fixture trees. */
@@ -40,7 +41,8 @@ int memory_read(const char *proc_root, MemoryFacts *ret, char *err, size_t errle
 /* What the probes remember between checks (counter baselines). */
 typedef struct Baselines {
 	CpuCounters cpu;
-	usec_t taken; /* CLOCK_BOOTTIME of the reading */
+	ProcTable procs; /* empty when the scan failed; per-process CPU compares with it */
+	usec_t taken;    /* CLOCK_BOOTTIME of the reading */
 } Baselines;
 
 typedef struct Sampler {
@@ -49,6 +51,7 @@ typedef struct Sampler {
 } Sampler;
 
 void sampler_init(Sampler *s, const ProbeEnv *env);
+void sampler_done(Sampler *s);
 
 /* Reads the baselines without producing a sample (start-up, and --once's first reading). */
 void sampler_prime(Sampler *s, usec_t now);

@@ -178,6 +178,7 @@ static int run_once(const Args *a)
 		_cleanup_free_ char *text = verdict_to_text(&d);
 		fputs(strempty(text), stdout);
 	}
+	sampler_done(&s);
 	config_free(&c);
 	return 0;
 }

@@ -391,6 +391,7 @@ Manager *manager_free(Manager *m)
 	if (m->lock_fd >= 0)
 		close(m->lock_fd);
 	config_free(&m->config);
+	sampler_done(&m->sampler);
 	free(m);
 	return NULL;
 }
