@@ -7,7 +7,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "macro.h"
+#include "proc-table.h"
+#include "sample.h"
 
 #define NEURON_DEVICES_MAX 64
 #define NEURON_NAME_MAX    32
@@ -57,3 +60,31 @@ int neuron_device_nodes(const char *pattern, char ***ret);
  * gone (not an error), or another -errno with err naming the path. */
 int neuron_fd_scan(const char *proc_root, pid_t pid, char *const *nodes, uint64_t *ret_mask,
                    char *err, size_t errlen);
+
+/* --- Probes ------------------------------------------------------------------------------- */
+
+/* What the neuron-device probe carries from one check to the next. */
+typedef struct NeuronTrack {
+	char name[NEURON_NAME_MAX];
+	usec_t quiet_since; /* in use since then without execution seen */
+} NeuronTrack;
+
+typedef struct NeuronBaseline {
+	NeuronCounters counters;
+	size_t n_track;
+	NeuronTrack track[NEURON_DEVICES_MAX];
+} NeuronBaseline;
+
+/* neuron-process and ml-process in one pass over the process table: the command line is read
+ * only for candidates (process_match_candidate). Returns 0, or the first -errno of a cmdline
+ * that could not be read (the process is then judged on its comm alone). */
+int neuron_processes_probe(const char *proc_root, const ProcTable *t, char *const *neuron_patterns,
+                           char *const *ml_patterns, MatchedProcs *neuron, MatchedProcs *ml,
+                           char *err, size_t errlen);
+
+/* neuron-device: sysfs counters first; /proc/PID/fd only for device nodes whose sysfs shows
+ * memory in use or execution, or that have no sysfs node, and only until each has a named
+ * holder. t may be NULL when the process scan failed. */
+int neuron_devices_probe(const char *proc_root, const Config *c, const ProcTable *t,
+                         const NeuronBaseline *prev, NeuronBaseline *next, usec_t now,
+                         NeuronDevicesFacts *ret, char *err, size_t errlen);

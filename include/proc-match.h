@@ -24,3 +24,8 @@ bool neuron_monitor_tool(const char *comm, char *const *argv);
 /* The pattern that matched, for details ("neuronx-cc"); NULL when none did. */
 const char *process_match_pattern(const char *comm, char *const *argv, const char *exe,
                                   char *const *patterns);
+
+/* Whether comm alone leaves the question open, so the caller should read the command line:
+ * comm matches a pattern, names an interpreter, or is cut to 15 characters. Keeps the cost
+ * of a check to one cmdline read per candidate, not per process. */
+bool process_match_candidate(const char *comm, char *const *patterns);

@@ -164,11 +164,14 @@ static int run_once(const Args *a)
 
 	core_state_init(&st);
 	sampler_init(&s, &env);
-	sampler_prime(&s, now_boottime());
+	sampler_prime(&s, &c, now_boottime());
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 	sampler_sample(&s, &c, now_boottime(), true, &sample);
 	core_decide(&sample, &c, &st, now_boottime(), DECIDE_ONCE, &st, &d);
+	if (sample.inhibitor.say_absent)
+		fprintf(stderr, "trnidled: inhibitor: %s; the signal is off\n",
+			sample.inhibitor.absent);
 	if (a->json) {
 		json_object *o = verdict_to_json(&d, &sample);
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |

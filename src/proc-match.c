@@ -232,3 +232,15 @@ bool neuron_monitor_tool(const char *comm, char *const *argv)
 	static char *const tools[] = { "neuron-monitor", "neuron-ls", "neuron-top", NULL };
 	return process_match(comm, argv, NULL, tools);
 }
+
+bool process_match_candidate(const char *comm, char *const *patterns)
+{
+	if (!comm || !patterns)
+		return false;
+	if (strlen(comm) >= COMM_MAX || interpreter_of(comm) != INTERP_NONE)
+		return true;
+	for (char *const *p = patterns; *p; p++)
+		if (comm_matches(*p, comm))
+			return true;
+	return false;
+}
