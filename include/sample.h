@@ -117,6 +117,90 @@ typedef struct InhibitorFacts {
 	size_t n_dropped;
 	InhibitorEntry list[INHIBITORS_MAX];
 } InhibitorFacts;
+/* --- Sessions: terminal, ssh, ssm, multiplexer ------------------------------------------ */
+
+/* What a terminal (or a session) belongs to: the nearest such ancestor of its processes. */
+typedef enum SessionOwner {
+	SESSION_OWNER_OTHER,
+	SESSION_OWNER_SSHD,
+	SESSION_OWNER_SSM,
+	SESSION_OWNER_TMUX,
+	SESSION_OWNER_SCREEN,
+	_SESSION_OWNER_MAX,
+} SessionOwner;
+
+const char *session_owner_to_string(SessionOwner o);
+
+#define USER_NAME_MAX 33
+
+/* A /dev/pts/N that some live process has as its controlling terminal. */
+typedef struct TerminalFacts {
+	unsigned pts;
+	uid_t uid; /* owner of the pts device: the user logged in on it */
+	char user[USER_NAME_MAX];
+	SessionOwner owner;
+	pid_t owner_pid;  /* the sshd session, ssm-session-worker, tmux or screen server; 0 */
+	pid_t leader_pid; /* the terminal's session leader (or its first process) */
+	char leader_comm[16];
+	usec_t idle; /* since the last input or output (pts atime/mtime) */
+} TerminalFacts;
+
+/* An sshd session process without a terminal ("sshd: alice@notty"): VS Code Remote, scp,
+ * rsync, port forwarding. */
+typedef struct SshConnectionFacts {
+	pid_t pid;
+	uid_t uid;
+	char user[USER_NAME_MAX];
+} SshConnectionFacts;
+
+typedef struct SsmSessionFacts {
+	pid_t pid;
+	uid_t uid;
+	char user[USER_NAME_MAX];
+	size_t n_terminals;
+	unsigned pts; /* its youngest terminal, when n_terminals > 0 */
+	usec_t idle;  /* that terminal's idle time */
+} SsmSessionFacts;
+
+typedef struct MultiplexerFacts {
+	SessionOwner kind; /* SESSION_OWNER_TMUX or SESSION_OWNER_SCREEN */
+	pid_t pid;         /* the server */
+	uid_t uid;
+	char user[USER_NAME_MAX];
+	char name[64]; /* session name from its command line ("-s exp3"), or "" */
+	size_t n_panes;
+	unsigned pane_pts;   /* youngest pane, when n_panes > 0 */
+	usec_t pane_idle;    /* its idle time */
+	size_t n_clients;    /* attached clients */
+	unsigned client_pts; /* the client terminal used last, when n_clients > 0 */
+	usec_t client_idle;  /* its idle time */
+	pid_t busy_pid;      /* the busiest process inside, 0 when none used any CPU */
+	char busy_comm[16];
+	double busy_percent; /* its CPU over the interval, % of one CPU */
+	pid_t work_pid;      /* a Neuron or ML process inside, 0 when none */
+	char work_comm[16];
+	Signal work_signal; /* SIGNAL_NEURON_PROCESS or SIGNAL_ML_PROCESS */
+} MultiplexerFacts;
+
+#define TERMINALS_MAX       64
+#define SSH_CONNECTIONS_MAX 32
+#define SSM_SESSIONS_MAX    16
+#define MULTIPLEXERS_MAX    32
+
+/* When a table is full: terminals keep the most recently used (so the dropped ones are older
+ * than every kept one); the other lists count what they dropped, and the core treats any
+ * dropped session as activity. */
+typedef struct SessionFacts {
+	bool valid;
+	TerminalFacts terminals[TERMINALS_MAX];
+	size_t n_terminals, n_terminals_dropped;
+	SshConnectionFacts ssh[SSH_CONNECTIONS_MAX];
+	size_t n_ssh, n_ssh_dropped;
+	SsmSessionFacts ssm[SSM_SESSIONS_MAX];
+	size_t n_ssm, n_ssm_dropped;
+	MultiplexerFacts multiplexers[MULTIPLEXERS_MAX];
+	size_t n_multiplexers, n_multiplexers_dropped;
+} SessionFacts;
 
 #define PROBE_ERRORS_MAX 16
 
@@ -135,6 +219,7 @@ typedef struct Sample {
 	RateFacts network;
 	RateFacts disk;
 	InhibitorFacts inhibitor;
+	SessionFacts sessions;
 
 	ProbeError errors[PROBE_ERRORS_MAX];
 	size_t n_errors;

@@ -179,13 +179,161 @@ static void judge_inhibitor(const Sample *s, const Config *c, Decision *d)
 	}
 }
 
+/* Sessions. SessionIdleSec=0 turns the age rules off: every open terminal counts. */
+
+static bool recent(usec_t idle, const Config *c)
+{
+	return c->session_idle == 0 || idle < c->session_idle;
+}
+
+static void age_format(char *buf, size_t size, usec_t idle, const Config *c)
+{
+	if (c->session_idle == 0) {
+		snprintf(buf, size, "open (SessionIdleSec=0)");
+		return;
+	}
+	char span[64] = "0s";
+	if (idle >= USEC_PER_SEC)
+		timespan_format(span, sizeof(span), idle / USEC_PER_SEC * USEC_PER_SEC);
+	snprintf(buf, size, "input or output %s ago", span);
+}
+
+static const char *owner_phrase(SessionOwner o)
+{
+	switch (o) {
+	case SESSION_OWNER_SSHD:
+		return "SSH session";
+	case SESSION_OWNER_SSM:
+		return "SSM session";
+	case SESSION_OWNER_TMUX:
+		return "tmux pane";
+	case SESSION_OWNER_SCREEN:
+		return "screen window";
+	default:
+		return "terminal";
+	}
+}
+
+/* Panes and SSM shells are judged with their sessions, so that a detached multiplexer's pane
+ * cannot keep the machine up as a plain terminal. */
+static void judge_terminals(const Sample *s, const Config *c, Decision *d)
+{
+	const SessionFacts *f = &s->sessions;
+	if (!f->valid)
+		return;
+	for (size_t i = 0; i < f->n_terminals; i++) {
+		const TerminalFacts *t = &f->terminals[i];
+		if (t->owner != SESSION_OWNER_OTHER && t->owner != SESSION_OWNER_SSHD)
+			continue;
+		if (!recent(t->idle, c))
+			continue;
+		char age[96];
+		age_format(age, sizeof(age), t->idle, c);
+		reason_add(d, SIGNAL_TERMINAL, "pts/%u of %s (%s, %s pid %d): %s", t->pts, t->user,
+		           owner_phrase(t->owner), t->leader_comm, (int)t->leader_pid, age);
+	}
+}
+
+static void judge_ssh(const Sample *s, const Config *c, Decision *d)
+{
+	const SessionFacts *f = &s->sessions;
+	if (!f->valid)
+		return;
+	for (size_t i = 0; i < f->n_ssh; i++)
+		reason_add(d, SIGNAL_SSH, "%s connected without a terminal (sshd pid %d)",
+		           f->ssh[i].user, (int)f->ssh[i].pid);
+	if (f->n_ssh_dropped > 0)
+		reason_add(d, SIGNAL_SSH, "%zu more SSH connections without a terminal",
+		           f->n_ssh_dropped);
+}
+
+static void judge_ssm(const Sample *s, const Config *c, Decision *d)
+{
+	const SessionFacts *f = &s->sessions;
+	if (!f->valid)
+		return;
+	for (size_t i = 0; i < f->n_ssm; i++) {
+		const SsmSessionFacts *m = &f->ssm[i];
+		if (m->n_terminals == 0) {
+			reason_add(
+			        d, SIGNAL_SSM,
+			        "SSM session of %s (ssm-session-worker pid %d) without a terminal "
+			        "(port forwarding)",
+			        m->user, (int)m->pid);
+			continue;
+		}
+		if (!recent(m->idle, c))
+			continue;
+		char age[96];
+		age_format(age, sizeof(age), m->idle, c);
+		reason_add(d, SIGNAL_SSM,
+		           "SSM session of %s (ssm-session-worker pid %d): pts/%u %s", m->user,
+		           (int)m->pid, m->pts, age);
+	}
+	if (f->n_ssm_dropped > 0)
+		reason_add(d, SIGNAL_SSM, "%zu more SSM sessions", f->n_ssm_dropped);
+}
+
+/* Why a multiplexer counts, or false: a job inside, CPU inside, an attached client in use,
+ * a pane in use. */
+static bool multiplexer_why(const MultiplexerFacts *m, const Config *c, char *buf, size_t size)
+{
+	char age[96];
+	if (m->work_pid != 0) {
+		snprintf(buf, size, "%s (pid %d) is %s", m->work_comm, (int)m->work_pid,
+		         m->work_signal == SIGNAL_NEURON_PROCESS ? "a Neuron process"
+		                                                 : "an ML process");
+		return true;
+	}
+	if (m->busy_pid != 0 && m->busy_percent > c->multiplexer_busy_percent) {
+		snprintf(buf, size, "%s (pid %d) at %.0f%% CPU", m->busy_comm, (int)m->busy_pid,
+		         m->busy_percent);
+		return true;
+	}
+	if (m->n_clients > 0 && recent(m->client_idle, c)) {
+		age_format(age, sizeof(age), m->client_idle, c);
+		snprintf(buf, size, "attached from pts/%u, %s", m->client_pts, age);
+		return true;
+	}
+	if (m->n_panes > 0 && recent(m->pane_idle, c)) {
+		age_format(age, sizeof(age), m->pane_idle, c);
+		snprintf(buf, size, "pane pts/%u %s", m->pane_pts, age);
+		return true;
+	}
+	return false;
+}
+
+static void judge_multiplexers(const Sample *s, const Config *c, Decision *d)
+{
+	const SessionFacts *f = &s->sessions;
+	if (!f->valid)
+		return;
+	for (size_t i = 0; i < f->n_multiplexers; i++) {
+		const MultiplexerFacts *m = &f->multiplexers[i];
+		char why[160];
+		if (!multiplexer_why(m, c, why, sizeof(why)))
+			continue;
+		const char *kind = m->kind == SESSION_OWNER_SCREEN ? "screen" : "tmux";
+		if (m->name[0])
+			reason_add(d, SIGNAL_MULTIPLEXER, "%s session '%s' of %s: %s", kind,
+			           m->name, m->user, why);
+		else
+			reason_add(d, SIGNAL_MULTIPLEXER, "%s server (pid %d) of %s: %s", kind,
+			           (int)m->pid, m->user, why);
+	}
+	if (f->n_multiplexers_dropped > 0)
+		reason_add(d, SIGNAL_MULTIPLEXER, "%zu more tmux/screen servers not examined",
+		           f->n_multiplexers_dropped);
+}
+
 typedef void (*JudgeFn)(const Sample *s, const Config *c, Decision *d);
 
 /* Order is the order of reasons in the verdict: errors first, since they need attention. */
 static const JudgeFn judges[] = {
-	judge_probe_errors,   judge_cpu,           judge_memory,
-	judge_neuron_process, judge_neuron_device, judge_ml_process,
-	judge_inhibitor,      judge_network,       judge_disk,
+	judge_probe_errors,  judge_cpu,        judge_memory,       judge_terminals,
+	judge_ssh,           judge_ssm,        judge_multiplexers, judge_neuron_process,
+	judge_neuron_device, judge_ml_process, judge_inhibitor,    judge_network,
+	judge_disk,
 };
 
 static void holds_expire(CoreState *st, usec_t now)

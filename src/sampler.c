@@ -3,7 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <time.h>
+
 #include "probe-inhibitor.h"
+#include "probe-sessions.h"
 #include "probe.h"
 
 void sampler_init(Sampler *s, const ProbeEnv *env)
@@ -126,6 +129,25 @@ static int probe_inhibitor(ProbeRun *run, char *err, size_t errlen)
 	                       errlen);
 }
 
+static int probe_sessions(ProbeRun *run, char *err, size_t errlen)
+{
+	if (!run->procs)
+		return 0; /* the failed scan is already a probe-error */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long hz = sysconf(_SC_CLK_TCK);
+	SessionsInput in = {
+		.procs = run->procs,
+		.prev = run->prev_procs,
+		.proc_root = run->sampler->env.proc_root,
+		.dev_root = run->sampler->env.dev_root,
+		.realtime = (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000,
+		.ticks_per_sec = hz > 0 ? (unsigned long)hz : 100,
+		.config = run->config,
+	};
+	return sessions_probe(&in, &run->sample->sessions, err, errlen);
+}
+
 static const struct {
 	const char *name;
 	ProbeFn fn;
@@ -137,6 +159,7 @@ static const struct {
 	{ "network", probe_network },
 	{ "disk", probe_disk },
 	{ "inhibitor", probe_inhibitor },
+	{ "sessions", probe_sessions },
 };
 
 static void sampler_run(Sampler *s, const Config *c, usec_t now, bool commit, bool priming,

@@ -111,6 +111,98 @@ static json_object *inhibitor_json(const InhibitorFacts *f)
 	return o;
 }
 
+/* Ages in seconds; null for "never" (no terminal). */
+static json_object *age_json(usec_t idle)
+{
+	return idle == USEC_INFINITY ? NULL : json_object_new_double((double)idle / USEC_PER_SEC);
+}
+
+static json_object *terminals_json(const SessionFacts *f)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < f->n_terminals; i++) {
+		const TerminalFacts *t = &f->terminals[i];
+		json_object *o = json_object_new_object();
+		char pts[32];
+		snprintf(pts, sizeof(pts), "pts/%u", t->pts);
+		json_object_object_add(o, "tty", json_object_new_string(pts));
+		json_object_object_add(o, "user", json_object_new_string(t->user));
+		json_object_object_add(o, "uid", json_object_new_int64(t->uid));
+		json_object_object_add(o, "owner",
+		                       json_object_new_string(session_owner_to_string(t->owner)));
+		json_object_object_add(o, "owner_pid", json_object_new_int64(t->owner_pid));
+		json_object_object_add(o, "leader_pid", json_object_new_int64(t->leader_pid));
+		json_object_object_add(o, "leader", json_object_new_string(t->leader_comm));
+		json_object_object_add(o, "idle_sec", age_json(t->idle));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *ssh_json(const SessionFacts *f)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < f->n_ssh; i++) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int64(f->ssh[i].pid));
+		json_object_object_add(o, "user", json_object_new_string(f->ssh[i].user));
+		json_object_object_add(o, "uid", json_object_new_int64(f->ssh[i].uid));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *ssm_json(const SessionFacts *f)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < f->n_ssm; i++) {
+		const SsmSessionFacts *m = &f->ssm[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int64(m->pid));
+		json_object_object_add(o, "user", json_object_new_string(m->user));
+		json_object_object_add(o, "terminals",
+		                       json_object_new_int64((int64_t)m->n_terminals));
+		json_object_object_add(o, "idle_sec", m->n_terminals ? age_json(m->idle) : NULL);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *multiplexers_json(const SessionFacts *f)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < f->n_multiplexers; i++) {
+		const MultiplexerFacts *m = &f->multiplexers[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "kind",
+		                       json_object_new_string(session_owner_to_string(m->kind)));
+		json_object_object_add(o, "pid", json_object_new_int64(m->pid));
+		json_object_object_add(o, "user", json_object_new_string(m->user));
+		json_object_object_add(o, "name", json_object_new_string(m->name));
+		json_object_object_add(o, "panes", json_object_new_int64((int64_t)m->n_panes));
+		json_object_object_add(o, "pane_idle_sec",
+		                       m->n_panes ? age_json(m->pane_idle) : NULL);
+		json_object_object_add(o, "clients", json_object_new_int64((int64_t)m->n_clients));
+		json_object_object_add(o, "client_idle_sec",
+		                       m->n_clients ? age_json(m->client_idle) : NULL);
+		json_object_object_add(o, "busy_pid", json_object_new_int64(m->busy_pid));
+		json_object_object_add(o, "busy_percent", json_object_new_double(m->busy_percent));
+		json_object_object_add(o, "work_pid", json_object_new_int64(m->work_pid));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static void sessions_json(json_object *signals, const SessionFacts *f)
+{
+	if (!f->valid)
+		return;
+	json_object_object_add(signals, "terminal", terminals_json(f));
+	json_object_object_add(signals, "ssh", ssh_json(f));
+	json_object_object_add(signals, "ssm", ssm_json(f));
+	json_object_object_add(signals, "multiplexer", multiplexers_json(f));
+}
+
 static json_object *errors_json(const Sample *s)
 {
 	json_object *a = json_object_new_array();
@@ -142,6 +234,7 @@ json_object *sample_signals_to_json(const Sample *s)
 		json_object_object_add(o, "network", rate_json(&s->network));
 	if (s->disk.valid)
 		json_object_object_add(o, "disk", rate_json(&s->disk));
+	sessions_json(o, &s->sessions);
 	json_object_object_add(o, "probe-error", errors_json(s));
 	return o;
 }
