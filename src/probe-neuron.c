@@ -9,10 +9,15 @@
 #include "probe.h"
 #include "proc-match.h"
 
-/* A kernel thread holds no files and runs no programs. */
-static bool kernel_thread(const ProcEntry *e)
+/* A kernel thread holds no files and runs no programs: kthreadd (pid 2 in the initial PID
+ * namespace, invisible in others, where pid 2 is an ordinary process) and its children. */
+static bool kernel_thread(const ProcTable *t, const ProcEntry *e)
 {
-	return e->pid == 2 || e->ppid == 2;
+	pid_t kthreadd = e->pid == 2 ? 2 : e->ppid == 2 ? 2 : 0;
+	if (!kthreadd)
+		return false;
+	const ProcEntry *k = proc_table_find(t, kthreadd);
+	return k && k->ppid == 0 && streq(k->comm, "kthreadd");
 }
 
 static void procref_fill(ProcRef *r, const ProcEntry *e, const char *match, const char *argv_buf,
@@ -51,7 +56,7 @@ int neuron_processes_probe(const char *proc_root, const ProcTable *t, char *cons
 	int ret = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		const ProcEntry *e = &t->entries[i];
-		if (kernel_thread(e))
+		if (kernel_thread(t, e))
 			continue;
 		bool n_cand = process_match_candidate(e->comm, neuron_patterns);
 		bool m_cand = process_match_candidate(e->comm, ml_patterns);
@@ -193,7 +198,7 @@ static void holders_scan(HolderScan *h, const ProcTable *t, const Config *c)
 	for (int pass = 0; pass < 2 && h->wanted; pass++)
 		for (size_t i = 0; i < t->n && h->wanted; i++) {
 			const ProcEntry *e = &t->entries[i];
-			if (kernel_thread(e) || e->pid == self ||
+			if (kernel_thread(t, e) || e->pid == self ||
 			    likely_holder(e, c) != (pass == 0))
 				continue;
 			holder_scan_one(h, e);
