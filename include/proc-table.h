@@ -85,5 +85,9 @@ void proc_cmdline_join(const char *argv_buf, size_t argc, char *out, size_t size
  * -ENOENT for kernel threads, or another -errno. */
 int proc_exe_read(const char *proc_root, pid_t pid, char *buf, size_t size);
 
+/* Reads a whole small file relative to dirfd (AT_FDCWD for a plain path) into buf,
+ * NUL-terminated. Returns the bytes read or -errno. */
+ssize_t read_small_fileat(int dirfd, const char *path, char *buf, size_t size);
+
 /* The last path component of s. */
 const char *path_basename(const char *s);

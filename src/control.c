@@ -55,16 +55,6 @@ static void reply_error(VarlinkCall *call, const char *error, const char *fmt, .
 	varlink_error(call, error, p);
 }
 
-static void user_name(uid_t uid, char *buf, size_t size)
-{
-	struct passwd pw, *res = NULL;
-	char tmp[4096];
-	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
-		strscpy(buf, size, res->pw_name);
-	else
-		snprintf(buf, size, "%u", (unsigned)uid);
-}
-
 static json_object *hold_json(const Hold *h, usec_t now)
 {
 	json_object *o = json_object_new_object();

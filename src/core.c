@@ -313,13 +313,18 @@ static void judge_multiplexers(const Sample *s, const Config *c, Decision *d)
 		char why[160];
 		if (!multiplexer_why(m, c, why, sizeof(why)))
 			continue;
-		const char *kind = m->kind == SESSION_OWNER_SCREEN ? "screen" : "tmux";
-		if (m->name[0])
-			reason_add(d, SIGNAL_MULTIPLEXER, "%s session '%s' of %s: %s", kind,
-			           m->name, m->user, why);
+		/* A SCREEN process is one session; a tmux server may hold several, and /proc
+		 * only shows the one its command line created. */
+		if (m->kind == SESSION_OWNER_SCREEN)
+			reason_add(d, SIGNAL_MULTIPLEXER, "screen session '%s' of %s (pid %d): %s",
+				   m->name[0] ? m->name : "?", m->user, (int)m->pid, why);
+		else if (m->name[0])
+			reason_add(d, SIGNAL_MULTIPLEXER,
+				   "tmux of %s (server pid %d, first session '%s'): %s", m->user,
+				   (int)m->pid, m->name, why);
 		else
-			reason_add(d, SIGNAL_MULTIPLEXER, "%s server (pid %d) of %s: %s", kind,
-			           (int)m->pid, m->user, why);
+			reason_add(d, SIGNAL_MULTIPLEXER, "tmux of %s (server pid %d): %s", m->user,
+				   (int)m->pid, why);
 	}
 	if (f->n_multiplexers_dropped > 0)
 		reason_add(d, SIGNAL_MULTIPLEXER, "%zu more tmux/screen servers not examined",

@@ -11,6 +11,7 @@
 
 #include "probe-neuron.h"
 #include "probe.h"
+#include "proc-table.h"
 
 /* Deep enough for every layout seen (neuronN/neuron_coreM/stats/status/success/total is 5
  * below the root), with room for a reorganisation; bounded so a loop cannot run away. */
@@ -136,17 +137,21 @@ typedef struct Walk {
 	size_t errlen;
 } Walk;
 
+static int read_counter_file(int dirfd, const char *name, const char *path, char *buf, size_t size,
+                             Walk *w)
+{
+	ssize_t n = read_small_fileat(dirfd, name, buf, size);
+	if (n < 0)
+		snprintf(w->err, w->errlen, "%s/%s: %s", path, name, strerror((int)-n));
+	return n < 0 ? (int)n : 0;
+}
+
 static int read_u64_file(int dirfd, const char *name, const char *path, uint64_t *ret, Walk *w)
 {
 	char buf[64];
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	ssize_t n = fd < 0 ? -errno : read(fd, buf, sizeof(buf) - 1);
-	if (n < 0) {
-		int r = fd < 0 ? (int)n : -errno;
-		snprintf(w->err, w->errlen, "%s/%s: %s", path, name, strerror(-r));
+	int r = read_counter_file(dirfd, name, path, buf, sizeof(buf), w);
+	if (r < 0)
 		return r;
-	}
-	buf[n] = '\0';
 	char *end;
 	errno = 0;
 	*ret = strtoull(buf, &end, 10);
@@ -160,15 +165,10 @@ static int read_u64_file(int dirfd, const char *name, const char *path, uint64_t
 static int read_pe_cntrs(int dirfd, const char *path, Walk *w)
 {
 	char buf[8192];
-	_cleanup_close_ int fd = openat(dirfd, "pe_cntrs", O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	ssize_t n = fd < 0 ? -errno : read(fd, buf, sizeof(buf) - 1);
-	if (n < 0) {
-		int r = fd < 0 ? (int)n : -errno;
-		snprintf(w->err, w->errlen, "%s/pe_cntrs: %s", path, strerror(-r));
-		return r;
-	}
-	buf[n] = '\0';
 	uint64_t busy;
+	int r = read_counter_file(dirfd, "pe_cntrs", path, buf, sizeof(buf), w);
+	if (r < 0)
+		return r;
 	if (pe_cntrs_parse(buf, &busy) < 0) {
 		snprintf(w->err, w->errlen, "%s/pe_cntrs: unexpected format", path);
 		return -EBADMSG;

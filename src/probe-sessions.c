@@ -3,7 +3,6 @@
  * sessions, and every user's tmux and screen servers with what runs inside them. Nothing is
  * cached between checks; nothing is forked (`tmux ls` as root would only see root's server). */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,16 +57,6 @@ int pts_from_tty_nr(int tty_nr)
 	if (tty_nr <= 0 || major < PTS_MAJOR_FIRST || major > PTS_MAJOR_LAST)
 		return -1;
 	return (int)((major - PTS_MAJOR_FIRST) * 256 + minor);
-}
-
-static void user_name(uid_t uid, char *buf, size_t size)
-{
-	struct passwd pw, *res = NULL;
-	char tmp[1024];
-	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
-		strscpy(buf, size, res->pw_name);
-	else
-		snprintf(buf, size, "%u", (unsigned)uid);
 }
 
 /* Returns 1 with argv read, 0 when the process is gone, or -errno (err set). */

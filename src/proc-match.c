@@ -5,21 +5,16 @@
 
 #include "macro.h"
 #include "proc-match.h"
+#include "proc-table.h"
 
 /* The kernel keeps at most 15 characters of a program name in comm. */
 #define COMM_MAX 15
-
-static const char *basename_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
-}
 
 static bool pattern_matches(const char *pattern, const char *path)
 {
 	if (!path || !*path)
 		return false;
-	const char *subject = strchr(pattern, '/') ? path : basename_of(path);
+	const char *subject = strchr(pattern, '/') ? path : path_basename(path);
 	return fnmatch(pattern, subject, 0) == 0;
 }
 
@@ -67,7 +62,7 @@ static Interpreter interpreter_of(const char *path)
 	};
 	if (!path)
 		return INTERP_NONE;
-	const char *name = basename_of(path);
+	const char *name = path_basename(path);
 	for (size_t i = 0; i < ELEMENTSOF(table); i++)
 		if (fnmatch(table[i].glob, name, 0) == 0)
 			return table[i].kind;

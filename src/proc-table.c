@@ -113,12 +113,8 @@ static bool is_gone(int r)
 	return r == -ENOENT || r == -ESRCH;
 }
 
-/* Reads dirfd/NAME/stat. Returns bytes (0 for a process that exited between open and read),
- * or -errno. */
-static ssize_t stat_read(int dirfd, const char *name, char *buf, size_t size)
+ssize_t read_small_fileat(int dirfd, const char *path, char *buf, size_t size)
 {
-	char path[sizeof(((struct dirent *)0)->d_name) + 8];
-	snprintf(path, sizeof(path), "%s/stat", name);
 	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
@@ -136,6 +132,15 @@ static ssize_t stat_read(int dirfd, const char *name, char *buf, size_t size)
 	}
 	buf[n] = '\0';
 	return (ssize_t)n;
+}
+
+/* Reads dirfd/NAME/stat. Returns bytes (0 for a process that exited between open and read),
+ * or -errno. */
+static ssize_t stat_read(int dirfd, const char *name, char *buf, size_t size)
+{
+	char path[sizeof(((struct dirent *)0)->d_name) + 8];
+	snprintf(path, sizeof(path), "%s/stat", name);
+	return read_small_fileat(dirfd, path, buf, size);
 }
 
 static bool is_pid_name(const char *s)
@@ -357,21 +362,11 @@ int proc_cmdline_read(const char *proc_root, pid_t pid, char *buf, size_t size, 
 	if (size < 2)
 		return -ENOBUFS;
 	snprintf(path, sizeof(path), "%s/%d/cmdline", proc_root, (int)pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	size_t n = 0;
-	while (n + 1 < size) {
-		ssize_t k = read(fd, buf + n, size - 1 - n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
+	/* One byte kept back for the final NUL a rewritten argv may lack. */
+	ssize_t k = read_small_fileat(AT_FDCWD, path, buf, size - 1);
+	if (k < 0)
+		return k == -ENOENT ? -ESRCH : (int)k;
+	size_t n = (size_t)k;
 	/* A process may overwrite its argv without a final NUL (setproctitle); terminate it. */
 	if (n > 0 && buf[n - 1] != '\0')
 		buf[n++] = '\0';

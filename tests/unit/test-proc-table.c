@@ -213,7 +213,7 @@ START_TEST(test_scan_owner_and_cycles)
 	/* A short buffer cuts but stays terminated. */
 	snprintf(dir, sizeof(dir), "%s/12", root);
 	write_file(dir, "cmdline", "python3\0train.py\0", 17);
-	ck_assert_int_eq(proc_cmdline_read(root, 12, buf, 10, &argc), 0);
+	ck_assert_int_eq(proc_cmdline_read(root, 12, buf, 11, &argc), 0);
 	ck_assert_uint_eq(argc, 2);
 	ck_assert_str_eq(buf, "python3");
 	ck_assert_str_eq(buf + 8, "t");
