@@ -228,14 +228,41 @@ bool neuron_monitor_tool(const char *comm, char *const *argv)
 	return process_match(comm, argv, NULL, tools);
 }
 
+/* A comm cut to 15 characters may stand for a longer name a pattern matches: it is a prefix of
+ * a literal pattern, or starts with a glob pattern's literal head ("run_" of "run_*.py"). */
+static bool truncated_comm_may_match(const char *comm, const char *pattern)
+{
+	size_t head = strcspn(pattern, "*?[");
+	if (pattern[head] == '\0')
+		return strneq(pattern, comm, COMM_MAX);
+	return head > 0 && strneq(pattern, comm, head);
+}
+
+static bool patterns_name_shell_scripts(char *const *patterns)
+{
+	for (char *const *p = patterns; *p; p++) {
+		size_t l = strlen(*p);
+		if ((l >= 3 && streq(*p + l - 3, ".sh")) || (l > 0 && (*p)[l - 1] == '*'))
+			return true;
+	}
+	return false;
+}
+
 bool process_match_candidate(const char *comm, char *const *patterns)
 {
 	if (!comm || !patterns)
 		return false;
-	if (strlen(comm) >= COMM_MAX || interpreter_of(comm) != INTERP_NONE)
+	Interpreter kind = interpreter_of(comm);
+	/* A shell runs a script that a pattern can name only as "bash job.sh": a script started
+	 * through its #! line has its own name as comm. Every login shell would otherwise cost a
+	 * cmdline read per check. */
+	if (kind == INTERP_SHELL)
+		return patterns_name_shell_scripts(patterns);
+	if (kind != INTERP_NONE)
 		return true;
 	for (char *const *p = patterns; *p; p++)
-		if (comm_matches(*p, comm))
+		if (comm_matches(*p, comm) ||
+		    (strlen(comm) >= COMM_MAX && truncated_comm_may_match(comm, *p)))
 			return true;
 	return false;
 }
