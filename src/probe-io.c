@@ -103,17 +103,21 @@ static bool real_device(const char *name, void *userdata)
 	return path_exists(path);
 }
 
-static int io_read(const char *path,
-                   int (*parse)(const char *, IoDeviceFilter, void *, IoCounters *),
-                   SysFilter *filter, IoCounters *ret, char *err, size_t errlen)
+typedef int (*IoParseFn)(const char *, IoDeviceFilter, void *, IoCounters *);
+
+/* Reads proc_root/file and keeps the devices real_device() accepts for sysfs kind. */
+static int io_read(const char *proc_root, const char *file, IoParseFn parse, const char *sys_root,
+                   const char *kind, IoCounters *ret, char *err, size_t errlen)
 {
-	char buf[65536];
+	char path[256], buf[65536];
+	SysFilter filter = { sys_root, kind };
+	snprintf(path, sizeof(path), "%s/%s", proc_root, file);
 	ssize_t n = read_small_file(path, buf, sizeof(buf));
 	if (n < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror((int)-n));
 		return (int)n;
 	}
-	if (parse(buf, real_device, filter, ret) < 0) {
+	if (parse(buf, real_device, &filter, ret) < 0) {
 		snprintf(err, errlen, "%s: unexpected format", path);
 		return -EBADMSG;
 	}
@@ -123,19 +127,14 @@ static int io_read(const char *path,
 int netdev_read(const char *proc_root, const char *sys_root, IoCounters *ret, char *err,
                 size_t errlen)
 {
-	char path[256];
-	SysFilter f = { sys_root, "net" };
-	snprintf(path, sizeof(path), "%s/net/dev", proc_root);
-	return io_read(path, netdev_parse, &f, ret, err, errlen);
+	return io_read(proc_root, "net/dev", netdev_parse, sys_root, "net", ret, err, errlen);
 }
 
 int diskstats_read(const char *proc_root, const char *sys_root, IoCounters *ret, char *err,
                    size_t errlen)
 {
-	char path[256];
-	SysFilter f = { sys_root, "block" };
-	snprintf(path, sizeof(path), "%s/diskstats", proc_root);
-	return io_read(path, diskstats_parse, &f, ret, err, errlen);
+	return io_read(proc_root, "diskstats", diskstats_parse, sys_root, "block", ret, err,
+	               errlen);
 }
 
 double io_rate(const IoCounters *prev, const IoCounters *now, usec_t window, char *busiest,
