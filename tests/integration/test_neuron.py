@@ -273,6 +273,18 @@ class NeuronDeviceTest(unittest.TestCase):
         self.assertEqual(v["verdict"], "active", v)
         self.assertIn("neuron1 executed", reasons(v, "neuron-device")[0])
 
+    def test_device_sysfs_shows_free_is_not_walked(self):
+        # neuron1's sysfs shows no device memory and no execution: nobody's fd list is read
+        # for it (the cost must not grow with the open files on the machine).
+        self.env = Env(held_idle="1s")
+        self.env.sysfs_tree("v2.24")
+        node = self.env.mknod("neuron1")
+        h = self.holder(node, "opener")
+        v, _ = run_once(self.env, f"{h} &")
+        dev = device(v, "neuron1")
+        self.assertFalse(dev["holders_scanned"], v)
+        self.assertEqual(v["verdict"], "idle", v)
+
     def test_moved_nodes_of_driver_2_31(self):
         self.env = Env(held_idle="1s")
         self.env.sysfs_tree("v2.31")
