@@ -64,7 +64,7 @@ typedef struct MatchedProcs {
 } MatchedProcs;
 
 #define NEURON_HOLDERS_MAX      3
-#define NEURON_DEVICE_FACTS_MAX 16
+#define NEURON_DEVICE_FACTS_MAX 32 /* trn1.32xlarge and trn2.48xlarge have 16 */
 
 typedef struct NeuronDeviceFacts {
 	char name[32];        /* "neuron0" */
