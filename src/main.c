@@ -165,12 +165,15 @@ static int run_once(const Args *a)
 
 	core_state_init(&st);
 	sampler_init(&s, &env);
-	sampler_prime(&s, now_boottime());
+	sampler_prime(&s, &c, now_boottime());
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 	sampler_sample(&s, &c, now_boottime(), true, &sample);
 	core_decide(&sample, &c, &st, now_boottime(), DECIDE_ONCE, &st, &d);
 	const char *action = aws_resolve_action_once(&c);
+	if (sample.inhibitor.say_absent)
+		fprintf(stderr, "trnidled: inhibitor: %s; the signal is off\n",
+			sample.inhibitor.absent);
 	if (a->json) {
 		json_object *o = verdict_to_json(&d, &sample);
 		json_object_object_add(o, "action", json_object_new_string(action));

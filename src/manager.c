@@ -244,6 +244,8 @@ static void do_check(Manager *m, const char *kind)
 	Decision d;
 
 	sampler_sample(&m->sampler, &m->config, now, true, &sample);
+	if (sample.inhibitor.say_absent)
+		log_info("inhibitor: %s; the signal is off until logind answers", sample.inhibitor.absent);
 	core_decide(&sample, &m->config, &m->state, now, DECIDE_CHECK, &m->state, &d);
 	if (aws_runtime_spot_notice(m->aws)) {
 		spot_block_decision(aws_runtime_spot_notice(m->aws), &d);
@@ -458,7 +460,7 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 
 	ProbeEnv env = { .proc_root = "/proc", .dev_root = opt->dev_root };
 	sampler_init(&m->sampler, &env);
-	sampler_prime(&m->sampler, now_boottime());
+	sampler_prime(&m->sampler, &m->config, now_boottime());
 
 	if ((r = setup_event_loop(m)) < 0) {
 		log_error("cannot set up the event loop: %s", strerror(-r));

@@ -5,21 +5,16 @@
 
 #include "macro.h"
 #include "proc-match.h"
+#include "proc-table.h"
 
 /* The kernel keeps at most 15 characters of a program name in comm. */
 #define COMM_MAX 15
-
-static const char *basename_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
-}
 
 static bool pattern_matches(const char *pattern, const char *path)
 {
 	if (!path || !*path)
 		return false;
-	const char *subject = strchr(pattern, '/') ? path : basename_of(path);
+	const char *subject = strchr(pattern, '/') ? path : path_basename(path);
 	return fnmatch(pattern, subject, 0) == 0;
 }
 
@@ -67,7 +62,7 @@ static Interpreter interpreter_of(const char *path)
 	};
 	if (!path)
 		return INTERP_NONE;
-	const char *name = basename_of(path);
+	const char *name = path_basename(path);
 	for (size_t i = 0; i < ELEMENTSOF(table); i++)
 		if (fnmatch(table[i].glob, name, 0) == 0)
 			return table[i].kind;
@@ -231,4 +226,43 @@ bool neuron_monitor_tool(const char *comm, char *const *argv)
 {
 	static char *const tools[] = { "neuron-monitor", "neuron-ls", "neuron-top", NULL };
 	return process_match(comm, argv, NULL, tools);
+}
+
+/* A comm cut to 15 characters may stand for a longer name a pattern matches: it is a prefix of
+ * a literal pattern, or starts with a glob pattern's literal head ("run_" of "run_*.py"). */
+static bool truncated_comm_may_match(const char *comm, const char *pattern)
+{
+	size_t head = strcspn(pattern, "*?[");
+	if (pattern[head] == '\0')
+		return strneq(pattern, comm, COMM_MAX);
+	return head > 0 && strneq(pattern, comm, head);
+}
+
+static bool patterns_name_shell_scripts(char *const *patterns)
+{
+	for (char *const *p = patterns; *p; p++) {
+		size_t l = strlen(*p);
+		if ((l >= 3 && streq(*p + l - 3, ".sh")) || (l > 0 && (*p)[l - 1] == '*'))
+			return true;
+	}
+	return false;
+}
+
+bool process_match_candidate(const char *comm, char *const *patterns)
+{
+	if (!comm || !patterns)
+		return false;
+	Interpreter kind = interpreter_of(comm);
+	/* A shell runs a script that a pattern can name only as "bash job.sh": a script started
+	 * through its #! line has its own name as comm. Every login shell would otherwise cost a
+	 * cmdline read per check. */
+	if (kind == INTERP_SHELL)
+		return patterns_name_shell_scripts(patterns);
+	if (kind != INTERP_NONE)
+		return true;
+	for (char *const *p = patterns; *p; p++)
+		if (comm_matches(*p, comm) ||
+		    (strlen(comm) >= COMM_MAX && truncated_comm_may_match(comm, *p)))
+			return true;
+	return false;
 }

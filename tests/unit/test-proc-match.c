@@ -165,6 +165,24 @@ START_TEST(test_monitor_tools)
 }
 END_TEST
 
+START_TEST(test_candidates)
+{
+	/* Who gets a cmdline read: interpreters and names a pattern could stand behind. */
+	ck_assert(process_match_candidate("python3", ml_patterns));
+	ck_assert(process_match_candidate("torchrun", ml_patterns));
+	ck_assert(process_match_candidate("neuron_parallel", neuron_patterns));
+	ck_assert(process_match_candidate("run_translation", ml_patterns)); /* run_*.py, cut */
+	ck_assert(!process_match_candidate("memfd:sealed-91", ml_patterns));
+	ck_assert(!process_match_candidate("memfd:sealed-91", neuron_patterns));
+	ck_assert(!process_match_candidate("sshd", ml_patterns));
+	ck_assert(!process_match_candidate("bash", ml_patterns));
+	char *const sh_patterns[] = { "train.py", "job.sh", NULL };
+	ck_assert(process_match_candidate("bash", sh_patterns));
+	char *bash_job[] = { "bash", "-x", "job.sh", NULL };
+	ck_assert(process_match("bash", bash_job, NULL, sh_patterns));
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("proc-match");
@@ -172,6 +190,7 @@ Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_match, 0, (int)ELEMENTSOF(cases));
 	tcase_add_test(tc, test_pattern_named);
 	tcase_add_test(tc, test_monitor_tools);
+	tcase_add_test(tc, test_candidates);
 	suite_add_tcase(s, tc);
 	return s;
 }
