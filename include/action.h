@@ -6,10 +6,20 @@
 
 #include "config.h"
 
+struct Imds;
+
+/* Which instance stop-instance stops, and where it gets the role's keys. */
+typedef struct Ec2Target {
+	struct Imds *imds;
+	const char *instance_id; /* empty when not on EC2 */
+	const char *region;
+} Ec2Target;
+
 typedef struct ActionRequest {
 	bool dry_run;
 	const Config *config;
 	const char *why; /* the decision's summary, for messages */
+	const Ec2Target *ec2; /* stop-instance only */
 } ActionRequest;
 
 typedef struct ActionResult {
@@ -26,6 +36,9 @@ typedef struct ActionOps {
 
 extern const ActionOps action_poweroff;
 extern const ActionOps action_none;
+/* One StopInstances attempt (action-ec2.c). -EAGAIN when another attempt may succeed (network,
+ * throttling, server errors, credentials not there yet); other < 0 when it cannot. */
+extern const ActionOps action_stop_instance;
 
 /* Writes message to every terminal under dev_root/pts. Returns how many were written to. */
 int wall_terminals(const char *dev_root, const char *message);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 typedef uint64_t usec_t;
@@ -52,6 +53,8 @@ static inline const char *startswith(const char *s, const char *prefix)
 
 /* Copy with truncation; always NUL-terminates. Returns dst. */
 char *strscpy(char *dst, size_t size, const char *src);
+/* The user name of uid, or the number when it has none. */
+void user_name(uid_t uid, char *buf, size_t size);
 /* snprintf that appends at the end of what dst already holds. */
 void strappendf(char *dst, size_t size, const char *fmt, ...) _printf_(3, 4);
 

@@ -5,8 +5,10 @@
 
 #include <systemd/sd-event.h>
 
+#include "aws-runtime.h"
 #include "config.h"
 #include "core.h"
+#include "pre-action.h"
 #include "probe.h"
 #include "varlink.h"
 
@@ -38,6 +40,11 @@ typedef struct Manager {
 	usec_t warn_until; /* when a pending warning runs out, 0 when none */
 	unsigned checks;   /* scheduled checks since start */
 	bool state_save_failed;
+
+	AwsRuntime *aws;	/* EC2: identity, spot notices, stop-instance, metrics */
+	PreAction *pre_action;	/* the PreActionCommand= while it runs */
+	bool action_after_pre;	/* the idle action waits for pre_action */
+	char action_why[512];	/* the decision that started the pending action */
 } Manager;
 
 /* Sets everything up: lock, state, socket, timers. Takes over *config (also on failure).

@@ -6,12 +6,16 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "probe-io.h"
+#include "probe-neuron.h"
+#include "proc-table.h"
 #include "sample.h"
 
 /* Where the probes look. Tests point these at fixture trees. */
 typedef struct ProbeEnv {
 	const char *proc_root; /* "/proc" */
 	const char *dev_root;  /* "/dev" */
+	const char *sys_root;  /* "/sys"; NULL means "/sys" */
 } ProbeEnv;
 
 /* --- CPU: /proc/stat --------------------------------------------------------------------- */
@@ -40,7 +44,12 @@ int memory_read(const char *proc_root, MemoryFacts *ret, char *err, size_t errle
 /* What the probes remember between checks (counter baselines). */
 typedef struct Baselines {
 	CpuCounters cpu;
-	usec_t taken; /* CLOCK_BOOTTIME of the reading */
+	ProcTable procs; /* empty when the scan failed; per-process CPU compares with it */
+	IoCounters net;
+	IoCounters disk;
+	NeuronBaseline neuron;
+	bool inhibitor_said_absent; /* "no logind" was logged once already */
+	usec_t taken;               /* CLOCK_BOOTTIME of the reading */
 } Baselines;
 
 typedef struct Sampler {
@@ -49,9 +58,10 @@ typedef struct Sampler {
 } Sampler;
 
 void sampler_init(Sampler *s, const ProbeEnv *env);
+void sampler_done(Sampler *s);
 
 /* Reads the baselines without producing a sample (start-up, and --once's first reading). */
-void sampler_prime(Sampler *s, usec_t now);
+void sampler_prime(Sampler *s, const Config *c, usec_t now);
 
 /* Runs every probe. With commit the new counters become the baselines for the next check;
  * without (CheckNow) the next scheduled check still averages over its whole interval. */

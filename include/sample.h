@@ -35,7 +35,7 @@ int signal_from_string(const char *name, Signal *ret);
 typedef struct CpuFacts {
 	bool valid;
 	double busy_percent; /* all CPUs, over the window since the previous sample */
-	usec_t window;	     /* length of that window */
+	usec_t window;       /* length of that window */
 } CpuFacts;
 
 typedef struct MemoryFacts {
@@ -44,6 +44,163 @@ typedef struct MemoryFacts {
 	uint64_t available_kib;
 	double used_percent; /* (MemTotal - MemAvailable) / MemTotal */
 } MemoryFacts;
+
+/* A process named in a signal's detail. */
+typedef struct ProcRef {
+	pid_t pid;
+	uid_t uid;
+	char comm[16];
+	char match[48];    /* the pattern it matched */
+	char cmdline[112]; /* arguments joined with spaces, cut */
+} ProcRef;
+
+#define MATCHED_PROCS_MAX 6
+
+/* neuron-process and ml-process: processes matching [Neuron] Processes= / [Processes] Active=. */
+typedef struct MatchedProcs {
+	bool valid;
+	size_t n; /* all that matched; the first MATCHED_PROCS_MAX are in procs */
+	ProcRef procs[MATCHED_PROCS_MAX];
+} MatchedProcs;
+
+#define NEURON_HOLDERS_MAX      3
+#define NEURON_DEVICE_FACTS_MAX 32 /* trn1.32xlarge and trn2.48xlarge have 16 */
+
+typedef struct NeuronDeviceFacts {
+	char name[32];        /* "neuron0" */
+	char node[96];        /* the /dev node DevicePattern= matched, "" when none */
+	bool sysfs;           /* the driver's sysfs node was found */
+	bool observable;      /* counters show execution while a process runs */
+	bool executed;        /* counters moved since the previous check */
+	bool holders_scanned; /* /proc/PID/fd was walked for this device */
+	uint64_t mem_bytes;   /* device memory in use */
+	usec_t quiet_for;     /* held (or memory in use) without execution seen for this long */
+	size_t n_holders;     /* holders other than monitoring tools */
+	ProcRef holders[NEURON_HOLDERS_MAX];
+	size_t n_monitors; /* neuron-monitor/-ls/-top holders, ignored */
+} NeuronDeviceFacts;
+
+typedef struct NeuronDevicesFacts {
+	bool valid;
+	char driver_version[24]; /* "" unknown */
+	size_t n;
+	size_t n_dropped;
+	NeuronDeviceFacts dev[NEURON_DEVICE_FACTS_MAX];
+} NeuronDevicesFacts;
+
+/* network, disk: bytes per second over the interval since the previous check. */
+typedef struct RateFacts {
+	bool valid;
+	double kbps; /* KiB/s */
+	usec_t window;
+	char busiest[32]; /* the device that moved most */
+} RateFacts;
+
+#define INHIBITORS_MAX 12
+
+typedef struct InhibitorEntry {
+	char what[64]; /* "idle:sleep:shutdown" */
+	char who[64];
+	char why[96];
+	char mode[16]; /* "block" or "delay" */
+	uint32_t uid;
+	uint32_t pid;
+} InhibitorEntry;
+
+/* inhibitor: logind's ListInhibitors. */
+typedef struct InhibitorFacts {
+	bool valid;
+	bool available;   /* logind answered; false: no logind here, the signal is off */
+	bool say_absent;  /* first check to find logind missing: the daemon logs it once */
+	char absent[128]; /* why logind counts as absent */
+	size_t n;
+	size_t n_dropped;
+	InhibitorEntry list[INHIBITORS_MAX];
+} InhibitorFacts;
+/* --- Sessions: terminal, ssh, ssm, multiplexer ------------------------------------------ */
+
+/* What a terminal (or a session) belongs to: the nearest such ancestor of its processes. */
+typedef enum SessionOwner {
+	SESSION_OWNER_OTHER,
+	SESSION_OWNER_SSHD,
+	SESSION_OWNER_SSM,
+	SESSION_OWNER_TMUX,
+	SESSION_OWNER_SCREEN,
+	_SESSION_OWNER_MAX,
+} SessionOwner;
+
+const char *session_owner_to_string(SessionOwner o);
+
+#define USER_NAME_MAX 33
+
+/* A /dev/pts/N that some live process has as its controlling terminal. */
+typedef struct TerminalFacts {
+	unsigned pts;
+	uid_t uid; /* owner of the pts device: the user logged in on it */
+	char user[USER_NAME_MAX];
+	SessionOwner owner;
+	pid_t owner_pid;  /* the sshd session, ssm-session-worker, tmux or screen server; 0 */
+	pid_t leader_pid; /* the terminal's session leader (or its first process) */
+	char leader_comm[16];
+	usec_t idle; /* since the last input or output (pts atime/mtime) */
+} TerminalFacts;
+
+/* An sshd session process without a terminal ("sshd: alice@notty"): VS Code Remote, scp,
+ * rsync, port forwarding. */
+typedef struct SshConnectionFacts {
+	pid_t pid;
+	uid_t uid;
+	char user[USER_NAME_MAX];
+} SshConnectionFacts;
+
+typedef struct SsmSessionFacts {
+	pid_t pid;
+	uid_t uid;
+	char user[USER_NAME_MAX];
+	size_t n_terminals;
+	unsigned pts; /* its youngest terminal, when n_terminals > 0 */
+	usec_t idle;  /* that terminal's idle time */
+} SsmSessionFacts;
+
+typedef struct MultiplexerFacts {
+	SessionOwner kind; /* SESSION_OWNER_TMUX or SESSION_OWNER_SCREEN */
+	pid_t pid;         /* the server */
+	uid_t uid;
+	char user[USER_NAME_MAX];
+	char name[64]; /* session name from its command line ("-s exp3"), or "" */
+	size_t n_panes;
+	unsigned pane_pts;   /* youngest pane, when n_panes > 0 */
+	usec_t pane_idle;    /* its idle time */
+	size_t n_clients;    /* attached clients */
+	unsigned client_pts; /* the client terminal used last, when n_clients > 0 */
+	usec_t client_idle;  /* its idle time */
+	pid_t busy_pid;      /* the busiest process inside, 0 when none used any CPU */
+	char busy_comm[16];
+	double busy_percent; /* its CPU over the interval, % of one CPU */
+	pid_t work_pid;      /* a Neuron or ML process inside, 0 when none */
+	char work_comm[16];
+	Signal work_signal; /* SIGNAL_NEURON_PROCESS or SIGNAL_ML_PROCESS */
+} MultiplexerFacts;
+
+#define TERMINALS_MAX       64
+#define SSH_CONNECTIONS_MAX 32
+#define SSM_SESSIONS_MAX    16
+#define MULTIPLEXERS_MAX    32
+
+/* When a table is full: terminals keep the most recently used (so the dropped ones are older
+ * than every kept one); the other lists count what they dropped, and the core treats any
+ * dropped session as activity. */
+typedef struct SessionFacts {
+	bool valid;
+	TerminalFacts terminals[TERMINALS_MAX];
+	size_t n_terminals, n_terminals_dropped;
+	SshConnectionFacts ssh[SSH_CONNECTIONS_MAX];
+	size_t n_ssh, n_ssh_dropped;
+	SsmSessionFacts ssm[SSM_SESSIONS_MAX];
+	size_t n_ssm, n_ssm_dropped;
+	MultiplexerFacts multiplexers[MULTIPLEXERS_MAX];
+	size_t n_multiplexers, n_multiplexers_dropped;
+} SessionFacts;
 
 #define PROBE_ERRORS_MAX 16
 
@@ -56,6 +213,13 @@ typedef struct ProbeError {
 typedef struct Sample {
 	CpuFacts cpu;
 	MemoryFacts memory;
+	MatchedProcs neuron_procs;
+	MatchedProcs ml_procs;
+	NeuronDevicesFacts neuron_devices;
+	RateFacts network;
+	RateFacts disk;
+	InhibitorFacts inhibitor;
+	SessionFacts sessions;
 
 	ProbeError errors[PROBE_ERRORS_MAX];
 	size_t n_errors;
@@ -63,4 +227,4 @@ typedef struct Sample {
 } Sample;
 
 void sample_add_error(Sample *s, const char *probe, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));

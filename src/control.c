@@ -22,7 +22,8 @@ static const char interface_description[] =
 	"\n"
 	"# The last scheduled check, the armed action and the holds.\n"
 	"method Status() -> (text: string, last_check: ?object, action: string,\n"
-	"                    dry_run: bool, holds: []Hold, next_check_sec: int)\n"
+	"                    dry_run: bool, holds: []Hold, next_check_sec: int,\n"
+	"                    aws: ?object)\n"
 	"# Samples now; does not advance the idle streak.\n"
 	"method CheckNow() -> (text: string, verdict: string, reasons: []Reason,\n"
 	"                      idle_checks: int, idle_checks_needed: int, signals: object)\n"
@@ -55,16 +56,6 @@ static void reply_error(VarlinkCall *call, const char *error, const char *fmt, .
 	varlink_error(call, error, p);
 }
 
-static void user_name(uid_t uid, char *buf, size_t size)
-{
-	struct passwd pw, *res = NULL;
-	char tmp[4096];
-	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
-		strscpy(buf, size, res->pw_name);
-	else
-		snprintf(buf, size, "%u", (unsigned)uid);
-}
-
 static json_object *hold_json(const Hold *h, usec_t now)
 {
 	json_object *o = json_object_new_object();
@@ -85,6 +76,31 @@ static void hold_text(FILE *f, const Hold *h, usec_t now)
 						    USEC_PER_SEC);
 	fprintf(f, "  hold #%llu by %s, %s left%s%s\n", (unsigned long long)h->id, h->owner, left,
 		h->reason[0] ? ": " : "", h->reason);
+}
+
+/* Where on EC2 we run and whether a spot interruption is pending. */
+static void aws_status(Manager *m, FILE *f, json_object *p)
+{
+	const AwsIdentity *id = aws_runtime_identity(m->aws);
+	const SpotNotice *n = aws_runtime_spot_notice(m->aws);
+	json_object *o = NULL;
+	if (id) {
+		fprintf(f, "EC2: instance %s in %s, life cycle %s\n", id->instance_id, id->region,
+			id->life_cycle);
+		o = json_object_new_object();
+		json_object_object_add(o, "instance_id", json_object_new_string(id->instance_id));
+		json_object_object_add(o, "region", json_object_new_string(id->region));
+		json_object_object_add(o, "life_cycle", json_object_new_string(id->life_cycle));
+	}
+	if (n && o) {
+		fprintf(f, "spot interruption pending: EC2 will %s this instance at %s\n", n->action,
+			n->time);
+		json_object *sn = json_object_new_object();
+		json_object_object_add(sn, "action", json_object_new_string(n->action));
+		json_object_object_add(sn, "time", json_object_new_string(n->time));
+		json_object_object_add(o, "spot_interruption", sn);
+	}
+	json_object_object_add(p, "aws", o);
 }
 
 static void method_status(Manager *m, VarlinkCall *call)
@@ -114,6 +130,7 @@ static void method_status(Manager *m, VarlinkCall *call)
 	fprintf(f, "action: %s%s after %u idle check(s)%s\n", manager_armed_action(m),
 		m->opt.dry_run ? " (dry-run: nothing will be stopped)" : "",
 		m->config.idle_checks, m->warn_until ? ", warning running" : "");
+	aws_status(m, f, p);
 	for (size_t i = 0; i < m->state.n_holds; i++) {
 		if (m->state.holds[i].until <= now)
 			continue;

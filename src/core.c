@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core.h"
 #include "timespan.h"
@@ -50,25 +51,294 @@ static void judge_memory(const Sample *s, const Config *c, Decision *d)
 {
 	if (s->memory.valid && s->memory.used_percent > c->memory_percent)
 		reason_add(d, SIGNAL_MEMORY, "%.0f%% used > %g%%", s->memory.used_percent,
-			   c->memory_percent);
+		           c->memory_percent);
 }
 
 static void judge_probe_errors(const Sample *s, const Config *c, Decision *d)
 {
 	for (size_t i = 0; i < s->n_errors; i++)
 		reason_add(d, SIGNAL_PROBE_ERROR, "%s: %s", s->errors[i].probe,
-			   s->errors[i].message);
+		           s->errors[i].message);
 	if (s->n_errors_dropped > 0)
 		reason_add(d, SIGNAL_PROBE_ERROR, "%zu more probe errors", s->n_errors_dropped);
+}
+
+static void describe_proc(const ProcRef *p, char *buf, size_t size)
+{
+	snprintf(buf, size, "pid %d %s", (int)p->pid, p->cmdline[0] ? p->cmdline : p->comm);
+}
+
+static void judge_matched(const MatchedProcs *m, Signal signal, Decision *d)
+{
+	if (!m->valid || m->n == 0)
+		return;
+	char who[160];
+	describe_proc(&m->procs[0], who, sizeof(who));
+	if (m->n > 1)
+		reason_add(d, signal, "%s: %s (+%zu more)", m->procs[0].match, who, m->n - 1);
+	else
+		reason_add(d, signal, "%s: %s", m->procs[0].match, who);
+}
+
+static void judge_neuron_process(const Sample *s, const Config *c, Decision *d)
+{
+	judge_matched(&s->neuron_procs, SIGNAL_NEURON_PROCESS, d);
+}
+
+static void judge_ml_process(const Sample *s, const Config *c, Decision *d)
+{
+	judge_matched(&s->ml_procs, SIGNAL_ML_PROCESS, d);
+}
+
+static void neuron_holder_text(const NeuronDeviceFacts *f, char *buf, size_t size)
+{
+	if (f->n_holders == 0) {
+		snprintf(buf, size, "%.1f GiB device memory in use, no holder visible here",
+		         (double)f->mem_bytes / (1 << 30));
+		return;
+	}
+	char who[160];
+	describe_proc(&f->holders[0], who, sizeof(who));
+	snprintf(buf, size, "held by %s", who);
+	if (f->n_holders > 1)
+		strappendf(buf, size, " (+%zu more)", f->n_holders - 1);
+}
+
+static void judge_neuron_device(const Sample *s, const Config *c, Decision *d)
+{
+	const NeuronDevicesFacts *n = &s->neuron_devices;
+	for (size_t i = 0; n->valid && i < n->n; i++) {
+		const NeuronDeviceFacts *f = &n->dev[i];
+		bool in_use = f->n_holders > 0 || f->mem_bytes > 0;
+		char holder[224], left[64];
+		neuron_holder_text(f, holder, sizeof(holder));
+		if (f->executed)
+			reason_add(d, SIGNAL_NEURON_DEVICE, "%s executed since the last check%s%s",
+			           f->name, in_use ? "; " : "", in_use ? holder : "");
+		else if (!in_use)
+			continue;
+		else if (c->neuron_held_idle == 0)
+			reason_add(d, SIGNAL_NEURON_DEVICE, "%s %s (HeldIdleSec=0: held is active)",
+			           f->name, holder);
+		else if (!f->observable)
+			reason_add(d, SIGNAL_NEURON_DEVICE,
+			           "%s %s; its counters cannot show execution while a process runs "
+			           "(driver %s, no pe_cntrs), so held counts as active",
+			           f->name, holder,
+			           n->driver_version[0] ? n->driver_version : "unknown");
+		else if (f->quiet_for < c->neuron_held_idle) {
+			timespan_format(left, sizeof(left),
+			                f->quiet_for / USEC_PER_SEC * USEC_PER_SEC);
+			reason_add(d, SIGNAL_NEURON_DEVICE,
+			           "%s %s; no execution for %s < HeldIdleSec", f->name, holder,
+			           f->quiet_for < USEC_PER_SEC ? "0s" : left);
+		}
+	}
+}
+
+static void judge_rate(const RateFacts *r, double threshold, Signal signal, Decision *d)
+{
+	if (!r->valid || threshold <= 0 || r->kbps <= threshold)
+		return;
+	reason_add(d, signal, "%.0f KB/s > %g KB/s (most on %s)", r->kbps, threshold,
+	           r->busiest[0] ? r->busiest : "?");
+}
+
+static void judge_network(const Sample *s, const Config *c, Decision *d)
+{
+	judge_rate(&s->network, c->network_kbps, SIGNAL_NETWORK, d);
+}
+
+static void judge_disk(const Sample *s, const Config *c, Decision *d)
+{
+	judge_rate(&s->disk, c->disk_kbps, SIGNAL_DISK, d);
+}
+
+/* A block-mode lock whose What includes idle or shutdown keeps the machine up. */
+static bool inhibitor_blocks_idle(const InhibitorEntry *e)
+{
+	if (!streq(e->mode, "block"))
+		return false;
+	char what[sizeof(e->what)];
+	strscpy(what, sizeof(what), e->what);
+	char *save = NULL;
+	for (char *w = strtok_r(what, ":", &save); w; w = strtok_r(NULL, ":", &save))
+		if (streq(w, "idle") || streq(w, "shutdown"))
+			return true;
+	return false;
+}
+
+static void judge_inhibitor(const Sample *s, const Config *c, Decision *d)
+{
+	const InhibitorFacts *f = &s->inhibitor;
+	for (size_t i = 0; f->valid && f->available && i < f->n; i++) {
+		const InhibitorEntry *e = &f->list[i];
+		if (inhibitor_blocks_idle(e))
+			reason_add(d, SIGNAL_INHIBITOR, "%s (pid %u, uid %u): %s [%s]", e->who,
+			           e->pid, e->uid, e->why[0] ? e->why : "no reason given", e->what);
+	}
+}
+
+/* Sessions. SessionIdleSec=0 turns the age rules off: every open terminal counts. */
+
+static bool recent(usec_t idle, const Config *c)
+{
+	return c->session_idle == 0 || idle < c->session_idle;
+}
+
+static void age_format(char *buf, size_t size, usec_t idle, const Config *c)
+{
+	if (c->session_idle == 0) {
+		snprintf(buf, size, "open (SessionIdleSec=0)");
+		return;
+	}
+	char span[64] = "0s";
+	if (idle >= USEC_PER_SEC)
+		timespan_format(span, sizeof(span), idle / USEC_PER_SEC * USEC_PER_SEC);
+	snprintf(buf, size, "input or output %s ago", span);
+}
+
+static const char *owner_phrase(SessionOwner o)
+{
+	switch (o) {
+	case SESSION_OWNER_SSHD:
+		return "SSH session";
+	case SESSION_OWNER_SSM:
+		return "SSM session";
+	case SESSION_OWNER_TMUX:
+		return "tmux pane";
+	case SESSION_OWNER_SCREEN:
+		return "screen window";
+	default:
+		return "terminal";
+	}
+}
+
+/* Panes and SSM shells are judged with their sessions, so that a detached multiplexer's pane
+ * cannot keep the machine up as a plain terminal. */
+static void judge_terminals(const Sample *s, const Config *c, Decision *d)
+{
+	const SessionFacts *f = &s->sessions;
+	if (!f->valid)
+		return;
+	for (size_t i = 0; i < f->n_terminals; i++) {
+		const TerminalFacts *t = &f->terminals[i];
+		if (t->owner != SESSION_OWNER_OTHER && t->owner != SESSION_OWNER_SSHD)
+			continue;
+		if (!recent(t->idle, c))
+			continue;
+		char age[96];
+		age_format(age, sizeof(age), t->idle, c);
+		reason_add(d, SIGNAL_TERMINAL, "pts/%u of %s (%s, %s pid %d): %s", t->pts, t->user,
+		           owner_phrase(t->owner), t->leader_comm, (int)t->leader_pid, age);
+	}
+}
+
+static void judge_ssh(const Sample *s, const Config *c, Decision *d)
+{
+	const SessionFacts *f = &s->sessions;
+	if (!f->valid)
+		return;
+	for (size_t i = 0; i < f->n_ssh; i++)
+		reason_add(d, SIGNAL_SSH, "%s connected without a terminal (sshd pid %d)",
+		           f->ssh[i].user, (int)f->ssh[i].pid);
+	if (f->n_ssh_dropped > 0)
+		reason_add(d, SIGNAL_SSH, "%zu more SSH connections without a terminal",
+		           f->n_ssh_dropped);
+}
+
+static void judge_ssm(const Sample *s, const Config *c, Decision *d)
+{
+	const SessionFacts *f = &s->sessions;
+	if (!f->valid)
+		return;
+	for (size_t i = 0; i < f->n_ssm; i++) {
+		const SsmSessionFacts *m = &f->ssm[i];
+		if (m->n_terminals == 0) {
+			reason_add(
+			        d, SIGNAL_SSM,
+			        "SSM session of %s (ssm-session-worker pid %d) without a terminal "
+			        "(port forwarding)",
+			        m->user, (int)m->pid);
+			continue;
+		}
+		if (!recent(m->idle, c))
+			continue;
+		char age[96];
+		age_format(age, sizeof(age), m->idle, c);
+		reason_add(d, SIGNAL_SSM,
+		           "SSM session of %s (ssm-session-worker pid %d): pts/%u %s", m->user,
+		           (int)m->pid, m->pts, age);
+	}
+	if (f->n_ssm_dropped > 0)
+		reason_add(d, SIGNAL_SSM, "%zu more SSM sessions", f->n_ssm_dropped);
+}
+
+/* Why a multiplexer counts, or false: a job inside, CPU inside, an attached client in use,
+ * a pane in use. */
+static bool multiplexer_why(const MultiplexerFacts *m, const Config *c, char *buf, size_t size)
+{
+	char age[96];
+	if (m->work_pid != 0) {
+		snprintf(buf, size, "%s (pid %d) is %s", m->work_comm, (int)m->work_pid,
+		         m->work_signal == SIGNAL_NEURON_PROCESS ? "a Neuron process"
+		                                                 : "an ML process");
+		return true;
+	}
+	if (m->busy_pid != 0 && m->busy_percent > c->multiplexer_busy_percent) {
+		snprintf(buf, size, "%s (pid %d) at %.0f%% CPU", m->busy_comm, (int)m->busy_pid,
+		         m->busy_percent);
+		return true;
+	}
+	if (m->n_clients > 0 && recent(m->client_idle, c)) {
+		age_format(age, sizeof(age), m->client_idle, c);
+		snprintf(buf, size, "attached from pts/%u, %s", m->client_pts, age);
+		return true;
+	}
+	if (m->n_panes > 0 && recent(m->pane_idle, c)) {
+		age_format(age, sizeof(age), m->pane_idle, c);
+		snprintf(buf, size, "pane pts/%u %s", m->pane_pts, age);
+		return true;
+	}
+	return false;
+}
+
+static void judge_multiplexers(const Sample *s, const Config *c, Decision *d)
+{
+	const SessionFacts *f = &s->sessions;
+	if (!f->valid)
+		return;
+	for (size_t i = 0; i < f->n_multiplexers; i++) {
+		const MultiplexerFacts *m = &f->multiplexers[i];
+		char why[160];
+		if (!multiplexer_why(m, c, why, sizeof(why)))
+			continue;
+		/* A SCREEN process is one session; a tmux server may hold several, and /proc
+		 * only shows the one its command line created. */
+		if (m->kind == SESSION_OWNER_SCREEN)
+			reason_add(d, SIGNAL_MULTIPLEXER, "screen session '%s' of %s (pid %d): %s",
+				   m->name[0] ? m->name : "?", m->user, (int)m->pid, why);
+		else if (m->name[0])
+			reason_add(d, SIGNAL_MULTIPLEXER,
+				   "tmux of %s (server pid %d, first session '%s'): %s", m->user,
+				   (int)m->pid, m->name, why);
+		else
+			reason_add(d, SIGNAL_MULTIPLEXER, "tmux of %s (server pid %d): %s", m->user,
+				   (int)m->pid, why);
+	}
+	if (f->n_multiplexers_dropped > 0)
+		reason_add(d, SIGNAL_MULTIPLEXER, "%zu more tmux/screen servers not examined",
+		           f->n_multiplexers_dropped);
 }
 
 typedef void (*JudgeFn)(const Sample *s, const Config *c, Decision *d);
 
 /* Order is the order of reasons in the verdict: errors first, since they need attention. */
 static const JudgeFn judges[] = {
-	judge_probe_errors,
-	judge_cpu,
-	judge_memory,
+	judge_probe_errors,  judge_cpu,        judge_memory,       judge_terminals,
+	judge_ssh,           judge_ssm,        judge_multiplexers, judge_neuron_process,
+	judge_neuron_device, judge_ml_process, judge_inhibitor,    judge_network,
+	judge_disk,
 };
 
 static void holds_expire(CoreState *st, usec_t now)
@@ -87,13 +357,13 @@ static void judge_holds(const CoreState *st, usec_t now, Decision *d)
 		char left[64];
 		timespan_format(left, sizeof(left), (h->until - now) / USEC_PER_SEC * USEC_PER_SEC);
 		reason_add(d, SIGNAL_HOLD, "#%llu by %s (uid %u), %s left%s%s",
-			   (unsigned long long)h->id, h->owner[0] ? h->owner : "?", (unsigned)h->uid,
-			   left, h->reason[0] ? ": " : "", h->reason);
+		           (unsigned long long)h->id, h->owner[0] ? h->owner : "?",
+		           (unsigned)h->uid, left, h->reason[0] ? ": " : "", h->reason);
 	}
 }
 
 void core_decide(const Sample *sample, const Config *config, const CoreState *state, usec_t now,
-		 DecideMode mode, CoreState *ret_state, Decision *ret)
+                 DecideMode mode, CoreState *ret_state, Decision *ret)
 {
 	CoreState st = *state;
 	Decision d = { .idle_checks_needed = config->idle_checks };
@@ -132,8 +402,8 @@ void core_decide(const Sample *sample, const Config *config, const CoreState *st
 	*ret = d;
 }
 
-int core_hold_add(CoreState *s, uid_t uid, const char *owner, usec_t now, usec_t duration, usec_t max,
-		  const char *reason, uint64_t *ret_id)
+int core_hold_add(CoreState *s, uid_t uid, const char *owner, usec_t now, usec_t duration,
+                  usec_t max, const char *reason, uint64_t *ret_id)
 {
 	if (duration == 0 || duration > max)
 		return -ERANGE;
@@ -167,11 +437,12 @@ void decision_summary(const Decision *d, char *buf, size_t size)
 	snprintf(buf, size, "%s: ", verdict_to_string(d->verdict));
 	if (d->n_reasons > 0)
 		strappendf(buf, size, "%s %s", signal_to_string(d->reasons[0].signal),
-			   d->reasons[0].detail);
+		           d->reasons[0].detail);
 	else
-		strappendf(buf, size, d->verdict == VERDICT_GRACE ? "boot grace" : "nothing active");
+		strappendf(buf, size,
+		           d->verdict == VERDICT_GRACE ? "boot grace" : "nothing active");
 	if (d->n_reasons > 1)
 		strappendf(buf, size, " (+%zu more)", d->n_reasons - 1 + d->n_reasons_dropped);
 	strappendf(buf, size, "; idle %u/%u%s", d->idle_checks, d->idle_checks_needed,
-		   d->action_due ? ", action due" : "");
+	           d->action_due ? ", action due" : "");
 }

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "build-config.h"
+#include "aws-runtime.h"
 #include "core.h"
 #include "log.h"
 #include "manager.h"
@@ -164,20 +165,27 @@ static int run_once(const Args *a)
 
 	core_state_init(&st);
 	sampler_init(&s, &env);
-	sampler_prime(&s, now_boottime());
+	sampler_prime(&s, &c, now_boottime());
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 	sampler_sample(&s, &c, now_boottime(), true, &sample);
 	core_decide(&sample, &c, &st, now_boottime(), DECIDE_ONCE, &st, &d);
+	const char *action = aws_resolve_action_once(&c);
+	if (sample.inhibitor.say_absent)
+		fprintf(stderr, "trnidled: inhibitor: %s; the signal is off\n",
+			sample.inhibitor.absent);
 	if (a->json) {
 		json_object *o = verdict_to_json(&d, &sample);
+		json_object_object_add(o, "action", json_object_new_string(action));
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 								      JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
 		_cleanup_free_ char *text = verdict_to_text(&d);
 		fputs(strempty(text), stdout);
+		printf("action: %s\n", action);
 	}
+	sampler_done(&s);
 	config_free(&c);
 	return 0;
 }

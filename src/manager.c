@@ -15,6 +15,7 @@
 #include "build-config.h"
 #include "log.h"
 #include "manager.h"
+#include "spot.h"
 #include "state.h"
 #include "timespan.h"
 
@@ -36,6 +37,7 @@ const char *manager_armed_action(const Manager *m)
 	case ACTION_STOP_INSTANCE:
 		return "stop-instance";
 	case ACTION_AUTO:
+		return aws_resolve_auto(aws_runtime_is_spot(m->aws));
 	case ACTION_POWEROFF:
 	default:
 		return "poweroff";
@@ -44,7 +46,10 @@ const char *manager_armed_action(const Manager *m)
 
 static const ActionOps *armed_ops(const Manager *m)
 {
-	return m->config.action == ACTION_NONE ? &action_none : &action_poweroff;
+	const char *name = manager_armed_action(m);
+	if (streq(name, "none"))
+		return &action_none;
+	return streq(name, "stop-instance") ? &action_stop_instance : &action_poweroff;
 }
 
 void manager_save_state(Manager *m)
@@ -91,29 +96,104 @@ static void notify_status(Manager *m, const Decision *d)
 	(void)sd_notifyf(false, "STATUS=%s%s", m->opt.dry_run ? "[dry-run] " : "", line);
 }
 
-static void run_action(Manager *m, const Decision *d)
+static void log_action_result(Manager *m, const ActionOps *ops, int r, const ActionResult *res)
 {
-	const ActionOps *ops = armed_ops(m);
-	char why[512], f_action[64], f_path[96], f_dry[32];
-	ActionResult res;
-	decision_summary(d, why, sizeof(why));
-	ActionRequest req = { .dry_run = m->opt.dry_run, .config = &m->config, .why = why };
-
-	int r = ops->run(&req, &res);
+	char f_action[64], f_path[96], f_dry[32];
 	snprintf(f_action, sizeof(f_action), "TRNIDLED_ACTION=%s", ops->name);
-	snprintf(f_path, sizeof(f_path), "TRNIDLED_ACTION_PATH=%s", res.path[0] ? res.path : "-");
+	snprintf(f_path, sizeof(f_path), "TRNIDLED_ACTION_PATH=%s", res->path[0] ? res->path : "-");
 	snprintf(f_dry, sizeof(f_dry), "TRNIDLED_DRY_RUN=%d", m->opt.dry_run ? 1 : 0);
 	const char *fields[] = { f_action, f_path, f_dry, NULL };
 	if (r >= 0)
 		log_event(LOG_NOTICE, MESSAGE_ID_ACTION_TAKEN, fields, "action %s%s: %s", ops->name,
-			  m->opt.dry_run ? " (dry-run)" : "", res.message);
+			  m->opt.dry_run ? " (dry-run)" : "", res->message);
 	else
 		log_event(LOG_ERR, MESSAGE_ID_ACTION_FAILED, fields,
 			  "action %s failed, keeping the machine up and deciding on: %s", ops->name,
-			  res.message);
+			  res->message);
+}
+
+static void on_aws_action_done(void *userdata, const ActionOps *ops, int r,
+			       const ActionResult *res)
+{
+	log_action_result(userdata, ops, r, res);
+}
+
+static void execute_action(Manager *m)
+{
+	const ActionOps *ops = armed_ops(m);
+	if (ops == &action_stop_instance)
+		return aws_runtime_stop_instance(m->aws, m->action_why);
+	ActionResult res;
+	ActionRequest req = { .dry_run = m->opt.dry_run, .config = &m->config, .why = m->action_why };
+	int r = ops->run(&req, &res);
+	log_action_result(m, ops, r, &res);
+}
+
+static void on_pre_action_done(void *userdata)
+{
+	Manager *m = userdata;
+	m->pre_action = pre_action_free(m->pre_action);
+	if (!m->action_after_pre)
+		return;
+	m->action_after_pre = false;
+	/* A spot notice that came while the command ran wins: EC2 stops the machine anyway. */
+	if (aws_runtime_spot_notice(m->aws)) {
+		log_notice("not starting the idle action: a spot interruption is pending");
+		return;
+	}
+	execute_action(m);
+}
+
+static int start_pre_action(Manager *m, const char *reason)
+{
+	if (!m->config.pre_action_command)
+		return -ENOENT;
+	if (m->pre_action) {
+		log_info("pre-action command still running; not starting it again for %s", reason);
+		return -EBUSY;
+	}
+	return pre_action_start(m->event, m->config.pre_action_command,
+				m->config.pre_action_timeout, reason, manager_armed_action(m),
+				m->opt.dry_run, on_pre_action_done, m, &m->pre_action);
+}
+
+static void on_spot_notice(void *userdata, const SpotNotice *n)
+{
+	Manager *m = userdata;
+	if (m->warn_until > 0) {
+		sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
+		m->warn_until = 0;
+		log_notice("idle warning ended: a spot interruption is pending");
+	}
+	(void)start_pre_action(m, "spot-interruption");
+}
+
+static void run_action(Manager *m, const Decision *d)
+{
 	/* Start counting anew: a dry-run or failed action repeats only after another full
 	 * streak, not on every check. */
 	m->state.idle_checks = 0;
+	if (m->action_after_pre || aws_runtime_stopping(m->aws)) {
+		log_info("the previous action is still under way; not starting another");
+		return;
+	}
+	decision_summary(d, m->action_why, sizeof(m->action_why));
+	if (start_pre_action(m, "idle") >= 0) {
+		m->action_after_pre = true;
+		return;
+	}
+	execute_action(m);
+}
+
+/* How the terminal warnings name the armed action: a noun, or what the machine will do. */
+static const char *action_phrase(const Manager *m, bool noun)
+{
+	const char *a = manager_armed_action(m);
+	if (streq(a, "none"))
+		return noun ? "idle action" : "reach its idle action";
+	if (streq(a, "stop-instance"))
+		return noun ? "instance stop" : "be stopped (EC2 StopInstances)";
+	return noun ? "power-off" : "power off";
 }
 
 static void cancel_warning(Manager *m, const Decision *d)
@@ -129,7 +209,7 @@ static void cancel_warning(Manager *m, const Decision *d)
 	char msg[1024];
 	snprintf(msg, sizeof(msg),
 		 "\r\n*** trnidled: the %s is cancelled, the machine is in use (%s). ***\r\n",
-		 streq(manager_armed_action(m), "none") ? "idle action" : "power-off", why);
+		 action_phrase(m, true), why);
 	(void)wall_terminals(m->opt.dev_root, msg);
 }
 
@@ -143,8 +223,7 @@ static void start_warning(Manager *m, const Decision *d)
 		 "*** Why: %s ***\r\n"
 		 "*** To keep it up, run: trnidlectl hold 2h --reason \"...\" ***\r\n",
 		 m->opt.dry_run ? " (dry-run, nothing will happen)" : "",
-		 streq(manager_armed_action(m), "none") ? "reach its idle action" : "power off", left,
-		 why);
+		 action_phrase(m, false), left, why);
 	int n = wall_terminals(m->opt.dev_root, msg);
 	char f_terms[64];
 	snprintf(f_terms, sizeof(f_terms), "TRNIDLED_TERMINALS_WARNED=%d", n < 0 ? 0 : n);
@@ -165,7 +244,13 @@ static void do_check(Manager *m, const char *kind)
 	Decision d;
 
 	sampler_sample(&m->sampler, &m->config, now, true, &sample);
+	if (sample.inhibitor.say_absent)
+		log_info("inhibitor: %s; the signal is off until logind answers", sample.inhibitor.absent);
 	core_decide(&sample, &m->config, &m->state, now, DECIDE_CHECK, &m->state, &d);
+	if (aws_runtime_spot_notice(m->aws)) {
+		spot_block_decision(aws_runtime_spot_notice(m->aws), &d);
+		m->state.idle_checks = 0;
+	}
 	m->last = d;
 	m->last_sample = sample;
 	m->have_last = true;
@@ -188,6 +273,8 @@ static void do_check(Manager *m, const char *kind)
 			start_warning(m, &d);
 	}
 	manager_save_state(m);
+	if (streq(kind, "check"))
+		aws_runtime_after_check(m->aws, &d, &sample);
 }
 
 static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -213,6 +300,8 @@ void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret)
 	CoreState scratch;
 	sampler_sample(&m->sampler, &m->config, now, false, ret_sample);
 	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_CHECK, &scratch, ret);
+	if (aws_runtime_spot_notice(m->aws))
+		spot_block_decision(aws_runtime_spot_notice(m->aws), ret);
 	/* CheckNow looks, it does not count: report the streak as it stands. */
 	ret->idle_checks = m->state.idle_checks;
 	ret->action_due = false;
@@ -222,8 +311,12 @@ int manager_reload(Manager *m, char ***ret_errors)
 {
 	Config c;
 	ConfigDiag diag = { 0 };
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	/* systemd pairs RELOADING=1 with CLOCK_MONOTONIC, whatever clock our checks use. */
 	(void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
-			 (unsigned long long)(now_boottime()));
+			 (unsigned long long)mono.tv_sec * USEC_PER_SEC +
+				 (unsigned long long)mono.tv_nsec / 1000);
 	int r = config_load(m->opt.config_path, m->opt.dropin_dir, &c, &diag);
 	for (char **w = diag.warnings; w && *w; w++)
 		log_warning("%s", *w);
@@ -245,6 +338,7 @@ int manager_reload(Manager *m, char ***ret_errors)
 		m->next_check_at = now_boottime() + m->config.interval;
 		(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
 	}
+	aws_runtime_reload(m->aws);
 	log_info("configuration reloaded");
 	(void)sd_notify(false, "READY=1");
 	return 0;
@@ -311,6 +405,7 @@ static int setup_event_loop(Manager *m)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD); /* sd_event_add_child, for the pre-action command */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	/* A client that goes away mid-reply must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
@@ -365,7 +460,7 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 
 	ProbeEnv env = { .proc_root = "/proc", .dev_root = opt->dev_root };
 	sampler_init(&m->sampler, &env);
-	sampler_prime(&m->sampler, now_boottime());
+	sampler_prime(&m->sampler, &m->config, now_boottime());
 
 	if ((r = setup_event_loop(m)) < 0) {
 		log_error("cannot set up the event loop: %s", strerror(-r));
@@ -373,6 +468,13 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 	}
 	if ((r = listen_control(m)) < 0)
 		goto fail;
+	AwsCallbacks cb = { .spot_notice = on_spot_notice,
+			    .action_done = on_aws_action_done,
+			    .userdata = m };
+	if ((r = aws_runtime_new(m->event, &m->config, opt->dry_run, &cb, &m->aws)) < 0) {
+		log_error("cannot set up the EC2 timers: %s", strerror(-r));
+		goto fail;
+	}
 	*ret = m;
 	return 0;
 fail:
@@ -385,12 +487,15 @@ Manager *manager_free(Manager *m)
 	if (!m)
 		return NULL;
 	varlink_server_free(m->varlink);
+	aws_runtime_free(m->aws);
+	pre_action_free(m->pre_action);
 	sd_event_source_disable_unref(m->check_timer);
 	sd_event_source_disable_unref(m->warn_timer);
 	sd_event_unref(m->event);
 	if (m->lock_fd >= 0)
 		close(m->lock_fd);
 	config_free(&m->config);
+	sampler_done(&m->sampler);
 	free(m);
 	return NULL;
 }

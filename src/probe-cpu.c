@@ -10,23 +10,7 @@
 
 ssize_t read_small_file(const char *path, char *buf, size_t size)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	size_t n = 0;
-	while (n + 1 < size) {
-		ssize_t k = read(fd, buf + n, size - 1 - n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
-	buf[n] = '\0';
-	return (ssize_t)n;
+	return read_small_fileat(AT_FDCWD, path, buf, size);
 }
 
 int cpu_counters_parse(const char *text, CpuCounters *ret)

@@ -23,6 +23,17 @@ static const char *const signal_names[_SIGNAL_MAX] = {
 	[SIGNAL_SPOT_INTERRUPTION] = "spot-interruption",
 };
 
+static const char *const session_owner_names[_SESSION_OWNER_MAX] = {
+	[SESSION_OWNER_OTHER] = "other",   [SESSION_OWNER_SSHD] = "sshd",
+	[SESSION_OWNER_SSM] = "ssm",       [SESSION_OWNER_TMUX] = "tmux",
+	[SESSION_OWNER_SCREEN] = "screen",
+};
+
+const char *session_owner_to_string(SessionOwner o)
+{
+	return o >= 0 && o < _SESSION_OWNER_MAX ? session_owner_names[o] : "invalid";
+}
+
 const char *signal_to_string(Signal s)
 {
 	return s >= 0 && s < _SIGNAL_MAX ? signal_names[s] : "invalid";

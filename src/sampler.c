@@ -1,7 +1,12 @@
 /* Runs every probe for one check and collects facts and errors into one Sample. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include <time.h>
+
+#include "probe-inhibitor.h"
+#include "probe-sessions.h"
 #include "probe.h"
 
 void sampler_init(Sampler *s, const ProbeEnv *env)
@@ -9,12 +14,19 @@ void sampler_init(Sampler *s, const ProbeEnv *env)
 	*s = (Sampler){ .env = *env };
 }
 
-void sampler_prime(Sampler *s, usec_t now)
+void sampler_done(Sampler *s)
 {
-	char err[256];
-	if (cpu_counters_read(s->env.proc_root, &s->prev.cpu, err, sizeof(err)) < 0)
-		s->prev.cpu.valid = false;
-	s->prev.taken = now;
+	proc_table_done(&s->prev.procs);
+}
+
+/* The one /proc scan of a check; NULL (and the error in err) when it failed. */
+static const ProcTable *procs_scan(const ProbeEnv *env, usec_t now, ProcTable *t, char *err,
+                                   size_t errlen)
+{
+	if (proc_table_scan(env->proc_root, t, err, errlen) < 0)
+		return NULL;
+	t->taken = now;
+	return t;
 }
 
 typedef struct ProbeRun {
@@ -23,6 +35,13 @@ typedef struct ProbeRun {
 	usec_t now;
 	Baselines *next; /* baselines this check read */
 	Sample *sample;
+	/* This check's process table, shared by every probe that looks at processes; NULL when
+	 * the scan failed (already a probe-error). prev_procs is the previous check's, for
+	 * per-process CPU; it may be empty. */
+	const ProcTable *procs;
+	const ProcTable *prev_procs;
+	/* Priming reads baselines only: probes without counters skip their work. */
+	bool priming;
 } ProbeRun;
 
 typedef int (*ProbeFn)(ProbeRun *run, char *err, size_t errlen);
@@ -51,25 +70,140 @@ static int probe_memory(ProbeRun *run, char *err, size_t errlen)
 	return memory_read(run->sampler->env.proc_root, &run->sample->memory, err, errlen);
 }
 
+static const char *sys_root(const ProbeRun *run)
+{
+	return run->sampler->env.sys_root ? run->sampler->env.sys_root : "/sys";
+}
+
+static int probe_rate(ProbeRun *run, const IoCounters *prev, const IoCounters *now, RateFacts *ret)
+{
+	usec_t window = run->now - run->sampler->prev.taken;
+	if (run->priming || !prev->valid)
+		return 0; /* no baseline yet: nothing to average over, and nothing failed */
+	*ret = (RateFacts){ .valid = true, .window = window };
+	ret->kbps = io_rate(prev, now, window, ret->busiest, sizeof(ret->busiest)) / 1024.0;
+	return 0;
+}
+
+static int probe_network(ProbeRun *run, char *err, size_t errlen)
+{
+	int r = netdev_read(run->sampler->env.proc_root, sys_root(run), &run->next->net, err,
+	                    errlen);
+	if (r < 0)
+		return r;
+	return probe_rate(run, &run->sampler->prev.net, &run->next->net, &run->sample->network);
+}
+
+static int probe_disk(ProbeRun *run, char *err, size_t errlen)
+{
+	int r = diskstats_read(run->sampler->env.proc_root, sys_root(run), &run->next->disk, err,
+	                       errlen);
+	if (r < 0)
+		return r;
+	return probe_rate(run, &run->sampler->prev.disk, &run->next->disk, &run->sample->disk);
+}
+
+static int probe_neuron_process(ProbeRun *run, char *err, size_t errlen)
+{
+	if (run->priming || !run->procs)
+		return 0; /* a failed scan is already a "processes" probe-error */
+	return neuron_processes_probe(run->sampler->env.proc_root, run->procs,
+	                              run->config->neuron_processes, run->config->ml_processes,
+	                              &run->sample->neuron_procs, &run->sample->ml_procs, err,
+	                              errlen);
+}
+
+static int probe_neuron_device(ProbeRun *run, char *err, size_t errlen)
+{
+	return neuron_devices_probe(run->sampler->env.proc_root, run->config, run->procs,
+	                            &run->sampler->prev.neuron, &run->next->neuron, run->now,
+	                            &run->sample->neuron_devices, err, errlen);
+}
+
+static int probe_inhibitor(ProbeRun *run, char *err, size_t errlen)
+{
+	run->next->inhibitor_said_absent = run->sampler->prev.inhibitor_said_absent;
+	if (run->priming)
+		return 0;
+	return inhibitor_probe(&run->next->inhibitor_said_absent, &run->sample->inhibitor, err,
+	                       errlen);
+}
+
+static int probe_sessions(ProbeRun *run, char *err, size_t errlen)
+{
+	if (!run->procs)
+		return 0; /* the failed scan is already a probe-error */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long hz = sysconf(_SC_CLK_TCK);
+	SessionsInput in = {
+		.procs = run->procs,
+		.prev = run->prev_procs,
+		.proc_root = run->sampler->env.proc_root,
+		.dev_root = run->sampler->env.dev_root,
+		.realtime = (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000,
+		.ticks_per_sec = hz > 0 ? (unsigned long)hz : 100,
+		.config = run->config,
+	};
+	return sessions_probe(&in, &run->sample->sessions, err, errlen);
+}
+
 static const struct {
 	const char *name;
 	ProbeFn fn;
 } probes[] = {
 	{ "cpu", probe_cpu },
 	{ "memory", probe_memory },
+	{ "neuron-process", probe_neuron_process },
+	{ "neuron-device", probe_neuron_device },
+	{ "network", probe_network },
+	{ "disk", probe_disk },
+	{ "inhibitor", probe_inhibitor },
+	{ "sessions", probe_sessions },
 };
 
-void sampler_sample(Sampler *s, const Config *c, usec_t now, bool commit, Sample *ret)
+static void sampler_run(Sampler *s, const Config *c, usec_t now, bool commit, bool priming,
+                        Sample *ret)
 {
 	Baselines next = { .taken = now };
 	*ret = (Sample){ 0 };
-	ProbeRun run = { .sampler = s, .config = c, .now = now, .next = &next, .sample = ret };
+	ProbeRun run = { .sampler = s,
+		         .config = c,
+		         .now = now,
+		         .next = &next,
+		         .sample = ret,
+		         .priming = priming };
+	char err[256] = "";
+
+	run.procs = procs_scan(&s->env, now, &next.procs, err, sizeof(err));
+	if (!run.procs)
+		sample_add_error(ret, "processes", "%s", err[0] ? err : "scan failed");
+	run.prev_procs = &s->prev.procs;
 
 	for (size_t i = 0; i < ELEMENTSOF(probes); i++) {
 		char err[256] = "";
 		if (probes[i].fn(&run, err, sizeof(err)) < 0)
 			sample_add_error(ret, probes[i].name, "%s", err[0] ? err : "failed");
 	}
-	if (commit)
+	if (commit) {
+		proc_table_done(&s->prev.procs);
 		s->prev = next;
+	} else
+		proc_table_done(&next.procs);
+}
+
+void sampler_sample(Sampler *s, const Config *c, usec_t now, bool commit, Sample *ret)
+{
+	sampler_run(s, c, now, commit, false, ret);
+}
+
+void sampler_prime(Sampler *s, const Config *c, usec_t now)
+{
+	/* Every probe with counters reads them exactly as a check does, so the first check
+	 * compares like with like; what priming finds is not judged. */
+	Sample *scratch = malloc(sizeof(Sample));
+	if (!scratch)
+		return;
+	sampler_run(s, c, now, true, true, scratch);
+	free(scratch);
 }

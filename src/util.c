@@ -1,3 +1,4 @@
+#include <pwd.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,4 +138,14 @@ char *strv_join(char *const *l, const char *sep)
 		e = stpcpy(e, l[i]);
 	}
 	return r;
+}
+
+void user_name(uid_t uid, char *buf, size_t size)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[4096];
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
+		strscpy(buf, size, res->pw_name);
+	else
+		snprintf(buf, size, "%u", (unsigned)uid);
 }

@@ -1,0 +1,31 @@
+/* What the daemon sees, for others to act on: CloudWatch PutMetricData (so the companion's
+ * alarm can stop the instance on "idle" rather than on raw CPU) and a Prometheus textfile for
+ * node_exporter. The writers are pure, for unit tests. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core.h"
+#include "sample.h"
+
+typedef struct CloudWatchMetric {
+	const char *name;
+	double value;
+	const char *unit; /* "Count", "None" */
+} CloudWatchMetric;
+
+/* The form body of PutMetricData (Query API, Version 2010-08-01), each metric with the
+ * InstanceId dimension. Returns a malloc'd string or NULL on ENOMEM. */
+char *cloudwatch_put_body(const char *namespace, const char *instance_id,
+                          const CloudWatchMetric *metrics, size_t n);
+
+/* Whether the last check counts as "in use" for the Active metric (everything but idle). */
+bool decision_active(const Decision *d);
+
+/* The figures in Prometheus text exposition format. */
+void metrics_write_prometheus(FILE *f, const Decision *d, const Sample *s, bool spot_pending);
+
+/* Writes the Prometheus text to path atomically (temporary file in the same directory,
+ * rename), so the collector never reads half a file. Returns 0 or -errno. */
+int metrics_write_textfile(const char *path, const Decision *d, const Sample *s, bool spot_pending);

@@ -1,0 +1,34 @@
+/* The session probe: terminals, SSH connections without a terminal, SSM sessions, tmux and
+ * screen servers, all found in the check's process table (every user, never cached). It reads
+ * only the pts inodes of live terminals and the command lines of candidates (sshd, tmux,
+ * screen, ssm-session-wor…, and the processes inside a multiplexer). */
+#pragma once
+
+#include "config.h"
+#include "proc-table.h"
+#include "sample.h"
+
+typedef struct SessionsInput {
+	const ProcTable *procs;
+	const ProcTable
+	        *prev; /* previous check's table, for CPU inside multiplexers; may be empty */
+	const char *proc_root;
+	const char *dev_root;
+	usec_t realtime; /* CLOCK_REALTIME now: pts times are wall-clock */
+	unsigned long ticks_per_sec;
+	const Config *config;
+} SessionsInput;
+
+/* Fills *ret. A process or terminal that disappears meanwhile is skipped; any other failure
+ * returns -errno with the path in err (and ret->valid false). */
+int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t errlen);
+
+/* N of /dev/pts/N for a tty_nr from /proc/PID/stat, or -1 when it is not a pts. */
+int pts_from_tty_nr(int tty_nr);
+
+/* The socket a tmux command line talks to: the -S path, or /tmp/tmux-UID/LABEL for -L (and
+ * "default"). Clients and servers with the same key belong together. */
+void tmux_socket_key(char *const *argv, uid_t uid, char *buf, size_t size);
+
+/* The session name a tmux ("-s NAME") or screen ("-S NAME") command line gives, or "". */
+void multiplexer_session_name(SessionOwner kind, char *const *argv, char *buf, size_t size);

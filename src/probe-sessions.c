@@ -1,0 +1,544 @@
+/* Sessions from the process table: which /dev/pts/N are controlling terminals and what owns
+ * each (sshd, ssm-session-worker, tmux, screen), SSH connections without a terminal, SSM
+ * sessions, and every user's tmux and screen servers with what runs inside them. Nothing is
+ * cached between checks; nothing is forked (`tmux ls` as root would only see root's server). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "proc-match.h"
+#include "probe-sessions.h"
+
+/* UNIX98 pty slaves: majors 136..143, minor N within each. */
+#define PTS_MAJOR_FIRST 136
+#define PTS_MAJOR_LAST  143
+
+/* getopt-style options that take a value: tmux's "cfLST"; screen's, with -r and -x read as
+ * taking their optional session name. */
+#define TMUX_OPTS_WITH_ARG   "cfLST"
+#define SCREEN_OPTS_WITH_ARG "cehprSsTtx"
+
+#define ARGV_MAX    64
+#define CMDLINE_MAX 4096
+
+typedef enum Role {
+	ROLE_NONE,
+	ROLE_SSHD,
+	ROLE_SSM,
+	ROLE_TMUX_SERVER,
+	ROLE_SCREEN_SERVER,
+	ROLE_TMUX_CLIENT,
+	ROLE_SCREEN_CLIENT,
+} Role;
+
+/* What one check learnt about processes and terminals, before it is cut to the fixed caps. */
+typedef struct Scan {
+	const SessionsInput *in;
+	uint8_t *roles; /* per procs entry */
+	TerminalFacts *terms;
+	size_t n_terms;
+	char *err;
+	size_t errlen;
+} Scan;
+
+/* A process's argv: the buffer plus a NULL-terminated pointer array into it. */
+typedef struct Argv {
+	char buf[CMDLINE_MAX];
+	char *v[ARGV_MAX + 1];
+	size_t n;
+} Argv;
+
+int pts_from_tty_nr(int tty_nr)
+{
+	unsigned t = (unsigned)tty_nr;
+	unsigned major = (t >> 8) & 0xfff, minor = (t & 0xff) | ((t >> 12) & 0xfff00);
+	if (tty_nr <= 0 || major < PTS_MAJOR_FIRST || major > PTS_MAJOR_LAST)
+		return -1;
+	return (int)((major - PTS_MAJOR_FIRST) * 256 + minor);
+}
+
+/* Returns 1 with argv read, 0 when the process is gone, or -errno (err set). */
+static int argv_read(Scan *s, pid_t pid, Argv *a)
+{
+	size_t argc;
+	int r = proc_cmdline_read(s->in->proc_root, pid, a->buf, sizeof(a->buf), &argc);
+	if (r == -ESRCH)
+		return 0;
+	if (r < 0) {
+		snprintf(s->err, s->errlen, "%s/%d/cmdline: %s", s->in->proc_root, (int)pid,
+		         strerror(-r));
+		return r;
+	}
+	char *p = a->buf;
+	a->n = MIN(argc, (size_t)ARGV_MAX);
+	for (size_t i = 0; i < a->n; i++) {
+		a->v[i] = p;
+		p += strlen(p) + 1;
+	}
+	a->v[a->n] = NULL;
+	return 1;
+}
+
+/* An option's value in a getopt-style argv: "-L x" or "-Lx"; stops at the first non-option. */
+static const char *option_value(char *const *argv, char opt, const char *with_arg)
+{
+	for (size_t i = 1; argv[0] && argv[i]; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-' || a[1] == '\0' || streq(a, "--"))
+			return NULL;
+		for (size_t k = 1; a[k]; k++) {
+			if (!strchr(with_arg, a[k]))
+				continue; /* a flag without an argument */
+			const char *v = a[k + 1] ? a + k + 1 : argv[i + 1];
+			if (a[k] == opt)
+				return v;
+			if (!a[k + 1] && argv[i + 1])
+				i++;
+			break;
+		}
+	}
+	return NULL;
+}
+
+void tmux_socket_key(char *const *argv, uid_t uid, char *buf, size_t size)
+{
+	const char *path = option_value(argv, 'S', TMUX_OPTS_WITH_ARG);
+	if (path) {
+		strscpy(buf, size, path);
+		return;
+	}
+	const char *label = option_value(argv, 'L', TMUX_OPTS_WITH_ARG);
+	snprintf(buf, size, "/tmp/tmux-%u/%s", (unsigned)uid, label ? label : "default");
+}
+
+void multiplexer_session_name(SessionOwner kind, char *const *argv, char *buf, size_t size)
+{
+	const char *name = NULL;
+	buf[0] = '\0';
+	if (kind == SESSION_OWNER_TMUX) {
+		/* tmux [options] new[-session] [-d] -s NAME ... */
+		for (size_t i = 1; argv[0] && argv[i]; i++)
+			if (streq(argv[i], "-s") && argv[i + 1]) {
+				name = argv[i + 1];
+				break;
+			}
+	} else
+		name = option_value(argv, 'S', SCREEN_OPTS_WITH_ARG);
+	if (name)
+		strscpy(buf, size, name);
+}
+
+static bool is_sshd_comm(const char *comm)
+{
+	return streq(comm, "sshd") || streq(comm, "sshd-session");
+}
+
+/* "sshd: alice@notty" (OpenSSH < 9.8) or "sshd-session: alice@notty". */
+static bool sshd_title_is_notty(const char *title)
+{
+	const char *at = strchr(title, '@');
+	return (startswith(title, "sshd: ") || startswith(title, "sshd-session: ")) && at &&
+	       strneq(at + 1, "notty", 5);
+}
+
+/* The kernel keeps 15 characters of a name: "ssm-session-worker" reads "ssm-session-wor". */
+static int ssm_confirm(Scan *s, const ProcEntry *e)
+{
+	char exe[4096];
+	int r = proc_exe_read(s->in->proc_root, e->pid, exe, sizeof(exe));
+	if (r == -ESRCH)
+		return 0;
+	if (r == 0 && streq(path_basename(exe), "ssm-session-worker"))
+		return 1;
+	if (r < 0 && r != -ENOENT) {
+		snprintf(s->err, s->errlen, "%s/%d/exe: %s", s->in->proc_root, (int)e->pid,
+		         strerror(-r));
+		return r;
+	}
+	Argv a;
+	r = argv_read(s, e->pid, &a);
+	if (r <= 0)
+		return r;
+	return a.n > 0 && streq(path_basename(a.v[0]), "ssm-session-worker");
+}
+
+/* Sorts out the candidates by name; command lines only for those that need it. */
+static int roles_assign(Scan *s, SessionFacts *ret)
+{
+	const ProcTable *t = s->in->procs;
+	for (size_t i = 0; i < t->n; i++) {
+		const ProcEntry *e = &t->entries[i];
+		int r;
+		if (streq(e->comm, "tmux: server"))
+			s->roles[i] = ROLE_TMUX_SERVER;
+		else if (streq(e->comm, "tmux: client"))
+			s->roles[i] = ROLE_TMUX_CLIENT;
+		else if (streq(e->comm, "screen")) {
+			Argv a;
+			if ((r = argv_read(s, e->pid, &a)) < 0)
+				return r;
+			if (r > 0 && a.n > 0)
+				s->roles[i] = streq(path_basename(a.v[0]), "SCREEN")
+				                      ? ROLE_SCREEN_SERVER
+				                      : ROLE_SCREEN_CLIENT;
+		} else if (is_sshd_comm(e->comm)) {
+			s->roles[i] = ROLE_SSHD;
+			Argv a;
+			if ((r = argv_read(s, e->pid, &a)) < 0)
+				return r;
+			if (r == 0 || a.n == 0 || !sshd_title_is_notty(a.v[0]))
+				continue;
+			if (ret->n_ssh >= SSH_CONNECTIONS_MAX) {
+				ret->n_ssh_dropped++;
+				continue;
+			}
+			SshConnectionFacts *c = &ret->ssh[ret->n_ssh++];
+			*c = (SshConnectionFacts){ .pid = e->pid, .uid = e->uid };
+			user_name(e->uid, c->user, sizeof(c->user));
+		} else if (strneq(e->comm, "ssm-session-worker", PROC_COMM_MAX - 1)) {
+			if ((r = ssm_confirm(s, e)) < 0)
+				return r;
+			if (r > 0)
+				s->roles[i] = ROLE_SSM;
+		}
+	}
+	return 0;
+}
+
+static SessionOwner owner_of_role(Role r)
+{
+	switch (r) {
+	case ROLE_SSHD:
+		return SESSION_OWNER_SSHD;
+	case ROLE_SSM:
+		return SESSION_OWNER_SSM;
+	case ROLE_TMUX_SERVER:
+		return SESSION_OWNER_TMUX;
+	case ROLE_SCREEN_SERVER:
+		return SESSION_OWNER_SCREEN;
+	default:
+		return SESSION_OWNER_OTHER;
+	}
+}
+
+/* The nearest ancestor (or e itself) that owns sessions. */
+static const ProcEntry *owner_find(const Scan *s, const ProcEntry *e, SessionOwner *ret)
+{
+	const ProcTable *t = s->in->procs;
+	const ProcEntry *p = e;
+	for (size_t steps = 0; p && steps <= t->n; steps++) {
+		SessionOwner o = owner_of_role((Role)s->roles[proc_table_index(t, p)]);
+		if (o != SESSION_OWNER_OTHER) {
+			*ret = o;
+			return p;
+		}
+		p = proc_table_parent(t, p);
+	}
+	*ret = SESSION_OWNER_OTHER;
+	return NULL;
+}
+
+static TerminalFacts *term_find(const Scan *s, unsigned pts)
+{
+	for (size_t i = 0; i < s->n_terms; i++)
+		if (s->terms[i].pts == pts)
+			return &s->terms[i];
+	return NULL;
+}
+
+/* One entry per pts in use, with its session leader (or its lowest pid). */
+static void terms_collect(Scan *s)
+{
+	const ProcTable *t = s->in->procs;
+	for (size_t i = 0; i < t->n; i++) {
+		const ProcEntry *e = &t->entries[i];
+		int pts = pts_from_tty_nr(e->tty_nr);
+		if (pts < 0 || e->state == 'Z')
+			continue;
+		TerminalFacts *term = term_find(s, (unsigned)pts);
+		if (!term) {
+			term = &s->terms[s->n_terms++];
+			*term = (TerminalFacts){ .pts = (unsigned)pts, .leader_pid = e->pid };
+			strscpy(term->leader_comm, sizeof(term->leader_comm), e->comm);
+		} else if (e->pid == e->session) {
+			term->leader_pid = e->pid;
+			strscpy(term->leader_comm, sizeof(term->leader_comm), e->comm);
+		}
+	}
+}
+
+static usec_t timespec_usec(const struct timespec *ts)
+{
+	return (usec_t)ts->tv_sec * USEC_PER_SEC + (usec_t)ts->tv_nsec / 1000;
+}
+
+/* Owner, device owner and age of every terminal; a pts closed meanwhile is dropped. */
+static int terms_describe(Scan *s)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < s->n_terms; i++) {
+		TerminalFacts *term = &s->terms[i];
+		char path[512];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/pts/%u", s->in->dev_root, term->pts);
+		if (stat(path, &st) < 0) {
+			if (errno == ENOENT)
+				continue;
+			snprintf(s->err, s->errlen, "%s: %s", path, strerror(errno));
+			return -errno;
+		}
+		/* Input updates the atime, output the mtime (in 8-second steps, like w(1)). */
+		usec_t used = MAX(timespec_usec(&st.st_atim), timespec_usec(&st.st_mtim));
+		term->idle = s->in->realtime > used ? s->in->realtime - used : 0;
+		term->uid = st.st_uid;
+		user_name(st.st_uid, term->user, sizeof(term->user));
+		const ProcEntry *leader = proc_table_find(s->in->procs, term->leader_pid);
+		const ProcEntry *owner = leader ? owner_find(s, leader, &term->owner) : NULL;
+		term->owner_pid = owner ? owner->pid : 0;
+		s->terms[w++] = *term;
+	}
+	s->n_terms = w;
+	return 0;
+}
+
+static void ssm_collect(Scan *s, SessionFacts *ret)
+{
+	const ProcTable *t = s->in->procs;
+	for (size_t i = 0; i < t->n; i++) {
+		if (s->roles[i] != ROLE_SSM)
+			continue;
+		if (ret->n_ssm >= SSM_SESSIONS_MAX) {
+			ret->n_ssm_dropped++;
+			continue;
+		}
+		const ProcEntry *e = &t->entries[i];
+		SsmSessionFacts *f = &ret->ssm[ret->n_ssm++];
+		*f = (SsmSessionFacts){ .pid = e->pid, .uid = e->uid, .idle = USEC_INFINITY };
+		user_name(e->uid, f->user, sizeof(f->user));
+		for (size_t k = 0; k < s->n_terms; k++) {
+			const TerminalFacts *term = &s->terms[k];
+			if (term->owner != SESSION_OWNER_SSM || term->owner_pid != e->pid)
+				continue;
+			f->n_terminals++;
+			if (term->idle < f->idle) {
+				f->idle = term->idle;
+				f->pts = term->pts;
+			}
+		}
+	}
+}
+
+/* The Neuron or ML question for one process inside a multiplexer, with the other signals'
+ * own matchers and lists (proc-match.h). Returns the signal, or _SIGNAL_MAX for neither;
+ * 0 > r for a read error. */
+static int work_match(Scan *s, const ProcEntry *e, Signal *ret)
+{
+	Argv a;
+	char exe[4096];
+	int r = argv_read(s, e->pid, &a);
+	if (r <= 0) {
+		*ret = _SIGNAL_MAX;
+		return r;
+	}
+	r = proc_exe_read(s->in->proc_root, e->pid, exe, sizeof(exe));
+	const char *exe_p = r == 0 ? exe : NULL;
+	char *const *argv = a.n > 0 ? a.v : NULL;
+	const Config *c = s->in->config;
+	if (neuron_process_match(e->comm, argv, exe_p, c->neuron_processes))
+		*ret = SIGNAL_NEURON_PROCESS;
+	else if (ml_process_match(e->comm, argv, exe_p, c->ml_processes))
+		*ret = SIGNAL_ML_PROCESS;
+	else
+		*ret = _SIGNAL_MAX;
+	return 0;
+}
+
+/* Busiest process and Neuron/ML work among the server's descendants. */
+static int mux_inside(Scan *s, const ProcEntry *server, size_t *idx, MultiplexerFacts *f)
+{
+	const ProcTable *t = s->in->procs;
+	size_t n = proc_table_descendants(t, server, idx, t->n);
+	for (size_t k = 0; k < n; k++) {
+		const ProcEntry *e = &t->entries[idx[k]];
+		double pct = proc_cpu_percent(s->in->prev, t, e, s->in->ticks_per_sec);
+		if (pct > f->busy_percent) {
+			f->busy_percent = pct;
+			f->busy_pid = e->pid;
+			strscpy(f->busy_comm, sizeof(f->busy_comm), e->comm);
+		}
+		if (f->work_pid != 0)
+			continue;
+		Signal sig;
+		int r = work_match(s, e, &sig);
+		if (r < 0)
+			return r;
+		if (sig != _SIGNAL_MAX) {
+			f->work_pid = e->pid;
+			f->work_signal = sig;
+			strscpy(f->work_comm, sizeof(f->work_comm), e->comm);
+		}
+	}
+	return 0;
+}
+
+/* Whether a client process talks to server f (whose tmux socket key is server_key). */
+static int client_matches(Scan *s, const ProcEntry *client, Role role, const MultiplexerFacts *f,
+                          const char *server_key)
+{
+	if ((f->kind == SESSION_OWNER_TMUX) != (role == ROLE_TMUX_CLIENT))
+		return 0;
+	Argv a;
+	int r = argv_read(s, client->pid, &a);
+	if (r <= 0)
+		return r;
+	if (f->kind == SESSION_OWNER_TMUX) {
+		char key[512];
+		tmux_socket_key(a.v, client->uid, key, sizeof(key));
+		return streq(key, server_key);
+	}
+	/* screen -r/-x [PID.]NAME of the same user (multiuser sessions aside). */
+	if (client->uid != f->uid)
+		return 0;
+	const char *want = option_value(a.v, 'r', SCREEN_OPTS_WITH_ARG);
+	if (!want)
+		want = option_value(a.v, 'x', SCREEN_OPTS_WITH_ARG);
+	if (!want || !want[0] || !f->name[0])
+		return 1;
+	const char *dot = strchr(want, '.');
+	return streq(dot ? dot + 1 : want, f->name);
+}
+
+static int mux_clients(Scan *s, MultiplexerFacts *f, const char *server_key)
+{
+	const ProcTable *t = s->in->procs;
+	for (size_t i = 0; i < t->n; i++) {
+		Role role = (Role)s->roles[i];
+		const ProcEntry *c = &t->entries[i];
+		if (role != ROLE_TMUX_CLIENT && role != ROLE_SCREEN_CLIENT)
+			continue;
+		int pts = pts_from_tty_nr(c->tty_nr);
+		const TerminalFacts *term = pts >= 0 ? term_find(s, (unsigned)pts) : NULL;
+		if (!term)
+			continue;
+		int r = client_matches(s, c, role, f, server_key);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
+		f->n_clients++;
+		if (term->idle < f->client_idle) {
+			f->client_idle = term->idle;
+			f->client_pts = term->pts;
+		}
+	}
+	return 0;
+}
+
+static int mux_describe(Scan *s, const ProcEntry *e, Role role, size_t *idx, MultiplexerFacts *f)
+{
+	SessionOwner kind = role == ROLE_TMUX_SERVER ? SESSION_OWNER_TMUX : SESSION_OWNER_SCREEN;
+	*f = (MultiplexerFacts){ .kind = kind,
+		                 .pid = e->pid,
+		                 .uid = e->uid,
+		                 .pane_idle = USEC_INFINITY,
+		                 .client_idle = USEC_INFINITY };
+	user_name(e->uid, f->user, sizeof(f->user));
+
+	Argv a;
+	int r = argv_read(s, e->pid, &a);
+	if (r <= 0)
+		return r; /* gone: 0, and the caller drops it */
+	char key[512] = "";
+	multiplexer_session_name(kind, a.v, f->name, sizeof(f->name));
+	if (kind == SESSION_OWNER_TMUX)
+		tmux_socket_key(a.v, e->uid, key, sizeof(key));
+
+	for (size_t k = 0; k < s->n_terms; k++) {
+		const TerminalFacts *term = &s->terms[k];
+		if (term->owner_pid != e->pid)
+			continue;
+		f->n_panes++;
+		if (term->idle < f->pane_idle) {
+			f->pane_idle = term->idle;
+			f->pane_pts = term->pts;
+		}
+	}
+	if ((r = mux_clients(s, f, key)) < 0 || (r = mux_inside(s, e, idx, f)) < 0)
+		return r;
+	return 1;
+}
+
+static int mux_collect(Scan *s, SessionFacts *ret)
+{
+	const ProcTable *t = s->in->procs;
+	_cleanup_free_ size_t *idx = malloc(MAX(t->n, (size_t)1) * sizeof(size_t));
+	if (!idx) {
+		snprintf(s->err, s->errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		Role role = (Role)s->roles[i];
+		if (role != ROLE_TMUX_SERVER && role != ROLE_SCREEN_SERVER)
+			continue;
+		if (ret->n_multiplexers >= MULTIPLEXERS_MAX) {
+			ret->n_multiplexers_dropped++;
+			continue;
+		}
+		MultiplexerFacts *f = &ret->multiplexers[ret->n_multiplexers];
+		int r = mux_describe(s, &t->entries[i], role, idx, f);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			ret->n_multiplexers++;
+	}
+	return 0;
+}
+
+static int term_idle_cmp(const void *a, const void *b)
+{
+	usec_t x = ((const TerminalFacts *)a)->idle, y = ((const TerminalFacts *)b)->idle;
+	return (x > y) - (x < y);
+}
+
+/* Keeps the most recently used terminals: every dropped one is older than every kept one. */
+static void terms_publish(Scan *s, SessionFacts *ret)
+{
+	if (s->n_terms > TERMINALS_MAX)
+		qsort(s->terms, s->n_terms, sizeof(*s->terms), term_idle_cmp);
+	ret->n_terminals = MIN(s->n_terms, (size_t)TERMINALS_MAX);
+	ret->n_terminals_dropped = s->n_terms - ret->n_terminals;
+	memcpy(ret->terminals, s->terms, ret->n_terminals * sizeof(*s->terms));
+}
+
+int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t errlen)
+{
+	const ProcTable *t = in->procs;
+	Scan s = { .in = in, .err = err, .errlen = errlen };
+	int r = -ENOMEM;
+
+	*ret = (SessionFacts){ 0 };
+	s.roles = calloc(MAX(t->n, (size_t)1), 1);
+	s.terms = calloc(MAX(t->n, (size_t)1), sizeof(*s.terms));
+	if (!s.roles || !s.terms) {
+		snprintf(err, errlen, "out of memory");
+		goto finish;
+	}
+	if ((r = roles_assign(&s, ret)) < 0)
+		goto finish;
+	terms_collect(&s);
+	if ((r = terms_describe(&s)) < 0)
+		goto finish;
+	ssm_collect(&s, ret);
+	if ((r = mux_collect(&s, ret)) < 0)
+		goto finish;
+	terms_publish(&s, ret);
+	ret->valid = true;
+finish:
+	free(s.roles);
+	free(s.terms);
+	if (r < 0)
+		*ret = (SessionFacts){ 0 };
+	return r < 0 ? r : 0;
+}

@@ -1,0 +1,369 @@
+"""trnidled on EC2, against local stand-ins for IMDSv2, EC2 and CloudWatch (aws_stub.py) that
+follow AWS's documented protocols and verify every SigV4 signature. The daemon runs for real,
+in dry-run, checking every second; thresholds of 100% make it read idle whatever the load."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from aws_stub import Stub
+
+TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
+TRNIDLECTL = os.environ.get("TRNIDLECTL", "build/src/trnidlectl")
+
+
+class Daemon:
+    def __init__(self, stub, tmp, action="auto", idle_checks=2, extra=""):
+        self.tmp = tmp
+        self.conf = os.path.join(tmp, "trnidled.conf")
+        self.rundir = os.path.join(tmp, "run")
+        self.logpath = os.path.join(tmp, "daemon.log")
+        with open(self.conf, "w") as f:
+            f.write(f"""[Check]
+IntervalSec=1s
+BootGraceSec=0
+IdleChecks={idle_checks}
+[Action]
+Action={action}
+WarnSec=0
+[Thresholds]
+CpuPercent=100
+MemoryPercent=100
+[AWS]
+ImdsEndpoint={stub.imds_url}
+Ec2Endpoint={stub.aws_url}
+MonitoringEndpoint={stub.aws_url}
+{extra}
+""")
+        self.log = open(self.logpath, "w")
+        self.proc = subprocess.Popen(
+            [TRNIDLED, "--foreground", "--dry-run", "--config", self.conf, "--runtime-dir",
+             self.rundir, "--dev-dir", os.path.join(tmp, "dev")],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def text(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def wait_for(self, pattern, timeout=15.0, count=1):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(re.findall(pattern, self.text())) >= count:
+                return True
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"no {count}x /{pattern}/ within {timeout}s; log:\n{self.text()}")
+
+    def ctl(self, *args):
+        return subprocess.run([TRNIDLECTL, "--socket", os.path.join(self.rundir, "io.trnidle.sock"),
+                               *args], capture_output=True, text=True, timeout=10)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class AwsTestCase(unittest.TestCase):
+    def setUp(self):
+        self.stub = Stub()
+        self.tmp = tempfile.mkdtemp(prefix="trnidled-aws-")
+        os.makedirs(os.path.join(self.tmp, "dev", "pts"))
+        self.daemon = None
+
+    def tearDown(self):
+        try:
+            if self.daemon:
+                self.daemon.stop()
+                # A clean exit: no crash, no sanitizer report (leaks show at exit).
+                self.assertEqual(self.daemon.proc.returncode, 0, self.daemon.text())
+                self.assertNotIn("Sanitizer", self.daemon.text())
+        finally:
+            self.stub.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, **kw):
+        self.daemon = Daemon(self.stub, self.tmp, **kw)
+        return self.daemon
+
+
+class StubProtocolTest(unittest.TestCase):
+    """The stand-in itself must behave like IMDSv2, or the daemon tests prove nothing."""
+
+    def setUp(self):
+        self.stub = Stub()
+
+    def tearDown(self):
+        self.stub.close()
+
+    def status(self, method, path, headers=None):
+        req = urllib.request.Request(self.stub.imds_url + path, method=method,
+                                     headers=headers or {}, data=b"" if method == "PUT" else None)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, ""
+
+    def test_imdsv2_status_codes(self):
+        self.assertEqual(self.status("GET", "/latest/meta-data/instance-id")[0], 401)
+        self.assertEqual(self.status("PUT", "/latest/api/token")[0], 400)
+        ttl = "X-aws-ec2-metadata-token-ttl-seconds"
+        self.assertEqual(self.status("PUT", "/latest/api/token", {ttl: "0"})[0], 400)
+        self.assertEqual(self.status("PUT", "/latest/api/token", {ttl: "21601"})[0], 400)
+        self.assertEqual(self.status("PUT", "/2021-03-23/api/token", {ttl: "60"})[0], 403)
+        code, token = self.status("PUT", "/latest/api/token", {ttl: "60"})
+        self.assertEqual(code, 200)
+        hdr = {"X-aws-ec2-metadata-token": token}
+        self.assertEqual(self.status("GET", "/latest/meta-data/instance-id", hdr),
+                         (200, "i-0123456789abcdef0"))
+        self.assertEqual(self.status("GET", "/latest/meta-data/spot/instance-action", hdr)[0], 404)
+        self.stub.imds.disabled = True
+        self.assertEqual(self.status("GET", "/latest/meta-data/instance-id", hdr)[0], 403)
+
+
+class AutoActionTest(AwsTestCase):
+    def test_auto_on_spot_stops_the_instance_through_ec2(self):
+        d = self.start()
+        d.wait_for(r"life cycle spot")
+        d.wait_for(r"action stop-instance \(dry-run\): dry-run: EC2 confirms StopInstances "
+                   r"on i-0123456789abcdef0 would succeed")
+        reqs = self.stub.aws.ec2_requests()
+        self.assertTrue(reqs)
+        r = reqs[0]
+        self.assertTrue(r["valid"], r["why"])
+        self.assertEqual(r["params"]["InstanceId.1"], "i-0123456789abcdef0")
+        self.assertEqual(r["params"]["Action"], "StopInstances")
+        self.assertEqual(r["params"]["DryRun"], "true")
+        self.assertEqual(r["status"], 412)
+        status = d.ctl("status")
+        self.assertIn("action: stop-instance", status.stdout)
+        check = json.loads(d.ctl("--json", "check-now").stdout)
+        self.assertEqual(check["action"], "stop-instance")
+        once = subprocess.run([TRNIDLED, "--once", "--json", "--window", "100ms", "--config",
+                               d.conf], capture_output=True, text=True, timeout=30)
+        self.assertEqual(json.loads(once.stdout)["action"], "stop-instance")
+
+    def test_auto_on_demand_powers_off(self):
+        self.stub.imds.life_cycle = "on-demand"
+        d = self.start()
+        d.wait_for(r"life cycle on-demand")
+        d.wait_for(r"action poweroff \(dry-run\)")
+        self.assertEqual(self.stub.aws.ec2_requests(), [])
+        self.assertIn("action: poweroff", d.ctl("status").stdout)
+        self.assertNotIn("spot/instance-action", str(self.stub.imds.requests))
+
+    def test_not_on_ec2_means_poweroff(self):
+        self.stub.close()
+        self.stub = Stub()
+        imds = self.stub.imds_url
+        self.stub._imds_srv.shutdown()
+        self.stub._imds_srv.server_close()  # nothing listens there any more
+        d = Daemon(self.stub, self.tmp)
+        self.daemon = d
+        d.wait_for(re.escape(f"no instance metadata at {imds}"))
+        d.wait_for(r"action poweroff \(dry-run\)")
+
+    def test_imds_disabled_is_explained_once(self):
+        self.stub.imds.disabled = True
+        d = self.start()
+        d.wait_for(r"action poweroff \(dry-run\)", count=2)
+        self.assertEqual(len(re.findall(r"turned off", d.text())), 1, d.text())
+        self.assertIn("IMDSv2 only", d.text())
+
+
+class StopInstanceTest(AwsTestCase):
+    def test_server_error_then_success_retries(self):
+        self.stub.aws.ec2_script = ["500", "throttle"]
+        d = self.start(action="stop-instance")
+        d.wait_for(r"stop-instance attempt 1 failed: .*HTTP 500 InternalError.*trying again in 1s")
+        d.wait_for(r"stop-instance attempt 2 failed: .*RequestLimitExceeded.*trying again in 2s")
+        d.wait_for(r"action stop-instance \(dry-run\): dry-run: EC2 confirms")
+        reqs = self.stub.aws.ec2_requests()
+        self.assertGreaterEqual(len(reqs), 3)
+        self.assertTrue(all(r["valid"] for r in reqs))
+        self.assertGreaterEqual(reqs[1]["time"] - reqs[0]["time"], 0.9)
+        self.assertNotIn("action poweroff", d.text())
+
+    def test_access_denied_falls_back_to_poweroff(self):
+        self.stub.aws.ec2_deny = True
+        d = self.start(action="stop-instance")
+        d.wait_for(r"action stop-instance failed.*UnauthorizedOperation")
+        d.wait_for(r"falling back to an OS power-off")
+        d.wait_for(r"action poweroff \(dry-run\)")
+        self.assertEqual(len(self.stub.aws.ec2_requests()), 1)  # no pointless retries
+
+    def test_access_denied_without_fallback_keeps_the_machine_up(self):
+        self.stub.aws.ec2_deny = True
+        d = self.start(action="stop-instance", extra="[Action]\nFallbackPoweroff=no\n")
+        d.wait_for(r"FallbackPoweroff=no: not powering off")
+        self.assertNotIn("action poweroff", d.text())
+
+    def test_wrong_signature_is_rejected(self):
+        self.stub.aws.wrong_secret = True
+        d = self.start(action="stop-instance")
+        d.wait_for(r"action stop-instance failed.*SignatureDoesNotMatch")
+        d.wait_for(r"action poweroff \(dry-run\)")
+        self.assertFalse(self.stub.aws.ec2_requests()[0]["valid"])
+
+    def test_no_role_retries_then_falls_back(self):
+        self.stub.imds.role = None
+        d = self.start(action="stop-instance", extra="[Action]\nWarnSec=0\n")
+        d.wait_for(r"attempt 1 failed: no role credentials: the instance has no IAM role")
+        self.stub.imds.role = "trnidled-role"  # attached while we retry
+        d.wait_for(r"action stop-instance \(dry-run\): dry-run: EC2 confirms", timeout=20)
+
+    def test_credentials_rotate(self):
+        # Credentials valid for 62 s and replaced after 1 s: the daemon must fetch the new ones
+        # (it renews a minute before Expiration) rather than reuse the first forever.
+        self.stub.imds.cred_lifetime = 62
+        self.stub.imds.cred_rotate_after = 1
+        self.stub.imds.creds = [self.stub.imds.creds[0].__class__(62)]
+        d = self.start(action="stop-instance")
+        d.wait_for(r"action stop-instance \(dry-run\)", count=3, timeout=20)
+        reqs = self.stub.aws.ec2_requests()
+        self.assertTrue(all(r["valid"] for r in reqs), reqs)
+        self.assertGreaterEqual(len({r["key"] for r in reqs}), 2, reqs)
+
+
+class SpotNoticeTest(AwsTestCase):
+    def test_notice_blocks_idle_action_and_runs_pre_action_command(self):
+        out = os.path.join(self.tmp, "pre.out")
+        self.stub.imds.spot_action = {"action": "stop", "time": "2030-01-01T00:02:00Z"}
+        self.stub.imds.spot_delay = 1.5
+        self.stub.imds.rebalance_time = "2030-01-01T00:00:00Z"
+        cmd = (f"/bin/sh -c 'echo \"$TRNIDLED_REASON $TRNIDLED_DRY_RUN\" > {out}; "
+               "echo hello-from-pre-action'")
+        d = self.start(idle_checks=8, extra=f"[Action]\nPreActionCommand={cmd}\n")
+        d.wait_for(r"spot interruption notice: EC2 will stop instance i-0123456789abcdef0 at "
+                   r"2030-01-01T00:02:00Z")
+        d.wait_for(r"pre-action command /bin/sh exited with status 0 .*hello-from-pre-action")
+        with open(out) as f:
+            self.assertEqual(f.read().strip(), "spot-interruption 1")
+        d.wait_for(r"check: active .*spot-interruption EC2 will stop this spot instance")
+        time.sleep(8)  # the idle streak would have reached 8 by now
+        text = d.text()
+        self.assertNotRegex(text, r"action stop-instance( \(dry-run\)| failed)")
+        self.assertEqual(len(re.findall(r"spot interruption notice:", text)), 1)
+        self.assertEqual(len(re.findall(r"rebalance recommendation", text)), 1)
+        status = json.loads(d.ctl("--json", "status").stdout)
+        self.assertEqual(status["last_check"]["reasons"][0]["signal"], "spot-interruption")
+        self.assertEqual(status["aws"]["spot_interruption"],
+                         {"action": "stop", "time": "2030-01-01T00:02:00Z"})
+        self.assertIn("spot interruption pending: EC2 will stop this instance",
+                      d.ctl("status").stdout)
+
+    def test_hanging_imds_does_not_delay_checks(self):
+        d = self.start(idle_checks=1000)
+        d.wait_for(r"life cycle spot")
+        d.wait_for(r"check: idle", count=2)
+        self.stub.imds.hang = 30
+        start = len(re.findall(r"check: ", d.text()))
+        t0 = time.time()
+        d.wait_for(r"spot/instance-action: .*timed out", timeout=15)
+        time.sleep(6)
+        stamps = [l.split(" ")[0] for l in d.text().splitlines() if " check: " in l][start:]
+        times = [time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) +
+                 float("0" + s[19:-1]) for s in stamps]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        self.assertGreaterEqual(len(times), int((time.time() - t0) / 3.5), d.text())
+        self.assertLess(max(gaps), 3.6, gaps)  # 1 s interval + at most one 2 s IMDS budget
+
+
+class PreActionTest(AwsTestCase):
+    def test_pre_action_runs_before_the_idle_action_and_a_failure_does_not_block(self):
+        self.stub.imds.life_cycle = "on-demand"
+        d = self.start(extra="[Action]\nPreActionCommand=/bin/sh -c 'echo saving; exit 3'\n")
+        d.wait_for(r"pre-action command /bin/sh exited with status 3 .*action goes ahead.*saving")
+        d.wait_for(r"action poweroff \(dry-run\)")
+        text = d.text()
+        self.assertLess(text.index("exited with status 3"), text.index("action poweroff (dry-run)"))
+
+    def test_pre_action_timeout_kills_it_and_the_action_goes_ahead(self):
+        self.stub.imds.life_cycle = "on-demand"
+        d = self.start(extra="[Action]\nPreActionCommand=/bin/sleep 60\nPreActionTimeoutSec=1s\n")
+        d.wait_for(r"still runs at PreActionTimeoutSec=")
+        d.wait_for(r"pre-action command /bin/sleep was killed by signal Terminated at the timeout")
+        d.wait_for(r"action poweroff \(dry-run\)")
+
+
+class MetricsTest(AwsTestCase):
+    def test_cloudwatch_receives_signed_metrics(self):
+        d = self.start(idle_checks=1000, extra="[Metrics]\nCloudWatch=yes\nNamespace=TrnTest\n")
+        d.wait_for(r"check: idle", count=3)
+        deadline = time.time() + 10
+        while len(self.stub.aws.cw_requests()) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        reqs = self.stub.aws.cw_requests()
+        self.assertGreaterEqual(len(reqs), 2)
+        for r in reqs:
+            self.assertTrue(r["valid"], r["why"])
+        p = reqs[-1]["params"]
+        self.assertEqual(p["Namespace"], "TrnTest")
+        metrics = {p[f"MetricData.member.{i}.MetricName"]: p[f"MetricData.member.{i}.Value"]
+                   for i in (1, 2)}
+        self.assertEqual(float(metrics["Active"]), 0)
+        self.assertGreaterEqual(float(metrics["IdleChecks"]), 1)
+        for i in (1, 2):
+            self.assertEqual(p[f"MetricData.member.{i}.Dimensions.member.1.Name"], "InstanceId")
+            self.assertEqual(p[f"MetricData.member.{i}.Dimensions.member.1.Value"],
+                             "i-0123456789abcdef0")
+        self.assertNotIn("PutMetricData failed", d.text())
+
+    def test_cloudwatch_failures_are_rate_limited(self):
+        self.stub.aws.wrong_secret = True
+        d = self.start(idle_checks=1000, extra="[Metrics]\nCloudWatch=yes\n")
+        d.wait_for(r"check: idle", count=5)
+        self.assertEqual(len(re.findall(r"CloudWatch PutMetricData failed", d.text())), 1)
+        self.assertGreaterEqual(len(self.stub.aws.cw_requests()), 4)
+
+    def test_textfile_is_valid_prometheus(self):
+        path = os.path.join(self.tmp, "trnidled.prom")
+        d = self.start(idle_checks=1000, extra=f"[Metrics]\nTextfilePath={path}\n")
+        d.wait_for(r"check: idle", count=2)
+        time.sleep(0.5)
+        with open(path) as f:
+            text = f.read()
+        self.assertIn("trnidled_active 0\n", text)
+        self.assertIn('trnidled_signal_active{signal="cpu"} 0\n', text)
+        self.assertIn("trnidled_spot_interruption_pending 0\n", text)
+        promtool = shutil.which("promtool")
+        if promtool:
+            r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        else:
+            parse_prometheus(self, text)
+        self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("trnidled.prom.")], [])
+
+
+def parse_prometheus(tc, text):
+    """A strict reader for the subset we write: HELP/TYPE before samples, gauges only."""
+    typed = set()
+    for line in text.splitlines():
+        m = re.fullmatch(r"# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)", line)
+        if m:
+            if m.group(1) == "TYPE":
+                tc.assertEqual(m.group(3), "gauge")
+                typed.add(m.group(2))
+            continue
+        m = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-z_]+="[^"\\]*"\})? (\S+)', line)
+        tc.assertIsNotNone(m, line)
+        tc.assertIn(m.group(1), typed)
+        float(m.group(3))
+
+
+if __name__ == "__main__":
+    unittest.main()

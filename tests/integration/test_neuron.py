@@ -1,0 +1,450 @@
+"""neuron-process, neuron-device, ml-process and inhibitor with real processes.
+
+Each case starts its processes and `trnidled --once --json` inside a fresh PID namespace
+(`unshare --pid --fork --mount-proc`), so only the processes the test started are visible and
+the shared machine's load cannot decide: CPU and memory thresholds are 100 %, network and disk
+are off. The fakes are the ones no real part exists for here: a /dev/neuron0 made with mknod,
+a Neuron sysfs tree, and a stand-in org.freedesktop.login1 on a private dbus-daemon.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import textwrap
+import time
+import unittest
+
+TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
+DATA = os.environ.get("TESTS_DATA", os.path.join(os.path.dirname(__file__), "..", "data"))
+SYS_PYTHON = "/usr/bin/python3"  # python3-dbus and python3-gi are Debian packages
+TIMEOUT = 60
+
+SLEEPER = "import sys, time\ntime.sleep(60)\n"
+
+
+def have_root_and_unshare():
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+class Env:
+    """A temp tree with a configuration, bin/, dev/ and sys/."""
+
+    def __init__(self, held_idle="0", extra=""):
+        self.dir = tempfile.mkdtemp(prefix="trnidled-neuron-")
+        for d in ("bin", "dev", "sys"):
+            os.makedirs(os.path.join(self.dir, d))
+        self.sysfs = os.path.join(self.dir, "sys", "devices", "virtual", "neuron_device")
+        self.conf = os.path.join(self.dir, "trnidled.conf")
+        with open(self.conf, "w") as f:
+            f.write(textwrap.dedent(f"""\
+                [Check]
+                BootGraceSec=0
+                [Thresholds]
+                CpuPercent=100
+                MemoryPercent=100
+                NetworkKBps=0
+                DiskKBps=0
+                [Neuron]
+                DevicePattern={self.dir}/dev/neuron*
+                SysfsRoot={self.sysfs}
+                HeldIdleSec={held_idle}
+                """) + extra)
+
+    def path(self, *p):
+        return os.path.join(self.dir, *p)
+
+    def script(self, name, body=SLEEPER, where="bin"):
+        p = self.path(where, name)
+        with open(p, "w") as f:
+            f.write(f"#!{SYS_PYTHON}\n" + body)
+        os.chmod(p, 0o755)
+        return p
+
+    def mknod(self, name="neuron0"):
+        p = self.path("dev", name)
+        os.mknod(p, 0o666 | 0o020000, os.makedev(1, 3))  # a character device, like /dev/null
+        return p
+
+    def sysfs_tree(self, generation, version=None):
+        shutil.copytree(os.path.join(DATA, "neuron-sysfs", generation, "sys"),
+                        self.path("sys"), dirs_exist_ok=True)
+        if version:
+            with open(self.path("sys", "module", "neuron", "version"), "w") as f:
+                f.write(version + "\n")
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_once(env, setup, window="2s", extra_env=None):
+    """Runs `setup` (shell lines starting background processes) and then trnidled --once in a
+    new PID namespace; returns (verdict JSON, stderr)."""
+    script = (f"set -e\n{setup}\nsleep 0.5\n"
+              f"exec {TRNIDLED} --once --json --window {window} --config {env.conf}\n")
+    e = dict(os.environ)
+    e.setdefault("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={env.path('no-bus')}")
+    e.update(extra_env or {})
+    p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=TIMEOUT, env=e, start_new_session=True, cwd=env.dir)
+    if p.returncode != 0:
+        raise AssertionError(f"trnidled failed ({p.returncode}): {p.stderr}\n{p.stdout}")
+    return json.loads(p.stdout), p.stderr
+
+
+def device(verdict, name="neuron0"):
+    devs = [d for d in verdict["signals"]["neuron-device"]["devices"] if d["name"] == name]
+    assert len(devs) == 1, verdict
+    return devs[0]
+
+
+def reasons(verdict, signal_name):
+    return [r["detail"] for r in verdict["reasons"] if r["signal"] == signal_name]
+
+
+@unittest.skipUnless(have_root_and_unshare(), "needs root and unshare for a PID namespace")
+class NeuronProcessTest(unittest.TestCase):
+    def setUp(self):
+        self.env = Env()
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def test_compiler_script_run_by_python_is_active(self):
+        cc = self.env.script("neuronx-cc")
+        v, _ = run_once(self.env, f"python3 {cc} compile model.hlo --target trn1 &")
+        self.assertEqual(v["verdict"], "active", v)
+        details = reasons(v, "neuron-process")
+        self.assertEqual(len(details), 1, v)
+        self.assertIn("neuronx-cc", details[0])
+        self.assertIn("compile model.hlo", details[0])
+        self.assertEqual(v["signals"]["neuron-process"]["count"], 1)
+
+    def test_cat_of_a_file_named_like_the_compiler_is_not(self):
+        f = self.env.script("neuronx-cc", where=".")
+        v, _ = run_once(self.env, f"sleep 60 | cat {f} - >/dev/null &\n"
+                                  f"grep -q neuronx-cc - < /dev/zero &")
+        self.assertEqual(v["signals"]["neuron-process"]["count"], 0, v)
+        self.assertEqual(v["verdict"], "idle", v)
+
+    def test_compiler_child_binary(self):
+        # A native child of the compiler, matched on its program name.
+        walrus = self.env.path("bin", "walrus_driver")
+        shutil.copy("/bin/sleep", walrus)
+        v, _ = run_once(self.env, f"{walrus} 60 &")
+        self.assertEqual(v["verdict"], "active", v)
+        self.assertTrue(any("walrus_driver" in d for d in reasons(v, "neuron-process")), v)
+
+
+@unittest.skipUnless(have_root_and_unshare(), "needs root and unshare for a PID namespace")
+class MlProcessTest(unittest.TestCase):
+    def setUp(self):
+        self.env = Env()
+        self.train = self.env.script("train.py", where=".")
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def test_python_train_py_is_active(self):
+        v, _ = run_once(self.env, "python3 train.py --epochs 3 &")
+        self.assertEqual(v["verdict"], "active", v)
+        details = reasons(v, "ml-process")
+        self.assertEqual(len(details), 1, v)
+        self.assertTrue(details[0].startswith("train.py: pid "), details)
+
+    def test_torchrun_like_launcher_is_active(self):
+        launcher = self.env.script("torchrun")
+        v, _ = run_once(self.env, f"{launcher} --nproc_per_node=2 train.py &")
+        self.assertEqual(v["verdict"], "active", v)
+        self.assertTrue(any(d.startswith("torchrun:") for d in reasons(v, "ml-process")), v)
+
+    def test_a_program_given_train_py_is_not(self):
+        # Like `vim train.py` or `less train.py`: the file is an argument, not a program run.
+        v, _ = run_once(self.env, "tail -f train.py >/dev/null &\n"
+                                  "sleep 60 | less train.py >/dev/null 2>&1 &")
+        self.assertEqual(v["signals"]["ml-process"]["count"], 0, v)
+        self.assertEqual(v["verdict"], "idle", v)
+
+
+@unittest.skipUnless(have_root_and_unshare(), "needs root and unshare for a PID namespace")
+class NeuronDeviceTest(unittest.TestCase):
+    def tearDown(self):
+        self.env.cleanup()
+
+    def holder(self, node, name="holder"):
+        """A program that opens node and sleeps, named name (its comm)."""
+        return self.env.script(name, f"import time\nf = open({node!r}, 'rb')\ntime.sleep(60)\n")
+
+    def test_holder_of_a_device_node_is_active(self):
+        self.env = Env()
+        node = self.env.mknod()
+        h = self.holder(node)
+        v, _ = run_once(self.env, f"{h} &")
+        self.assertEqual(v["verdict"], "active", v)
+        details = reasons(v, "neuron-device")
+        self.assertEqual(len(details), 1, v)
+        self.assertIn("neuron0 held by pid", details[0])
+        self.assertIn("HeldIdleSec=0", details[0])
+        dev = device(v)
+        self.assertEqual(dev["node"], node)
+        self.assertEqual(dev["holder_count"], 1)
+
+    def test_monitor_holder_is_ignored(self):
+        self.env = Env()
+        node = self.env.mknod()
+        h = self.holder(node, "neuron-monitor")
+        v, _ = run_once(self.env, f"{h} &")
+        self.assertEqual(v["verdict"], "idle", v)
+        dev = device(v)
+        self.assertEqual(dev["holder_count"], 0)
+        self.assertEqual(dev["monitor_holders"], 1)
+
+    def test_unheld_node_is_idle(self):
+        self.env = Env()
+        self.env.mknod()
+        v, _ = run_once(self.env, "sleep 60 &")
+        self.assertEqual(v["verdict"], "idle", v)
+
+    # Fake sysfs trees. HeldIdleSec=1s and a 2 s window: a device held with no execution for
+    # the whole window counts idle when its counters can show execution.
+
+    def held_with_tree(self, generation, version=None, writer=""):
+        self.env = Env(held_idle="1s")
+        self.env.sysfs_tree(generation, version)
+        node = self.env.mknod()
+        h = self.holder(node, "serve")
+        return run_once(self.env, f"{h} &\n{writer}")[0]
+
+    def bump(self, rel, text, delay=1.0):
+        """Shell line: rewrite a sysfs file during the --once window."""
+        p = os.path.join(self.env.sysfs, rel)
+        return f"(sleep {delay + 0.5}; printf '%s\\n' '{text}' > {p}) &"
+
+    def test_frozen_counters_keep_a_held_device_active(self):
+        # Driver 2.21: execution counters move only when the process exits, no pe_cntrs.
+        v = self.held_with_tree("v2.21")
+        self.assertEqual(v["verdict"], "active", v)
+        self.assertIn("cannot show execution", reasons(v, "neuron-device")[0])
+        self.assertIn("2.21.37", reasons(v, "neuron-device")[0])
+
+    def test_live_counters_quiet_device_is_idle(self):
+        v = self.held_with_tree("v2.21", version="2.30.2.0")
+        self.assertEqual(v["verdict"], "idle", v)
+        dev = device(v)
+        self.assertTrue(dev["execution_observable"])
+        self.assertFalse(dev["executed"])
+        self.assertGreaterEqual(dev["quiet_sec"], 1.0)
+
+    def test_live_counters_moving_is_active(self):
+        self.env = Env(held_idle="1s")
+        self.env.sysfs_tree("v2.21", version="2.30.2.0")
+        node = self.env.mknod()
+        h = self.holder(node, "serve")
+        v, _ = run_once(self.env, f"{h} &\n" + self.bump(
+            "neuron0/neuron_core1/stats/other_info/inference_count/total", "8"))
+        self.assertEqual(v["verdict"], "active", v)
+        self.assertIn("neuron0 executed since the last check; held by pid",
+                      reasons(v, "neuron-device")[0])
+
+    def test_pe_cntrs_changing_is_active(self):
+        self.env = Env(held_idle="1s")
+        self.env.sysfs_tree("v2.24")
+        node = self.env.mknod()
+        h = self.holder(node, "serve")
+        v, _ = run_once(self.env, f"{h} &\n" + self.bump(
+            "neuron0/neuron_core0/stats/tensor_engine/pe_cntrs",
+            "0,2000,900,123456789"))
+        self.assertEqual(v["verdict"], "active", v)
+        self.assertIn("executed", reasons(v, "neuron-device")[0])
+
+    def test_pe_cntrs_still_is_idle(self):
+        v = self.held_with_tree("v2.24")
+        self.assertEqual(v["verdict"], "idle", v)
+
+    def test_frozen_counters_jump_at_exit_is_active(self):
+        # No holder left, but the counters folded in at its exit: work ran in this interval.
+        self.env = Env(held_idle="1s")
+        self.env.sysfs_tree("v2.21")
+        self.env.mknod()
+        v, _ = run_once(self.env, self.bump(
+            "neuron1/neuron_core0/stats/status/success/total", "12"))
+        self.assertEqual(v["verdict"], "active", v)
+        self.assertIn("neuron1 executed", reasons(v, "neuron-device")[0])
+
+    def test_device_sysfs_shows_free_is_not_walked(self):
+        # neuron1's sysfs shows no device memory and no execution: nobody's fd list is read
+        # for it (the cost must not grow with the open files on the machine).
+        self.env = Env(held_idle="1s")
+        self.env.sysfs_tree("v2.24")
+        node = self.env.mknod("neuron1")
+        h = self.holder(node, "opener")
+        v, _ = run_once(self.env, f"{h} &")
+        dev = device(v, "neuron1")
+        self.assertFalse(dev["holders_scanned"], v)
+        self.assertEqual(v["verdict"], "idle", v)
+
+    def test_moved_nodes_of_driver_2_31(self):
+        self.env = Env(held_idle="1s")
+        self.env.sysfs_tree("v2.31")
+        node = self.env.mknod()
+        h = self.holder(node, "serve")
+        v, _ = run_once(self.env, f"{h} &\n" + self.bump(
+            "neuron0/cores/nc1/metrics/execution/inference_count/total", "6"))
+        self.assertEqual(v["verdict"], "active", v)
+        self.assertIn("neuron0 executed", reasons(v, "neuron-device")[0])
+
+
+FAKE_LOGIND = r'''
+import sys
+import dbus, dbus.service
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+
+DBusGMainLoop(set_as_default=True)
+address, mode = sys.argv[1], sys.argv[2]
+bus = dbus.bus.BusConnection(address)
+
+class Manager(dbus.service.Object):
+    @dbus.service.method("org.freedesktop.login1.Manager", in_signature="",
+                         out_signature="a(ssssuu)")
+    def ListInhibitors(self):
+        if mode == "error":
+            raise dbus.exceptions.DBusException("logind is unwell",
+                                                name="org.freedesktop.DBus.Error.Failed")
+        locks = [("handle-power-key", "UPower", "lid", "block", 0, 1)]
+        if mode == "block":
+            locks.append(("idle:sleep", "alice", "training run", "block", 1000, 4242))
+        else:
+            locks.append(("shutdown:sleep", "NetworkManager", "sync", "delay", 0, 77))
+        return dbus.Array(locks, signature="(ssssuu)")
+
+name = dbus.service.BusName("org.freedesktop.login1", bus)
+Manager(bus, "/org/freedesktop/login1")
+print("ready", flush=True)
+GLib.MainLoop().run()
+'''
+
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def have_fake_logind_parts():
+    if not shutil.which("dbus-daemon") or not os.path.exists(SYS_PYTHON):
+        return False
+    return subprocess.run([SYS_PYTHON, "-c", "import dbus, gi"],
+                          capture_output=True).returncode == 0
+
+
+@unittest.skipUnless(have_root_and_unshare(), "needs root and unshare for a PID namespace")
+class InhibitorTest(unittest.TestCase):
+    """A private dbus-daemon stands in for the system bus (logind cannot run here)."""
+
+    def setUp(self):
+        self.env = Env()
+        self.procs = []
+
+    def tearDown(self):
+        for p in reversed(self.procs):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.env.cleanup()
+
+    def start_bus(self):
+        socket = self.env.path("bus")
+        conf = self.env.path("bus.conf")
+        with open(conf, "w") as f:
+            f.write(BUS_CONF.format(socket=socket))
+        p = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address", f"--config-file={conf}"],
+                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, text=True)
+        self.procs.append(p)
+        p.stdout.readline()
+        return f"unix:path={socket}"
+
+    def start_logind(self, address, mode):
+        script = self.env.path("fake-logind.py")
+        with open(script, "w") as f:
+            f.write(FAKE_LOGIND)
+        p = subprocess.Popen([SYS_PYTHON, script, address, mode], stdout=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, text=True)
+        self.procs.append(p)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_block_idle_lock_is_active(self):
+        address = self.start_bus()
+        self.start_logind(address, "block")
+        v, _ = run_once(self.env, "true", window="1s",
+                        extra_env={"DBUS_SYSTEM_BUS_ADDRESS": address})
+        self.assertEqual(v["verdict"], "active", v)
+        self.assertEqual(reasons(v, "inhibitor"),
+                         ["alice (pid 4242, uid 1000): training run [idle:sleep]"])
+        self.assertEqual(len(v["signals"]["inhibitor"]["inhibitors"]), 2)
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_delay_locks_are_not(self):
+        address = self.start_bus()
+        self.start_logind(address, "delay")
+        v, _ = run_once(self.env, "true", window="1s",
+                        extra_env={"DBUS_SYSTEM_BUS_ADDRESS": address})
+        self.assertEqual(v["verdict"], "idle", v)
+        self.assertTrue(v["signals"]["inhibitor"]["available"])
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_logind_error_is_a_probe_error(self):
+        address = self.start_bus()
+        self.start_logind(address, "error")
+        v, _ = run_once(self.env, "true", window="1s",
+                        extra_env={"DBUS_SYSTEM_BUS_ADDRESS": address})
+        self.assertEqual(v["verdict"], "active", v)
+        self.assertEqual(reasons(v, "probe-error"),
+                         ["inhibitor: logind ListInhibitors: logind is unwell"])
+
+    @unittest.skipUnless(shutil.which("dbus-daemon"), "needs dbus-daemon")
+    def test_bus_without_logind_stays_out(self):
+        address = self.start_bus()
+        v, err = run_once(self.env, "true", window="1s",
+                          extra_env={"DBUS_SYSTEM_BUS_ADDRESS": address})
+        self.assertEqual(v["verdict"], "idle", v)
+        self.assertFalse(v["signals"]["inhibitor"]["available"])
+        self.assertIn("logind is not on the system bus", err)
+
+    def test_no_bus_is_said_once_by_the_daemon(self):
+        # The daemon over several checks: the absence is logged once, never a reason.
+        with open(self.env.conf, "a") as f:
+            f.write("[Check]\nIntervalSec=1s\nIdleChecks=100\n[Action]\nAction=none\n")
+        e = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={self.env.path('no-bus')}")
+        p = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", TRNIDLED,
+                              "--foreground", "--dry-run", "--runtime-dir", self.env.path("run"),
+                              "--config", self.env.conf],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env=e, start_new_session=True)
+        time.sleep(4.5)
+        os.killpg(p.pid, signal.SIGTERM)  # unshare itself ignores SIGTERM
+        out, _ = p.communicate(timeout=TIMEOUT)
+        said = [line for line in out.splitlines() if "inhibitor: no system bus" in line]
+        checks = [line for line in out.splitlines() if "idle" in line]
+        self.assertEqual(len(said), 1, out)
+        self.assertGreaterEqual(len(checks), 2, out)
+        self.assertNotIn("probe-error", out)
+
+
+if __name__ == "__main__":
+    unittest.main()

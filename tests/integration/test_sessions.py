@@ -1,0 +1,387 @@
+"""Sessions with real processes: a pty from script(1), sshd on loopback, an ssm-session-worker,
+tmux and screen of two users. Each scenario runs inside its own PID namespace
+(unshare --pid --fork --mount-proc), so trnidled --once sees only the scenario's processes; the
+scenario prints the verdicts it collected as one JSON object and the test checks them here.
+
+Thresholds are set so that the shared machine's load cannot decide: CpuPercent=100 and
+MemoryPercent=100 except in the CPU scenario."""
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
+HERE = os.path.abspath(__file__)
+SCENARIO_TIMEOUT = 120
+QUIET = "[Thresholds]\nCpuPercent=100\nMemoryPercent=100\n"
+LONG_AGO = "3 hours ago"  # well past the default SessionIdleSec=1h
+
+
+# --- inside the namespace -------------------------------------------------------------------
+
+class Scene:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="trnidled-sessions-")
+        os.chmod(self.dir, 0o755)
+        self.procs = []
+        self.env = dict(os.environ, TERM="xterm", SHELL="/bin/sh", HOME=self.dir,
+                        TMUX_TMPDIR=self.dir, SCREENDIR=os.path.join(self.dir, "screen"))
+        self.env.pop("TMUX", None)
+        self.env.pop("STY", None)
+
+    def start(self, argv, **kw):
+        kw.setdefault("stdin", subprocess.PIPE)
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        p = subprocess.Popen(argv, env=kw.pop("env", self.env), **kw)
+        self.procs.append(p)
+        return p
+
+    def run(self, argv, **kw):
+        subprocess.run(argv, env=kw.pop("env", self.env), check=True, timeout=30,
+                       stdin=subprocess.DEVNULL, **kw)
+
+    def once(self, conf=QUIET, window="1s"):
+        path = os.path.join(self.dir, "trnidled.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        out = subprocess.run([TRNIDLED, "--once", "--json", "--window", window, "-c", path],
+                             capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        if out.returncode != 0:
+            raise RuntimeError(f"trnidled failed: {out.stderr}")
+        return json.loads(out.stdout)
+
+    def set_back(self, verdict, owner):
+        """Sets the times of every terminal of this owner far into the past."""
+        for t in verdict["signals"].get("terminal", []):
+            if t["owner"] == owner:
+                self.run(["touch", "-a", "-m", "-d", LONG_AGO, "/dev/" + t["tty"]])
+
+    def wait_for(self, what, predicate, timeout=15):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"timed out waiting for {what}")
+
+    def cmdlines(self):
+        out = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    out.append(f.read().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                pass
+        return out
+
+    def verdict_until(self, what, predicate, conf=QUIET, timeout=15):
+        """Runs --once until predicate(verdict) holds (processes take a moment to appear)."""
+        end = time.monotonic() + timeout
+        v = None
+        while time.monotonic() < end:
+            v = self.once(conf)
+            if predicate(v):
+                return v
+            time.sleep(0.3)
+        raise RuntimeError(f"timed out waiting for {what}: {json.dumps(v)}")
+
+
+def terminals(v, owner):
+    return [t for t in v["signals"].get("terminal", []) if t["owner"] == owner]
+
+
+def scenario_nothing(s):
+    return {"idle": s.once()}
+
+
+def scenario_cpu(s):
+    s.start(["sh", "-c", "while :; do :; done"])
+    return {"busy": s.once("[Thresholds]\nCpuPercent=20\nMemoryPercent=100\n", window="2s")}
+
+
+def scenario_script_pty(s):
+    s.start(["script", "-q", "-c", "sleep 600", "/dev/null"])
+    active = s.verdict_until("the pty", lambda v: terminals(v, "other"))
+    s.set_back(active, "other")
+    return {"active": active, "idle": s.once(),
+            "zero": s.once(QUIET + "[Sessions]\nSessionIdleSec=0\n")}
+
+
+def scenario_ssm(s):
+    worker = os.path.join(s.dir, "ssm-session-worker")
+    shutil.copy("/bin/sleep", worker)
+    s.start([worker, "600"])
+    return {"active": s.verdict_until("the worker", lambda v: v["signals"].get("ssm"))}
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scenario_ssh(s):
+    user = os.environ["SESSIONS_SSH_USER"]
+    port = free_port()
+    for key in ("hostkey", "userkey"):
+        s.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(s.dir, key)])
+    shutil.copy(os.path.join(s.dir, "userkey.pub"), os.path.join(s.dir, "authorized_keys"))
+    os.chmod(os.path.join(s.dir, "authorized_keys"), 0o644)
+    conf = os.path.join(s.dir, "sshd_config")
+    with open(conf, "w") as f:
+        f.write(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {s.dir}/hostkey
+PidFile {s.dir}/sshd.pid
+AuthorizedKeysFile {s.dir}/authorized_keys
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PrintMotd no
+PrintLastLog no
+""")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    s.start(["/usr/sbin/sshd", "-D", "-e", "-f", conf])
+
+    def listening():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    s.wait_for("sshd to listen", listening)
+    ssh = ["ssh", "-i", os.path.join(s.dir, "userkey"), "-p", str(port), "-o", "BatchMode=yes",
+           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "LogLevel=ERROR", f"{user}@127.0.0.1"]
+    res = {"idle_before": s.once()}
+
+    tty = s.start(ssh[:1] + ["-tt"] + ssh[1:] + ["sleep 600"])
+    res["tty"] = s.verdict_until("the ssh pty", lambda v: terminals(v, "sshd"))
+    tty.kill()
+    tty.wait()
+    s.wait_for("the pty session to end",
+               lambda: not any(c.startswith(f"sshd: {user}@pts") for c in s.cmdlines()))
+
+    notty = s.start(ssh[:1] + ["-T"] + ssh[1:] + ["sleep 600"])
+    res["notty"] = s.verdict_until("the notty connection", lambda v: v["signals"].get("ssh"))
+    notty.kill()
+    notty.wait()
+    s.wait_for("the connection to end",
+               lambda: not any(c.startswith(f"sshd: {user}@") for c in s.cmdlines()))
+    res["after"] = s.once()
+    return res
+
+
+def panes_up(kind, n=1):
+    def check(v):
+        return sum(1 for m in v["signals"].get("multiplexer", [])
+                   if m["kind"] == kind and m["panes"] > 0) >= n
+    return check
+
+
+def scenario_tmux(s):
+    sock = os.path.join(s.dir, "tmux.sock")
+    tmux = ["tmux", "-S", sock]
+    res = {}
+    s.run(tmux + ["new-session", "-d", "-s", "quiet", "sh"])
+    v = s.verdict_until("the tmux pane", panes_up("tmux"))
+    time.sleep(1)  # the shell's prompt
+    s.set_back(v, "tmux")
+    res["detached_idle"] = s.once()
+
+    # A second server: per-server facts must not mix the two up.
+    busy = ["tmux", "-S", os.path.join(s.dir, "busy.sock")]
+    s.run(busy + ["new-session", "-d", "-s", "busy", "sh -c 'while :; do :; done'"])
+    v = s.verdict_until("the busy pane", panes_up("tmux", 2))
+    s.set_back(v, "tmux")
+    res["detached_busy"] = s.once(window="2s")
+    s.run(busy + ["kill-server"])
+
+    client = s.start(["script", "-q", "-c", f"tmux -S {sock} attach -t quiet", "/dev/null"])
+    res["attached"] = s.verdict_until(
+        "the attached client",
+        lambda v: any(m["clients"] > 0 for m in v["signals"].get("multiplexer", [])))
+    client.kill()
+    return res
+
+
+def scenario_tmux_other_user(s):
+    user = os.environ["SESSIONS_OTHER_USER"]
+    env = dict(s.env, HOME="/tmp", TMUX_TMPDIR="/tmp", USER=user, LOGNAME=user)
+    s.run(["runuser", "-u", user, "--", "tmux", "new-session", "-d", "-s", "theirs", "sh"],
+          env=env)
+    v = s.verdict_until("the other user's tmux", panes_up("tmux"))
+    time.sleep(1)
+    s.set_back(s.once(), "tmux")
+    return {"fresh": v, "set_back": s.once()}
+
+
+def scenario_screen(s):
+    os.makedirs(s.env["SCREENDIR"], mode=0o700, exist_ok=True)
+    res = {}
+    s.run(["screen", "-dmS", "quiet", "sh"])
+    v = s.verdict_until("the screen window", panes_up("screen"))
+    time.sleep(1)
+    s.set_back(v, "screen")
+    res["detached_idle"] = s.once()
+    s.run(["screen", "-dmS", "busy", "sh", "-c", "while :; do :; done"])
+    v = s.verdict_until("the busy window", panes_up("screen", 2))
+    s.set_back(v, "screen")
+    res["detached_busy"] = s.once(window="2s")
+    return res
+
+
+def scenario_main(name):
+    s = Scene()
+    try:
+        res = globals()["scenario_" + name](s)
+    finally:
+        for p in s.procs:
+            p.kill()
+        shutil.rmtree(s.dir, ignore_errors=True)
+    print(json.dumps(res))
+
+
+# --- outside: the tests ---------------------------------------------------------------------
+
+def run_scenario(name, env=None):
+    out = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, HERE,
+                          "--scenario", name],
+                         capture_output=True, text=True, timeout=SCENARIO_TIMEOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True,
+                         env=dict(os.environ, **(env or {})))
+    if out.returncode != 0:
+        raise AssertionError(f"scenario {name} failed ({out.returncode}):\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def signals(v):
+    return [r["signal"] for r in v["reasons"]]
+
+
+def details(v, signal):
+    return [r["detail"] for r in v["reasons"] if r["signal"] == signal]
+
+
+def missing_tools():
+    need = ["unshare", "script", "tmux", "screen", "ssh", "ssh-keygen", "/usr/sbin/sshd",
+            "runuser", "useradd", "userdel", "touch"]
+    return [t for t in need if not shutil.which(t)]
+
+
+def add_user(prefix):
+    name = f"{prefix}{os.getpid() % 100000}"
+    subprocess.run(["useradd", "-M", "-d", "/tmp", "-s", "/bin/sh", name], check=True)
+    # Not locked ("!"): sshd without PAM refuses locked accounts even for keys.
+    subprocess.run(["usermod", "-p", "*", name], check=True)
+    return name
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root (PID namespaces, sshd, useradd)")
+@unittest.skipIf(missing_tools(), f"missing: {missing_tools()}")
+class Sessions(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.users = []
+        cls.ssh_user = add_user("tidl-ssh")
+        cls.users.append(cls.ssh_user)
+        cls.other_user = add_user("tidl-tmx")
+        cls.users.append(cls.other_user)
+
+    @classmethod
+    def tearDownClass(cls):
+        # Their processes lived in the scenarios' PID namespaces and died with them.
+        for u in cls.users:
+            subprocess.run(["userdel", u], check=False)
+
+    def test_nothing_running_is_idle(self):
+        v = run_scenario("nothing")["idle"]
+        self.assertEqual(v["verdict"], "idle", v["reasons"])
+        self.assertEqual(v["signals"]["terminal"], [])
+        self.assertEqual(v["signals"]["multiplexer"], [])
+
+    def test_busy_loop_is_cpu_activity(self):
+        v = run_scenario("cpu")["busy"]
+        self.assertEqual(v["verdict"], "active")
+        self.assertIn("cpu", signals(v))
+
+    def test_script_pty_active_then_idle_when_set_back(self):
+        r = run_scenario("script_pty")
+        self.assertEqual(r["active"]["verdict"], "active")
+        self.assertIn("terminal", signals(r["active"]))
+        self.assertRegex(details(r["active"], "terminal")[0], r"^pts/\d+ of root \(terminal, ")
+        self.assertEqual(r["idle"]["verdict"], "idle", r["idle"]["reasons"])
+        self.assertGreater(terminals(r["idle"], "other")[0]["idle_sec"], 3600)
+        # SessionIdleSec=0: an open terminal always counts, however old.
+        self.assertIn("terminal", signals(r["zero"]))
+
+    def test_ssh_interactive_notty_and_logout(self):
+        r = run_scenario("ssh", {"SESSIONS_SSH_USER": self.ssh_user})
+        self.assertEqual(r["idle_before"]["verdict"], "idle", r["idle_before"]["reasons"])
+        self.assertEqual(r["tty"]["verdict"], "active")
+        d = details(r["tty"], "terminal")
+        self.assertTrue(d and f"of {self.ssh_user} (SSH session" in d[0], d)
+        self.assertEqual(r["notty"]["verdict"], "active")
+        d = details(r["notty"], "ssh")
+        self.assertTrue(d and d[0].startswith(f"{self.ssh_user} connected without a terminal"), d)
+        self.assertEqual(r["after"]["verdict"], "idle", r["after"]["reasons"])
+
+    def test_ssm_session_worker_by_full_path(self):
+        v = run_scenario("ssm")["active"]
+        self.assertEqual(v["verdict"], "active")
+        d = details(v, "ssm")
+        self.assertTrue(d and "without a terminal" in d[0], d)
+
+    def test_tmux_detached_idle_busy_and_attached(self):
+        r = run_scenario("tmux")
+        v = r["detached_idle"]
+        self.assertEqual(v["verdict"], "idle", v["reasons"])
+        self.assertEqual(len(v["signals"]["multiplexer"]), 1)
+        v = r["detached_busy"]
+        self.assertEqual(v["verdict"], "active")
+        d = details(v, "multiplexer")
+        self.assertEqual(len(d), 1, d)  # the quiet server stays idle
+        self.assertRegex(d[0], r"^tmux of root \(server pid \d+, first session 'busy'\): "
+                         r"sh \(pid \d+\) at \d+% CPU$")
+        self.assertNotIn("terminal", signals(v))  # panes belong to the multiplexer
+        v = r["attached"]
+        self.assertEqual(v["verdict"], "active")
+        d = details(v, "multiplexer")
+        self.assertTrue(any("first session 'quiet'" in x and "attached from pts/" in x
+                            for x in d), d)
+
+    def test_tmux_of_another_user_is_found(self):
+        r = run_scenario("tmux_other_user", {"SESSIONS_OTHER_USER": self.other_user})
+        v = r["fresh"]
+        self.assertEqual(v["verdict"], "active")
+        self.assertTrue(any(m["user"] == self.other_user
+                            for m in v["signals"]["multiplexer"]), v["signals"])
+        d = details(v, "multiplexer")
+        self.assertTrue(any(f"tmux of {self.other_user} (server pid" in x and "'theirs'" in x
+                            for x in d), d)
+        self.assertEqual(r["set_back"]["verdict"], "idle", r["set_back"]["reasons"])
+
+    def test_screen_detached_idle_and_busy(self):
+        r = run_scenario("screen")
+        self.assertEqual(r["detached_idle"]["verdict"], "idle", r["detached_idle"]["reasons"])
+        v = r["detached_busy"]
+        self.assertEqual(v["verdict"], "active")
+        d = details(v, "multiplexer")
+        self.assertTrue(any("screen session 'busy' of root (pid" in x and "CPU" in x for x in d), d)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--scenario":
+        scenario_main(sys.argv[2])
+    else:
+        unittest.main()

@@ -1,0 +1,320 @@
+/* The session judges (terminal, ssh, ssm, multiplexer) driven with hand-made facts, and the
+ * session probe's pure helpers. */
+#include "check-main.h"
+
+#include "core.h"
+#include "probe-sessions.h"
+
+#define SEC  USEC_PER_SEC
+#define HOUR USEC_PER_HOUR
+
+static Config cfg(void)
+{
+	Config c;
+	ck_assert_int_eq(config_init_defaults(&c), 0);
+	c.cpu_percent = 100;
+	c.memory_percent = 100;
+	ck_assert_uint_eq(c.session_idle, HOUR); /* the documented default */
+	ck_assert(c.multiplexer_busy_percent == 5);
+	return c;
+}
+
+static Sample with_sessions(void)
+{
+	Sample s = { .cpu = { .valid = true, .busy_percent = 1 },
+		     .memory = { .valid = true, .used_percent = 10 } };
+	s.sessions.valid = true;
+	return s;
+}
+
+static TerminalFacts term(unsigned pts, SessionOwner owner, usec_t idle)
+{
+	TerminalFacts t = {
+		.pts = pts, .owner = owner, .owner_pid = 40, .leader_pid = 41, .idle = idle
+	};
+	strscpy(t.user, sizeof(t.user), "alice");
+	strscpy(t.leader_comm, sizeof(t.leader_comm), "bash");
+	return t;
+}
+
+static MultiplexerFacts mux(void)
+{
+	MultiplexerFacts m = { .kind = SESSION_OWNER_TMUX,
+		               .pid = 4000,
+		               .n_panes = 1,
+		               .pane_pts = 3,
+		               .pane_idle = 3 * HOUR,
+		               .client_idle = USEC_INFINITY };
+	strscpy(m.user, sizeof(m.user), "ubuntu");
+	strscpy(m.name, sizeof(m.name), "exp3");
+	return m;
+}
+
+static Decision decide(const Sample *s, const Config *c)
+{
+	CoreState st;
+	Decision d;
+	core_state_init(&st);
+	core_decide(s, c, &st, 1000 * SEC, DECIDE_ONCE, &st, &d);
+	return d;
+}
+
+typedef struct TermCase {
+	const char *name;
+	SessionOwner owner;
+	usec_t idle;
+	usec_t session_idle;
+	bool active;
+} TermCase;
+
+static const TermCase term_cases[] = {
+	{ "ssh pts in use", SESSION_OWNER_SSHD, 59 * 60 * SEC, HOUR, true },
+	{ "ssh pts exactly at the limit", SESSION_OWNER_SSHD, HOUR, HOUR, false },
+	{ "ssh pts old", SESSION_OWNER_SSHD, 2 * HOUR, HOUR, false },
+	{ "other pts in use", SESSION_OWNER_OTHER, 10 * SEC, HOUR, true },
+	{ "SessionIdleSec=0: an old pts counts", SESSION_OWNER_OTHER, 30 * HOUR, 0, true },
+	{ "tmux pane is not a plain terminal", SESSION_OWNER_TMUX, 1 * SEC, HOUR, false },
+	{ "screen window is not a plain terminal", SESSION_OWNER_SCREEN, 1 * SEC, HOUR, false },
+};
+
+START_TEST(test_terminal_rule)
+{
+	const TermCase *t = &term_cases[_i];
+	Config c = cfg();
+	c.session_idle = t->session_idle;
+	Sample s = with_sessions();
+	s.sessions.terminals[s.sessions.n_terminals++] = term(7, t->owner, t->idle);
+	Decision d = decide(&s, &c);
+	ck_assert_msg((d.verdict == VERDICT_ACTIVE) == t->active, "%s", t->name);
+	if (t->active) {
+		ck_assert_int_eq(d.reasons[0].signal, SIGNAL_TERMINAL);
+		ck_assert_msg(strstr(d.reasons[0].detail, "pts/7 of alice (") != NULL, "%s",
+		              d.reasons[0].detail);
+	}
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_terminal_detail)
+{
+	Config c = cfg();
+	Sample s = with_sessions();
+	s.sessions.terminals[s.sessions.n_terminals++] = term(2, SESSION_OWNER_SSHD, 125 * SEC);
+	Decision d = decide(&s, &c);
+	ck_assert_str_eq(d.reasons[0].detail,
+	                 "pts/2 of alice (SSH session, bash pid 41): input or output 2min 5s ago");
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_invalid_sessions_say_nothing)
+{
+	/* A failed probe leaves valid false; its probe-error is the reason, not stale facts. */
+	Config c = cfg();
+	Sample s = with_sessions();
+	s.sessions.terminals[s.sessions.n_terminals++] = term(2, SESSION_OWNER_SSHD, 1 * SEC);
+	s.sessions.valid = false;
+	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_ssh_without_terminal)
+{
+	Config c = cfg();
+	Sample s = with_sessions();
+	SshConnectionFacts *x = &s.sessions.ssh[s.sessions.n_ssh++];
+	*x = (SshConnectionFacts){ .pid = 812, .uid = 1000 };
+	strscpy(x->user, sizeof(x->user), "bob");
+	Decision d = decide(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SSH);
+	ck_assert_str_eq(d.reasons[0].detail, "bob connected without a terminal (sshd pid 812)");
+
+	s.sessions.n_ssh = 0;
+	s.sessions.n_ssh_dropped = 3; /* not examined: fail-safe */
+	d = decide(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_ssm_rules)
+{
+	Config c = cfg();
+	Sample s = with_sessions();
+	SsmSessionFacts *m = &s.sessions.ssm[s.sessions.n_ssm++];
+	*m = (SsmSessionFacts){ .pid = 55, .idle = USEC_INFINITY };
+	strscpy(m->user, sizeof(m->user), "ssm-user");
+
+	Decision d = decide(&s, &c); /* port forwarding: counts while it exists */
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SSM);
+	ck_assert_ptr_nonnull(strstr(d.reasons[0].detail, "without a terminal"));
+
+	m->n_terminals = 1;
+	m->pts = 4;
+	m->idle = 10 * SEC;
+	d = decide(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_str_eq(d.reasons[0].detail, "SSM session of ssm-user (ssm-session-worker pid "
+	                                      "55): pts/4 input or output 10s ago");
+
+	m->idle = 2 * HOUR; /* an abandoned shell */
+	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	/* Its terminal is judged with the session, not again as a plain terminal. */
+	s.sessions.terminals[s.sessions.n_terminals++] = term(4, SESSION_OWNER_SSM, 2 * HOUR);
+	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	config_free(&c);
+}
+END_TEST
+
+typedef struct MuxCase {
+	const char *name;
+	usec_t pane_idle;
+	size_t clients;
+	usec_t client_idle;
+	double busy;
+	Signal work;
+	bool active;
+	const char *detail;
+} MuxCase;
+
+static const MuxCase mux_cases[] = {
+	{ "detached, idle shell, old", 3 * HOUR, 0, USEC_INFINITY, 0, _SIGNAL_MAX, false, NULL },
+	{ "detached, pane output 20s ago", 20 * SEC, 0, USEC_INFINITY, 0, _SIGNAL_MAX, true,
+	  "tmux of ubuntu (server pid 4000, first session 'exp3'): pane pts/3 input or output "
+	  "20s ago" },
+	{ "busy process inside", 3 * HOUR, 0, USEC_INFINITY, 93, _SIGNAL_MAX, true,
+	  "tmux of ubuntu (server pid 4000, first session 'exp3'): python3 (pid 4121) at 93% "
+	  "CPU" },
+	{ "CPU exactly at the threshold", 3 * HOUR, 0, USEC_INFINITY, 5, _SIGNAL_MAX, false, NULL },
+	{ "attached from an active terminal", 3 * HOUR, 1, 30 * SEC, 0, _SIGNAL_MAX, true,
+	  "tmux of ubuntu (server pid 4000, first session 'exp3'): attached from pts/9, input "
+	  "or output 30s ago" },
+	{ "attached from an idle terminal", 3 * HOUR, 1, 2 * HOUR, 0, _SIGNAL_MAX, false, NULL },
+	{ "Neuron compiler inside, no CPU", 3 * HOUR, 0, USEC_INFINITY, 0, SIGNAL_NEURON_PROCESS,
+	  true,
+	  "tmux of ubuntu (server pid 4000, first session 'exp3'): neuronx-cc (pid 4200) is a "
+	  "Neuron process" },
+	{ "ML process inside", 3 * HOUR, 0, USEC_INFINITY, 0, SIGNAL_ML_PROCESS, true, NULL },
+};
+
+START_TEST(test_multiplexer_rule)
+{
+	const MuxCase *t = &mux_cases[_i];
+	Config c = cfg();
+	Sample s = with_sessions();
+	MultiplexerFacts m = mux();
+	m.pane_idle = t->pane_idle;
+	m.n_clients = t->clients;
+	m.client_pts = 9;
+	m.client_idle = t->client_idle;
+	if (t->busy > 0) {
+		m.busy_pid = 4121;
+		m.busy_percent = t->busy;
+		strscpy(m.busy_comm, sizeof(m.busy_comm), "python3");
+	}
+	if (t->work != _SIGNAL_MAX) {
+		m.work_pid = 4200;
+		m.work_signal = t->work;
+		strscpy(m.work_comm, sizeof(m.work_comm), "neuronx-cc");
+	}
+	s.sessions.multiplexers[s.sessions.n_multiplexers++] = m;
+	/* The pane's pts itself never counts as a plain terminal. */
+	s.sessions.terminals[s.sessions.n_terminals++] = term(3, SESSION_OWNER_TMUX, t->pane_idle);
+	Decision d = decide(&s, &c);
+	ck_assert_msg((d.verdict == VERDICT_ACTIVE) == t->active, "%s", t->name);
+	if (t->active) {
+		ck_assert_uint_eq(d.n_reasons, 1);
+		ck_assert_int_eq(d.reasons[0].signal, SIGNAL_MULTIPLEXER);
+	}
+	if (t->detail)
+		ck_assert_str_eq(d.reasons[0].detail, t->detail);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_multiplexer_zero_idle_and_screen)
+{
+	Config c = cfg();
+	Sample s = with_sessions();
+	MultiplexerFacts m = mux();
+	m.kind = SESSION_OWNER_SCREEN;
+	m.pid = 77;
+	s.sessions.multiplexers[s.sessions.n_multiplexers++] = m;
+	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	c.session_idle = 0; /* the seed's rule: an open terminal always counts */
+	Decision d = decide(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_str_eq(d.reasons[0].detail,
+	                 "screen session 'exp3' of ubuntu (pid 77): pane pts/3 open "
+	                 "(SessionIdleSec=0)");
+	/* A server with no pane at all (its last window closing) is not kept up by the rule. */
+	s.sessions.multiplexers[0].n_panes = 0;
+	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_pts_from_tty_nr)
+{
+	ck_assert_int_eq(pts_from_tty_nr(0), -1);
+	ck_assert_int_eq(pts_from_tty_nr(34816), 0);                        /* 136:0 */
+	ck_assert_int_eq(pts_from_tty_nr(34817), 1);                        /* 136:1 */
+	ck_assert_int_eq(pts_from_tty_nr((137 << 8) | 5), 261);             /* 137:5 */
+	ck_assert_int_eq(pts_from_tty_nr((136 << 8) | (1 << 20) | 2), 258); /* minor 258 */
+	ck_assert_int_eq(pts_from_tty_nr(1025), -1);                        /* tty1 (4:1) */
+	ck_assert_int_eq(pts_from_tty_nr((4 << 8) | 64), -1);               /* ttyS0 */
+	ck_assert_int_eq(pts_from_tty_nr(-1), -1);
+}
+END_TEST
+
+START_TEST(test_tmux_socket_and_names)
+{
+	char key[256], name[64];
+	char *plain[] = { "tmux", "new", "-d", "-s", "exp3", NULL };
+	char *label[] = { "tmux", "-L", "work", "attach", NULL };
+	char *label_glued[] = { "tmux", "-2Lwork", "attach", NULL };
+	char *path[] = { "tmux", "-f", "/dev/null", "-S", "/tmp/x.sock", "attach", NULL };
+	char *after_cmd[] = { "tmux", "new", "-S", "nope", NULL };
+	tmux_socket_key(plain, 1000, key, sizeof(key));
+	ck_assert_str_eq(key, "/tmp/tmux-1000/default");
+	tmux_socket_key(label, 0, key, sizeof(key));
+	ck_assert_str_eq(key, "/tmp/tmux-0/work");
+	tmux_socket_key(label_glued, 0, key, sizeof(key));
+	ck_assert_str_eq(key, "/tmp/tmux-0/work");
+	tmux_socket_key(path, 0, key, sizeof(key));
+	ck_assert_str_eq(key, "/tmp/x.sock");
+	tmux_socket_key(after_cmd, 5, key, sizeof(key)); /* options end at the command */
+	ck_assert_str_eq(key, "/tmp/tmux-5/default");
+
+	multiplexer_session_name(SESSION_OWNER_TMUX, plain, name, sizeof(name));
+	ck_assert_str_eq(name, "exp3");
+	multiplexer_session_name(SESSION_OWNER_TMUX, label, name, sizeof(name));
+	ck_assert_str_eq(name, "");
+	char *screen[] = { "SCREEN", "-dmS", "train", "python3", "t.py", NULL };
+	multiplexer_session_name(SESSION_OWNER_SCREEN, screen, name, sizeof(name));
+	ck_assert_str_eq(name, "train");
+	char *screen_bare[] = { "SCREEN", NULL };
+	multiplexer_session_name(SESSION_OWNER_SCREEN, screen_bare, name, sizeof(name));
+	ck_assert_str_eq(name, "");
+}
+END_TEST
+
+Suite *make_suite(void)
+{
+	Suite *s = suite_create("core-sessions");
+	TCase *tc = tcase_create("core-sessions");
+	tcase_add_loop_test(tc, test_terminal_rule, 0, ELEMENTSOF(term_cases));
+	tcase_add_test(tc, test_terminal_detail);
+	tcase_add_test(tc, test_invalid_sessions_say_nothing);
+	tcase_add_test(tc, test_ssh_without_terminal);
+	tcase_add_test(tc, test_ssm_rules);
+	tcase_add_loop_test(tc, test_multiplexer_rule, 0, ELEMENTSOF(mux_cases));
+	tcase_add_test(tc, test_multiplexer_zero_idle_and_screen);
+	tcase_add_test(tc, test_pts_from_tty_nr);
+	tcase_add_test(tc, test_tmux_socket_and_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
