@@ -54,6 +54,11 @@ class Logind(dbus.service.Object):
     def CanPowerOff(self):
         return "yes"
 
+    @dbus.service.method("org.freedesktop.login1.Manager", in_signature="",
+                         out_signature="a(ssssuu)")
+    def ListInhibitors(self):
+        return dbus.Array([], signature="(ssssuu)")
+
 names = []
 for svc in sys.argv[2:]:
     if svc == "systemd":
