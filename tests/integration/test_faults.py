@@ -15,6 +15,7 @@ import textwrap
 import time
 import unittest
 
+import aws_stub
 import reliability
 from reliability import Daemon
 
@@ -440,6 +441,92 @@ class ClockJumpTest(Fixture):
         d.wait_for(r" check: ", timeout=10, count=n + 2)
         self.assertTrue(all(" check: grace" in l for l in check_lines(d)))
         self.assertNotRegex(d.log(), r"action poweroff \(")
+
+
+class AwsFaultTest(Fixture):
+    """IMDS and EC2 misbehaving (aws_stub.py's IMDSv2 and EC2 stand-ins, loopback only): the
+    reason is logged, checks stay on schedule, and the failure never makes the machine idle
+    nor stops an idle streak from counting."""
+
+    def setUp(self):
+        super().setUp()
+        self.stub = aws_stub.Stub()
+        self.addCleanup(self.stub.close)
+        self.raw = {}  # IMDS item -> body served instead of the stand-in's own
+        raw, orig = self.raw, aws_stub.ImdsHandler.value
+        self.patch(aws_stub.ImdsHandler, "value",
+                   lambda h, item: raw[item] if item in raw else orig(h, item))
+        self.env = {"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus"}
+
+    def patch(self, cls, name, fn):
+        orig = getattr(cls, name)
+        setattr(cls, name, fn)
+        self.addCleanup(setattr, cls, name, orig)
+
+    def config(self, action="poweroff", idle_checks=1000, ec2=None):
+        return (IDLE_CONFIG.replace("IdleChecks=1", f"IdleChecks={idle_checks}")
+                .replace("Action=poweroff", f"Action={action}") +
+                f"[AWS]\nImdsEndpoint={self.stub.imds_url}\n"
+                f"Ec2Endpoint={ec2 or self.stub.aws_url}\n"
+                f"MonitoringEndpoint={self.stub.aws_url}\n")
+
+    def assert_streak_unbroken(self, d):
+        streaks = [int(l.split("(idle ")[1].split("/")[0]) for l in check_lines(d)]
+        self.assertEqual(streaks, list(range(1, len(streaks) + 1)), d.log()[-2000:])
+        self.assertNotIn("spot-interruption", d.log())
+
+    def test_garbage_spot_notices(self):
+        self.stub.imds.spot_action = {"action": "stop", "time": "2030-01-01T00:00:00Z"}
+        for body, why in (('{"action": "stop", "time": ', "not JSON|JSON"),
+                          ("<html>502 Bad Gateway</html>", "JSON"),
+                          ('{"action": "reboot", "time": "2030-01-01T00:00:00Z"}',
+                           "unknown action"),
+                          ('{"action": "stop", "time": "soon"}', "ISO 8601")):
+            with self.subTest(body=body):
+                self.raw["spot/instance-action"] = body
+                d = self.start(self.config(), env=self.env)
+                line = d.wait_for(r"warning: spot/instance-action: ", timeout=20)[0]
+                self.assertRegex(line, why)
+                self.assert_keeps_checking(d)
+                self.assert_streak_unbroken(d)
+                d.cleanup()
+                self.daemons.remove(d)
+
+    def test_imds_refuses_every_token(self):
+        # 401 on every GET, as when the token is rejected: no identity, no notices, no keys.
+        self.patch(aws_stub.ImdsHandler, "do_GET", lambda h: h.send(401, "Unauthorized"))
+        d = self.start(self.config(action="stop-instance", idle_checks=3), env=self.env)
+        d.wait_for(r"instance metadata at .*401", timeout=20)
+        d.wait_for(r"action stop-instance failed", timeout=20)
+        d.wait_for(r"falling back to an OS power-off", timeout=10)
+        d.wait_for(r"action poweroff \(dry-run\)", timeout=10)
+        self.assert_keeps_checking(d)
+
+    def test_garbage_credentials_retry_then_fall_back(self):
+        self.raw["iam/security-credentials/trnidled-role"] = '{"Code": "Success", "Acc'
+        d = self.start(self.config(action="stop-instance", idle_checks=1), env=self.env)
+        line = d.wait_for(r"stop-instance attempt 1 failed: no role credentials", timeout=20)[0]
+        self.assertRegex(line, "JSON|json")
+        d.wait_for(r"stop-instance attempt 2 failed", timeout=10)
+        self.assert_keeps_checking(d)
+        d.wait_for(r"giving up after \d+ attempt", timeout=60)
+        d.wait_for(r"falling back to an OS power-off", timeout=10)
+        d.wait_for(r"action poweroff \(dry-run\)", timeout=10)
+        self.assertEqual(self.stub.aws.ec2_requests(), [])
+        self.assert_keeps_checking(d)
+
+    def test_ec2_tls_failure_falls_back(self):
+        # https to a server that speaks plain HTTP: the TLS handshake fails.
+        port = self.stub.aws_url.split(":")[2].rstrip("/")
+        d = self.start(self.config(action="stop-instance", idle_checks=1,
+                                   ec2=f"https://127.0.0.1:{port}/"), env=self.env)
+        line = d.wait_for(r"stop-instance attempt 1 failed", timeout=30)[0]
+        self.assertRegex(line, r"SSL|TLS|ssl|tls")
+        d.wait_for(r"stop-instance attempt 2 failed", timeout=10)
+        d.wait_for(r"error: action stop-instance failed.*giving up after", timeout=60)
+        d.wait_for(r"falling back to an OS power-off", timeout=10)
+        d.wait_for(r"action poweroff \(dry-run\)", timeout=10)
+        self.assert_keeps_checking(d)
 
 
 if __name__ == "__main__":
