@@ -35,7 +35,7 @@ def line_time(stamp):
 
 class Daemon:
     def __init__(self, config=FAST_CONFIG, dropins=None, env=None, wrapper=None,
-                 runtime_dir=None, args=(), dry_run=True):
+                 runtime_dir=None, args=(), dry_run=True, user=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="trnidled-rel.")
         self.dir = self.tmp.name
         self.config = os.path.join(self.dir, "trnidled.conf")
@@ -47,7 +47,14 @@ class Daemon:
         self.write_config(config)
         for name, text in (dropins or {}).items():
             self.write_dropin(name, text)
-        cmd = list(wrapper or []) + [TRNIDLED, "--foreground", "--config", self.config,
+        as_user = []
+        if user is not None:
+            # An unprivileged daemon: it reads the configuration and owns its runtime dir.
+            os.chmod(self.dir, 0o755)
+            os.makedirs(self.runtime, exist_ok=True)
+            os.chown(self.runtime, user, user)
+            as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+        cmd = list(wrapper or []) + as_user + [TRNIDLED, "--foreground", "--config", self.config,
                                      "--runtime-dir", self.runtime] + list(args)
         if dry_run:
             cmd.append("--dry-run")

@@ -443,6 +443,43 @@ class ClockJumpTest(Fixture):
         self.assertNotRegex(d.log(), r"action poweroff \(")
 
 
+class ProcFaultTest(Fixture):
+    USER = "trnidle-faults"
+
+    def test_processes_exiting_during_scans_are_no_error(self):
+        # Hundreds of processes a second start and exit in the daemon's PID namespace while
+        # it scans /proc: one that is gone between readdir and read is simply not there.
+        churn = PIDNS + ["sh", "-c", 'sh -c "while :; do /bin/true; done" & '
+                                     'sh -c "while :; do /bin/true; done" & exec "$0" "$@"']
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"), wrapper=churn)
+        d.wait_for(r" check: ", timeout=10, count=6)
+        self.assertNotIn("probe-error", d.log())
+        self.assertNotRegex("\n".join(check_lines(d)), r"No such (file|process)")
+        self.assertEqual([int(l.split("(idle ")[1].split("/")[0]) for l in check_lines(d)],
+                         list(range(1, len(check_lines(d)) + 1)))
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to create a second user")
+    def test_unreadable_proc_entry_counts_as_activity(self):
+        # A daemon without root cannot read /proc/PID/exe of root's processes. A root process
+        # whose name makes the sessions probe look closer (an SSM session worker) is then a
+        # probe error, which counts as activity, never as idle.
+        subprocess.run(["userdel", self.USER], capture_output=True)
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        self.USER], check=True, capture_output=True)
+        self.addCleanup(subprocess.run, ["userdel", self.USER], capture_output=True)
+        uid = int(subprocess.run(["id", "-u", self.USER], capture_output=True,
+                                 text=True).stdout)
+        worker = os.path.join(self.tmp.name, "ssm-session-worker")
+        shutil.copy("/bin/sleep", worker)
+        wrapper = PIDNS + ["sh", "-c", f'{worker} 600 & exec "$0" "$@"']
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
+                       wrapper=wrapper, user=uid)
+        line = d.wait_for(r" check: ", timeout=10)[0]
+        self.assertIn("check: active", line)
+        self.assertRegex(line, r"probe-error .*/exe: Permission denied")
+        self.assertNotIn("check: idle", d.log())
+
+
 class AwsFaultTest(Fixture):
     """IMDS and EC2 misbehaving (aws_stub.py's IMDSv2 and EC2 stand-ins, loopback only): the
     reason is logged, checks stay on schedule, and the failure never makes the machine idle
