@@ -11,13 +11,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import textwrap
 import time
 import unittest
 
 import aws_stub
 import reliability
 from reliability import Daemon
+from test_neuron import BUS_CONF  # an open private bus
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # python3-dbus and python3-gi are Debian packages
 
@@ -72,19 +72,6 @@ print("ready", flush=True)
 GLib.MainLoop().run()
 '''
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <listen>unix:path={path}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
 
 # Moves CLOCK_REALTIME (and time(), gettimeofday()) as the daemon sees it by the number of
 # seconds in $TRNIDLE_CLOCK_OFFSET_FILE. Setting the real clock would hit everyone on this
@@ -185,7 +172,7 @@ class BusFaultTest(Fixture):
         path = os.path.join(self.tmp.name, "bus")
         conf = os.path.join(self.tmp.name, "bus.conf")
         with open(conf, "w") as f:
-            f.write(BUS_CONFIG.format(path=path))
+            f.write(BUS_CONF.format(socket=path))
         bus = subprocess.Popen(["dbus-daemon", "--nofork", "--config-file", conf],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(bus)
