@@ -15,10 +15,13 @@ struct VarlinkConn {
 	int fd;
 	sd_event_source *io;
 	sd_event_source *timer;
+	sd_event_source *more; /* on while raw holds bytes not yet parsed */
 	uid_t uid;
 	pid_t pid;
 	char *in;
 	size_t in_len;
+	char raw[8192]; /* one recv(); parsed a message at a time */
+	size_t raw_off, raw_len;
 	char *out;
 	size_t out_len;
 	bool closing; /* close once the output is flushed */
@@ -47,6 +50,7 @@ static void conn_free(VarlinkConn *c)
 	s->n_conns--;
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->timer);
+	sd_event_source_disable_unref(c->more);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -197,26 +201,33 @@ static void conn_dispatch(VarlinkConn *c, const char *buf, size_t len)
 	json_object_put(msg);
 }
 
+/* Dispatches at most one message per call. sd-event runs one source per loop iteration, the
+ * highest priority first, so a client that pipelines thousands of requests in one write yields
+ * to the check timer after each of them instead of holding the loop for the whole batch. */
 static int conn_read(VarlinkConn *c)
 {
-	char buf[8192];
-	ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	if (n == 0)
-		return -ECONNRESET;
-	for (ssize_t i = 0; i < n && !c->closing; i++) {
-		if (buf[i] == '\0') {
+	if (c->raw_off == c->raw_len) {
+		ssize_t n = recv(c->fd, c->raw, sizeof(c->raw), MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		c->raw_off = 0;
+		c->raw_len = (size_t)n;
+	}
+	while (c->raw_off < c->raw_len && !c->closing) {
+		char ch = c->raw[c->raw_off++];
+		if (ch == '\0') {
 			conn_dispatch(c, c->in, c->in_len);
 			c->in_len = 0;
-			continue;
+			break;
 		}
 		if (c->in_len >= VARLINK_MESSAGE_MAX) {
 			conn_protocol_error(c, "io.trnidle.MessageTooLarge",
 					    "a message is limited to 65536 bytes", true);
 			break;
 		}
-		c->in[c->in_len++] = buf[i];
+		c->in[c->in_len++] = ch;
 	}
 	return 0;
 }
@@ -240,12 +251,11 @@ static int conn_arm_timer(VarlinkConn *c)
 		       : sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
 }
 
-static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void conn_process(VarlinkConn *c, bool readable)
 {
-	VarlinkConn *c = userdata;
 	int r = 0;
 
-	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+	if (readable) {
 		r = conn_read(c);
 		if (r >= 0)
 			(void)conn_arm_timer(c);
@@ -254,9 +264,24 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 		r = conn_write(c);
 	if (r < 0) {
 		conn_free(c);
-		return 0;
+		return;
 	}
+	/* Requests already read wait for the next turn of the loop, not for more input. */
+	(void)sd_event_source_set_enabled(c->more, c->raw_off < c->raw_len && !c->closing
+							   ? SD_EVENT_ON
+							   : SD_EVENT_OFF);
 	(void)conn_update_events(c);
+}
+
+static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	conn_process(userdata, revents & (EPOLLIN | EPOLLHUP | EPOLLERR));
+	return 0;
+}
+
+static int on_conn_more(sd_event_source *s, void *userdata)
+{
+	conn_process(userdata, true);
 	return 0;
 }
 
@@ -302,12 +327,15 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
 	if (!c->in ||
 	    sd_event_add_io(s->event, &c->io, cfd, EPOLLIN, on_conn_io, c) < 0 ||
 	    sd_event_add_time_relative(s->event, &c->timer, CLOCK_MONOTONIC,
-				       VARLINK_IDLE_TIMEOUT_USEC, 0, on_conn_timeout, c) < 0) {
+				       VARLINK_IDLE_TIMEOUT_USEC, 0, on_conn_timeout, c) < 0 ||
+	    sd_event_add_defer(s->event, &c->more, on_conn_more, c) < 0) {
 		conn_free(c);
 		return 0;
 	}
 	/* Checks run at a higher priority than any client. */
 	(void)sd_event_source_set_priority(c->io, SD_EVENT_PRIORITY_IDLE);
+	(void)sd_event_source_set_priority(c->more, SD_EVENT_PRIORITY_IDLE);
+	(void)sd_event_source_set_enabled(c->more, SD_EVENT_OFF);
 	return 0;
 }
 
