@@ -249,7 +249,12 @@ static void method_release(Manager *m, VarlinkCall *call)
 		}
 	}
 	manager_save_state(m);
-	log_info("uid %u: %s", (unsigned)call->uid, text);
+	/* text has one line per hold for the terminal; the log record is one line. */
+	char line[512];
+	strscpy(line, sizeof(line), text);
+	for (char *nl; (nl = strrchr(line, '\n'));)
+		nl[0] = nl[1] ? ',' : '\0';
+	log_info("uid %u: %s", (unsigned)call->uid, line);
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "text", json_object_new_string(text));
 	json_object_object_add(p, "released", released);
