@@ -79,6 +79,48 @@ class ControlTest(DaemonTestCase):
         # Each release is logged on one line.
         self.assertEqual(len(d.find(r"^uid 0: released hold #1$")), 1)
 
+    def test_hold_reason_must_be_printable(self):
+        d = self.daemon()
+        for reason in ("clear\x1b[2J", "two\nlines", "bell\x07", "csi\u009b31m"):
+            r = d.ctl("hold", "1h", "--reason", reason, check=1)
+            self.assertIn("invalid value for 'reason'", r.stderr)
+        r = d.ctl("hold", "1h", "--reason", "x" * 2000, check=1)
+        self.assertIn("invalid value for 'reason'", r.stderr)
+        # Ordinary text, any language, is fine; a long one is kept in part.
+        d.ctl("hold", "1h", "--reason", "Übung: 训练 \"run\" 'b' ; $x", check=0)
+        self.assertIn("Übung: 训练 \"run\" 'b' ; $x", d.status_text())
+        d.ctl("hold", "1h", "--reason", "y" * 1000, check=0)
+        self.assertRegex(d.status_text(), r"hold #2 by root, .* left: y{127}\n")
+
+    def test_too_many_clients(self):
+        d = self.daemon()
+        conns = []
+        try:
+            for _ in range(64):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(30)
+                s.connect(d.socket)
+                conns.append(s)
+            # Make sure the daemon has taken all 64 before the next one.
+            for s in conns:
+                s.sendall(b'{"method":"io.trnidle.Status"}\0')
+                self.assertIn("text", json.loads(recv_message(s))["parameters"])
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as extra:
+                extra.settimeout(30)
+                extra.connect(d.socket)
+                r = json.loads(recv_message(extra))
+                self.assertEqual(r["error"], "io.trnidle.TooManyClients")
+            r = d.ctl("status")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("io.trnidle.TooManyClients", r.stderr)
+            for s in conns[:8]:
+                s.close()
+            wait_until("a free connection slot", lambda: d.ctl("status").returncode == 0)
+            d.wait_for(r"^check:", start=d.mark())
+        finally:
+            # The rest stay open: the daemon must shut down cleanly with clients connected.
+            self.addCleanup(lambda: [s.close() for s in conns])
+
     def test_exit_codes(self):
         d = self.daemon()
         # 2: usage
