@@ -15,8 +15,7 @@ ssize_t read_small_file(const char *path, char *buf, size_t size)
 	return read_small_fileat(AT_FDCWD, path, buf, size);
 }
 
-/* One unsigned decimal counter: no sign, no overflow, ends at white space or the line's end. */
-static int parse_counter(const char **p, uint64_t *ret)
+int proc_parse_u64(const char **p, uint64_t *ret)
 {
 	const char *s = *p;
 	while (*s == ' ' || *s == '\t')
@@ -50,7 +49,7 @@ int cpu_counters_parse(const char *text, CpuCounters *ret)
 			q++;
 		if (*q == '\n' || *q == '\0')
 			break;
-		if (parse_counter(&p, &v[n]) < 0)
+		if (proc_parse_u64(&p, &v[n]) < 0)
 			return -EBADMSG;
 	}
 	if (n < 4)

@@ -1,10 +1,8 @@
 /* Memory in use: (MemTotal - MemAvailable) / MemTotal, the kernel's own estimate of what could
  * be had without swapping (free(1)'s "used" counts reclaimable cache as well). */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "probe.h"
@@ -14,17 +12,10 @@ static int field(const char *text, const char *name, uint64_t *ret)
 	size_t l = strlen(name);
 	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
 		if (strncmp(p, name, l) == 0 && p[l] == ':') {
-			/* "NAME:   12345 kB": digits only (no sign, no overflow), then an optional
-			 * unit, then the end of the line. */
-			const char *s = p + l + 1;
-			while (*s == ' ' || *s == '\t')
-				s++;
-			if (!isdigit((unsigned char)*s))
-				return -EBADMSG;
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(s, &end, 10);
-			if (errno != 0)
+			/* "NAME:   12345 kB": the number, an optional unit, the end of the line. */
+			const char *end = p + l + 1;
+			uint64_t v;
+			if (proc_parse_u64(&end, &v) < 0)
 				return -EBADMSG;
 			end += strspn(end, " \t");
 			if (startswith(end, "kB"))

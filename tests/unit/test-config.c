@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "test-util.h"
 
 #define SEC USEC_PER_SEC
 
@@ -223,37 +224,13 @@ END_TEST
 
 /* --- files and drop-ins ----------------------------------------------------------------- */
 
-static char tmpdir[256];
-
-static void setup_tmp(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/trnidled-test-config-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown_tmp(void)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
-static void write_file(const char *rel, const char *text, size_t len)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-	FILE *f = fopen(path, "we");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
-	ck_assert_int_eq(fclose(f), 0);
-}
-#define WRITE(rel, text) write_file(rel, text, strlen(text))
+#define WRITE(rel, text) test_write_file(rel, text, strlen(text))
 
 static int load(Config *c, ConfigDiag *d)
 {
 	char main_path[512], dropins[512];
-	snprintf(main_path, sizeof(main_path), "%s/x.conf", tmpdir);
-	snprintf(dropins, sizeof(dropins), "%s/x.conf.d", tmpdir);
+	snprintf(main_path, sizeof(main_path), "%s/x.conf", test_tmpdir);
+	snprintf(dropins, sizeof(dropins), "%s/x.conf.d", test_tmpdir);
 	return config_load(main_path, dropins, c, d);
 }
 
@@ -271,7 +248,7 @@ END_TEST
 START_TEST(test_dropin_order)
 {
 	char dir[512];
-	snprintf(dir, sizeof(dir), "%s/x.conf.d", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/x.conf.d", test_tmpdir);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	WRITE("x.conf", "[Check]\nIntervalSec=10s\nIdleChecks=3\nBootGraceSec=1min\n");
 	WRITE("x.conf.d/20-b.conf", "[Check]\nIntervalSec=30s\n");
@@ -294,7 +271,7 @@ END_TEST
 START_TEST(test_error_in_dropin_names_it_and_rejects_all)
 {
 	char dir[512], expected[1024];
-	snprintf(dir, sizeof(dir), "%s/x.conf.d", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/x.conf.d", test_tmpdir);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	WRITE("x.conf", "[Check]\nIntervalSec=10s\n");
 	WRITE("x.conf.d/50-bad.conf", "# comment\n[Thresholds]\nMemoryPercent=lots\n");
@@ -305,10 +282,11 @@ START_TEST(test_error_in_dropin_names_it_and_rejects_all)
 	ck_assert_int_eq(load(&c, &d), 1);
 	snprintf(expected, sizeof(expected),
 	         "%s/x.conf.d/50-bad.conf:3: [Thresholds] MemoryPercent=lots: not a number",
-	         tmpdir);
+	         test_tmpdir);
 	ck_assert_str_eq(d.errors[0], expected);
 	snprintf(expected, sizeof(expected),
-	         "%s/x.conf.d/60-unknown.conf:2: unknown key Foo= in [Check], ignoring it", tmpdir);
+	         "%s/x.conf.d/60-unknown.conf:2: unknown key Foo= in [Check], ignoring it",
+	         test_tmpdir);
 	ck_assert_str_eq(d.warnings[0], expected);
 	ck_assert_uint_eq(c.interval, 4242); /* untouched on error */
 	config_diag_clear(&d);
@@ -318,7 +296,7 @@ END_TEST
 START_TEST(test_nul_byte_rejected)
 {
 	static const char text[] = "[Check]\nIntervalSec=5s\0\n";
-	write_file("x.conf", text, sizeof(text) - 1);
+	test_write_file("x.conf", text, sizeof(text) - 1);
 	Config c;
 	ConfigDiag d = { 0 };
 	ck_assert_int_eq(load(&c, &d), 1);
@@ -330,7 +308,7 @@ END_TEST
 START_TEST(test_main_path_is_a_directory)
 {
 	char dir[512];
-	snprintf(dir, sizeof(dir), "%s/x.conf", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/x.conf", test_tmpdir);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	Config c;
 	ConfigDiag d = { 0 };
@@ -348,7 +326,7 @@ START_TEST(test_cross_field_checks)
 	ConfigDiag d = { 0 };
 	ck_assert_int_eq(load(&c, &d), 2);
 	snprintf(expected, sizeof(expected),
-	         "%s/x.conf: [Neuron] SysfsRoot= must be an absolute path", tmpdir);
+	         "%s/x.conf: [Neuron] SysfsRoot= must be an absolute path", test_tmpdir);
 	ck_assert_str_eq(d.errors[0], expected);
 	ck_assert_ptr_nonnull(strstr(d.errors[1], "Namespace= must not be empty"));
 	config_diag_clear(&d);
@@ -396,7 +374,7 @@ Suite *make_suite(void)
 	suite_add_tcase(s, tc);
 
 	TCase *files = tcase_create("files");
-	tcase_add_checked_fixture(files, setup_tmp, teardown_tmp);
+	tcase_add_checked_fixture(files, test_tmpdir_setup, test_tmpdir_teardown);
 	tcase_add_test(files, test_missing_files_give_defaults);
 	tcase_add_test(files, test_dropin_order);
 	tcase_add_test(files, test_error_in_dropin_names_it_and_rejects_all);

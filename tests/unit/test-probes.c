@@ -65,6 +65,25 @@ START_TEST(test_cpu_parse)
 }
 END_TEST
 
+START_TEST(test_proc_parse_u64)
+{
+	const char *p = " \t42 7";
+	uint64_t v;
+	ck_assert_int_eq(proc_parse_u64(&p, &v), 0);
+	ck_assert_uint_eq(v, 42);
+	ck_assert_str_eq(p, " 7");
+	const char *bad[] = { "", " ", "-1", "+1", "x1", "1x", "18446744073709551616", "0x10" };
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		p = bad[i];
+		ck_assert_msg(proc_parse_u64(&p, &v) == -EBADMSG, "'%s'", bad[i]);
+		ck_assert_ptr_eq(p, bad[i]);
+	}
+	p = "18446744073709551615";
+	ck_assert_int_eq(proc_parse_u64(&p, &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+}
+END_TEST
+
 START_TEST(test_cpu_sum_overflow)
 {
 	CpuCounters c;
@@ -162,7 +181,7 @@ START_TEST(test_meminfo_value_forms)
 	MemoryFacts m;
 	ck_assert_int_eq(meminfo_parse("MemTotal: 100\nMemAvailable: 50\n", &m), 0);
 	ck_assert_int_eq(meminfo_parse("MemTotal:100 kB\nMemAvailable:\t50 kB  \n", &m), 0);
-	ck_assert_int_eq(meminfo_parse("MemTotal: 100kB\nMemAvailable: 50kB\n", &m), 0);
+	ck_assert_int_eq(meminfo_parse("MemTotal: 100kB\nMemAvailable: 50kB\n", &m), -EBADMSG);
 	ck_assert_int_eq(meminfo_parse("MemTotal: 100 MB\nMemAvailable: 50 kB\n", &m), -EBADMSG);
 	ck_assert_int_eq(meminfo_parse("MemTotal: 100 kB\nMemAvailable: 5 0 kB\n", &m), -EBADMSG);
 	ck_assert_int_eq(meminfo_parse("MemTotal : 100 kB\nMemAvailable: 50 kB\n", &m), -EBADMSG);
@@ -226,6 +245,7 @@ Suite *make_suite(void)
 	Suite *s = suite_create("probes");
 	TCase *tc = tcase_create("parsers");
 	tcase_add_loop_test(tc, test_cpu_parse, 0, (int)ELEMENTSOF(cpu_cases));
+	tcase_add_test(tc, test_proc_parse_u64);
 	tcase_add_test(tc, test_cpu_sum_overflow);
 	tcase_add_test(tc, test_cpu_read_names_the_path);
 	tcase_add_test(tc, test_cpu_busy_percent);

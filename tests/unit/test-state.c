@@ -8,6 +8,7 @@
 
 #include "probe.h"
 #include "state.h"
+#include "test-util.h"
 
 #define SEC  USEC_PER_SEC
 #define BOOT "0b6a5f0e-5d3c-4d7e-9a51-3f6f3b1c2d4e"
@@ -214,35 +215,20 @@ END_TEST
 
 /* --- files ------------------------------------------------------------------------------ */
 
-static char tmpdir[256];
-
-static void setup_tmp(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/trnidled-test-state-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown_tmp(void)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
 START_TEST(test_save_and_load)
 {
 	char *text = NULL, path[512];
-	ck_assert_int_eq(state_load_text(tmpdir, &text), -ENOENT);
-	ck_assert_int_eq(state_save(tmpdir, "{\"first\":1}"), 0);
-	ck_assert_int_eq(state_save(tmpdir, "{\"second\":2}"), 0);
-	ck_assert_int_eq(state_load_text(tmpdir, &text), 0);
+	ck_assert_int_eq(state_load_text(test_tmpdir, &text), -ENOENT);
+	ck_assert_int_eq(state_save(test_tmpdir, "{\"first\":1}"), 0);
+	ck_assert_int_eq(state_save(test_tmpdir, "{\"second\":2}"), 0);
+	ck_assert_int_eq(state_load_text(test_tmpdir, &text), 0);
 	ck_assert_str_eq(text, "{\"second\":2}");
 	free(text);
 	/* No temporary file left behind, and the file is private. */
 	struct stat st;
-	snprintf(path, sizeof(path), "%s/.state.tmp", tmpdir);
+	snprintf(path, sizeof(path), "%s/.state.tmp", test_tmpdir);
 	ck_assert_int_eq(stat(path, &st), -1);
-	snprintf(path, sizeof(path), "%s/state", tmpdir);
+	snprintf(path, sizeof(path), "%s/state", test_tmpdir);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
 }
@@ -251,28 +237,25 @@ END_TEST
 START_TEST(test_save_into_missing_dir_fails)
 {
 	char dir[512];
-	snprintf(dir, sizeof(dir), "%s/missing", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/missing", test_tmpdir);
 	ck_assert_int_eq(state_save(dir, "{}"), -ENOENT);
 }
 END_TEST
 
 START_TEST(test_boot_id_read)
 {
-	char dir[512], path[600], id[64];
-	snprintf(dir, sizeof(dir), "%s/sys/kernel/random", tmpdir);
+	char dir[512], id[64];
+	snprintf(dir, sizeof(dir), "%s/sys/kernel/random", test_tmpdir);
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
 	ck_assert_int_eq(system(cmd), 0);
-	snprintf(path, sizeof(path), "%s/boot_id", dir);
-	FILE *f = fopen(path, "we");
-	fputs(BOOT "\n", f);
-	fclose(f);
-	ck_assert_int_eq(boot_id_read(tmpdir, id, sizeof(id)), 0);
+	test_write_file("sys/kernel/random/boot_id", BOOT "\n", sizeof(BOOT));
+	ck_assert_int_eq(boot_id_read(test_tmpdir, id, sizeof(id)), 0);
 	ck_assert_str_eq(id, BOOT);
 	/* The real one is there too. */
 	ck_assert_int_eq(boot_id_read("/proc", id, sizeof(id)), 0);
 	ck_assert_uint_eq(strlen(id), 36);
-	snprintf(dir, sizeof(dir), "%s/nothing", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/nothing", test_tmpdir);
 	ck_assert_int_eq(boot_id_read(dir, id, sizeof(id)), -ENOENT);
 }
 END_TEST
@@ -292,7 +275,7 @@ Suite *make_suite(void)
 	suite_add_tcase(s, tc);
 
 	TCase *files = tcase_create("files");
-	tcase_add_checked_fixture(files, setup_tmp, teardown_tmp);
+	tcase_add_checked_fixture(files, test_tmpdir_setup, test_tmpdir_teardown);
 	tcase_add_test(files, test_save_and_load);
 	tcase_add_test(files, test_save_into_missing_dir_fails);
 	tcase_add_test(files, test_boot_id_read);
