@@ -11,6 +11,17 @@ from harness import (TRNIDLED, Daemon, DaemonTestCase, config_text, wait_until)
 ACTION = r"^action poweroff \(dry-run\): "
 
 
+def trnidled(*args):
+    """Runs trnidled to completion (the one-shot modes); returns the CompletedProcess."""
+    return subprocess.run([TRNIDLED, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=60)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
 class LifecycleTest(DaemonTestCase):
     def test_dry_run_action_after_idle_checks(self):
         d = self.daemon({"Check": {"IdleChecks": "3"}})
@@ -123,8 +134,7 @@ class LifecycleTest(DaemonTestCase):
                 ('{"version":1,"boot_id":"not-this-boot","idle_checks":7,"next_hold_id":1,'
                  '"holds":[]}', "written during another boot"),
                 ('{"version":1,"boot_id":', "not JSON")):
-            with open(os.path.join(run, "state"), "w") as f:
-                f.write(text)
+            write(os.path.join(run, "state"), text)
             d = Daemon(self.tmp, runtime_dir=run, config=config_text(), name="stale")
             self.daemons.append(d)
             d.start()
@@ -135,10 +145,8 @@ class LifecycleTest(DaemonTestCase):
 
     def test_check_config(self):
         path = os.path.join(self.tmp, "bad.conf")
-        with open(path, "w") as f:
-            f.write("[Check]\nIntervalSec=60s\n\n[Thresholds]\nCpuPercent=lots\nFoo=1\n")
-        r = subprocess.run([TRNIDLED, "--check-config", "--config", path],
-                           capture_output=True, text=True, timeout=60)
+        write(path, "[Check]\nIntervalSec=60s\n\n[Thresholds]\nCpuPercent=lots\nFoo=1\n")
+        r = trnidled("--check-config", "--config", path)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn(f"{path}:5: [Thresholds] CpuPercent=lots: not a number", r.stderr)
         self.assertIn(f"{path}:6: unknown key Foo= in [Thresholds]", r.stderr)
@@ -146,45 +154,37 @@ class LifecycleTest(DaemonTestCase):
 
         # A bad drop-in is named too.
         good = os.path.join(self.tmp, "good.conf")
-        with open(good, "w") as f:
-            f.write("[Check]\nIdleChecks=4\n")
-        r = subprocess.run([TRNIDLED, "--check-config", "--config", good],
-                           capture_output=True, text=True, timeout=60)
+        write(good, "[Check]\nIdleChecks=4\n")
+        r = trnidled("--check-config", "--config", good)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("\nIdleChecks=4\n", r.stdout)
         os.mkdir(good + ".d")
-        with open(os.path.join(good + ".d", "10-x.conf"), "w") as f:
-            f.write("[Action]\nAction=explode\n")
-        r = subprocess.run([TRNIDLED, "--check-config", "--config", good],
-                           capture_output=True, text=True, timeout=60)
+        write(os.path.join(good + ".d", "10-x.conf"), "[Action]\nAction=explode\n")
+        r = trnidled("--check-config", "--config", good)
         self.assertEqual(r.returncode, 2)
         self.assertIn(f"{good}.d/10-x.conf:2: [Action] Action=explode: unknown action",
                       r.stderr)
 
         # The daemon refuses to start on it as well.
-        r = subprocess.run([TRNIDLED, "--foreground", "--dry-run", "--config", path,
-                            "--runtime-dir", os.path.join(self.tmp, "run")],
-                           capture_output=True, text=True, timeout=60)
+        r = trnidled("--foreground", "--dry-run", "--config", path,
+                     "--runtime-dir", os.path.join(self.tmp, "run"))
         self.assertEqual(r.returncode, 2)
         self.assertIn("refusing to start", r.stderr)
 
     def test_usage_errors(self):
         for args in (["--bogus"], ["--json"], ["extra"], ["--once", "--window", "0"],
                      ["--once", "--window", "2min"]):
-            r = subprocess.run([TRNIDLED, *args], capture_output=True, text=True, timeout=60)
+            r = trnidled(*args)
             self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
             self.assertTrue(r.stderr)
 
     def test_once(self):
         conf = os.path.join(self.tmp, "x.conf")
-        with open(conf, "w") as f:
-            f.write(config_text())
-        r = subprocess.run([TRNIDLED, "--once", "--window", "200ms", "--config", conf],
-                           capture_output=True, text=True, timeout=60)
+        write(conf, config_text())
+        r = trnidled("--once", "--window", "200ms", "--config", conf)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"^idle: nothing active; idle 0/1000\n")
-        r = subprocess.run([TRNIDLED, "--once", "--json", "--window", "200ms", "--config", conf],
-                           capture_output=True, text=True, timeout=60)
+        r = trnidled("--once", "--json", "--window", "200ms", "--config", conf)
         self.assertEqual(r.returncode, 0, r.stderr)
         p = json.loads(r.stdout)
         self.assertEqual(set(p), {"verdict", "reasons", "idle_checks", "idle_checks_needed",
@@ -193,11 +193,10 @@ class LifecycleTest(DaemonTestCase):
         self.assertGreater(p["signals"]["cpu"]["window_sec"], 0.1)
 
         # Thresholds at 0 %: memory is surely in use, so the verdict is active with a reason.
-        with open(conf, "w") as f:
-            f.write(config_text({"Thresholds": {"MemoryPercent": "0"}}))
-        p = json.loads(subprocess.run([TRNIDLED, "--once", "--json", "--window", "100ms",
-                                       "--config", conf], capture_output=True, text=True,
-                                      timeout=60, check=True).stdout)
+        write(conf, config_text({"Thresholds": {"MemoryPercent": "0"}}))
+        r = trnidled("--once", "--json", "--window", "100ms", "--config", conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        p = json.loads(r.stdout)
         self.assertEqual(p["verdict"], "active")
         self.assertEqual(p["reasons"][0]["signal"], "memory")
         self.assertRegex(p["reasons"][0]["detail"], r"^\d+% used > 0%$")
