@@ -23,6 +23,10 @@ IDLE_CONFIG = {
     "Thresholds": {"CpuPercent": "100", "MemoryPercent": "100"},
 }
 
+# Each daemon runs in its own PID namespace with its own /proc, so that the session and process
+# probes see none of the processes that other tests (or people) run on this machine.
+NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc"]
+
 LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z (.*)$")
 
 
@@ -79,8 +83,11 @@ class Daemon:
 
     def start(self, wait_ready=True):
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+        # unshare waits for the daemon and exits with its status; signals go to the daemon.
+        self.proc = subprocess.Popen(NAMESPACE + self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.log)
+        pid = wait_until("the daemon's process in its namespace", self._child_pid)
+        self.pid = pid if isinstance(pid, int) and pid > 1 else None
         if wait_ready:
             wait_until("the daemon's start-up record", lambda: self.find(r" started") or
                        self.exited())
@@ -88,6 +95,18 @@ class Daemon:
                 raise AssertionError(f"trnidled exited with {self.proc.returncode}:\n"
                                      + self.text())
         return self
+
+    def _child_pid(self):
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                children = f.read().split()
+        except FileNotFoundError:
+            children = []
+        if children:
+            return int(children[0])
+        if self.proc.poll() is not None:
+            return "exited"  # the daemon already ran and ended (e.g. refused to start)
+        return None
 
     def exited(self):
         return self.proc.poll() is not None
@@ -144,11 +163,16 @@ class Daemon:
     def status_text(self):
         return self.ctl("status", check=0).stdout
 
+    def _kill(self, sig):
+        # Never a guessed pid: only the daemon we saw start, and only while it runs.
+        if self.pid is not None and not self.exited():
+            os.kill(self.pid, sig)
+
     def signal(self, sig):
-        self.proc.send_signal(sig)
+        self._kill(sig)
 
     def kill9(self):
-        self.proc.kill()
+        self._kill(signal.SIGKILL)
         self.proc.wait(timeout=30)
         self.log.close()
 
@@ -157,10 +181,11 @@ class Daemon:
         if self.proc is None or self.exited():
             rc = self.proc.returncode if self.proc else 0
         else:
-            self.proc.send_signal(signal.SIGTERM)
+            self._kill(signal.SIGTERM)
             try:
                 rc = self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
+                self._kill(signal.SIGKILL)
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("trnidled did not exit within 60 s of SIGTERM:\n"

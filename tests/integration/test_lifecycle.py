@@ -6,15 +6,15 @@ import re
 import signal
 import subprocess
 
-from harness import (TRNIDLED, Daemon, DaemonTestCase, config_text, wait_until)
+from harness import (NAMESPACE, TRNIDLED, Daemon, DaemonTestCase, config_text, wait_until)
 
 ACTION = r"^action poweroff \(dry-run\): "
 
 
 def trnidled(*args):
     """Runs trnidled to completion (the one-shot modes); returns the CompletedProcess."""
-    return subprocess.run([TRNIDLED, *args], stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(NAMESPACE + [TRNIDLED, *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
 
 
 def write(path, text):

@@ -224,6 +224,7 @@ START_TEST(test_sampler_reports_probe_errors)
 	ck_assert_double_eq(s.cpu.busy_percent, 0.0); /* same counters: no time passed */
 	ck_assert_uint_eq(s.cpu.window, 1000);
 	ck_assert(s.memory.valid);
+	sampler_done(&sm);
 
 	case_root("garbage", root, sizeof(root));
 	env.proc_root = root;
@@ -236,6 +237,7 @@ START_TEST(test_sampler_reports_probe_errors)
 	ck_assert_str_eq(s.errors[1].probe, "memory");
 	ck_assert(!s.cpu.valid);
 	ck_assert(!s.memory.valid);
+	sampler_done(&sm);
 	config_free(&c);
 }
 END_TEST
