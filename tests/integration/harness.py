@@ -21,6 +21,8 @@ IDLE_CONFIG = {
     "Check": {"IntervalSec": "1s", "BootGraceSec": "0", "IdleChecks": "1000"},
     "Action": {"WarnSec": "0"},
     "Thresholds": {"CpuPercent": "100", "MemoryPercent": "100"},
+    # Even on an EC2 host, never ask the real instance metadata: a closed loopback port.
+    "AWS": {"ImdsEndpoint": "http://127.0.0.1:1"},
 }
 
 # Each daemon runs in its own PID namespace with its own /proc, so that the session and process

@@ -187,8 +187,8 @@ class LifecycleTest(DaemonTestCase):
         r = trnidled("--once", "--json", "--window", "200ms", "--config", conf)
         self.assertEqual(r.returncode, 0, r.stderr)
         p = json.loads(r.stdout)
-        self.assertEqual(set(p), {"verdict", "reasons", "idle_checks", "idle_checks_needed",
-                                  "signals"})
+        self.assertLessEqual({"verdict", "reasons", "idle_checks", "idle_checks_needed",
+                              "signals"}, set(p))
         self.assertEqual(p["verdict"], "idle")
         self.assertGreater(p["signals"]["cpu"]["window_sec"], 0.1)
 
