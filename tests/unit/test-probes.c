@@ -217,7 +217,7 @@ START_TEST(test_sampler_reports_probe_errors)
 	case_root("normal", root, sizeof(root));
 	ProbeEnv env = { .proc_root = root, .dev_root = "/dev" };
 	sampler_init(&sm, &env);
-	sampler_prime(&sm, 1000);
+	sampler_prime(&sm, &c, 1000);
 	sampler_sample(&sm, &c, 2000, true, &s);
 	ck_assert_uint_eq(s.n_errors, 0);
 	ck_assert(s.cpu.valid);
@@ -229,7 +229,7 @@ START_TEST(test_sampler_reports_probe_errors)
 	case_root("garbage", root, sizeof(root));
 	env.proc_root = root;
 	sampler_init(&sm, &env);
-	sampler_prime(&sm, 1000);
+	sampler_prime(&sm, &c, 1000);
 	sampler_sample(&sm, &c, 2000, true, &s);
 	ck_assert_uint_eq(s.n_errors, 2);
 	ck_assert_str_eq(s.errors[0].probe, "cpu");
