@@ -4,7 +4,8 @@ that neither can drift: every key of `trnidled --check-config` (the key table in
 appears in systemd/trnidled.conf commented out at its default and in trnidled.conf(5) with that
 default and an example; every signal name (src/sample.c) is described in trnidled(8) and in
 the SIGNALS section of trnidled.conf(5), and neither describes a signal the code does not
-have; every long option (src/main.c, src/ctl/trnidlectl.c) is in the man pages; every journal
+have; every long option (src/main.c, src/ctl/trnidlectl.c) is in the man pages; README.md has one
+row per signal in "What it watches" and one per key in "Configuration"; every journal
 field (a "TRNIDLED_*=" string in src/) is in trnidled(8), which names no field the code does
 not set; every MESSAGE_ID of include/log.h is substituted by man/meson.build and listed in
 trnidled(8).
@@ -113,6 +114,19 @@ def main():
                 problems.append(f"{page}: signal '{name}' is not described in {section}")
         for name in set(described) - set(signals):
             problems.append(f"{page}: {section} describes '{name}', which is no signal")
+
+    readme = open(f"{top}/README.md", encoding="utf-8").read()
+    table = re.findall(r"^\| `([\w-]+)` \|", readme, re.M)
+    for name in signals:
+        checked += 1
+        if table.count(name) != 1:
+            problems.append(f"README.md: 'What it watches' has {table.count(name)} rows "
+                            f"for signal '{name}', not 1")
+    config_rows = re.findall(r"^\| (?:`\[\w+\]`)? *\| `(\w+)` \|", readme, re.M)
+    for section, key, _ in want:
+        checked += 1
+        if key not in config_rows:
+            problems.append(f"README.md: the Configuration table has no row for [{section}] {key}=")
 
     code = "".join(open(f, encoding="utf-8").read()
                    for f in sorted(glob.glob(f"{top}/src/**/*.c", recursive=True)))
