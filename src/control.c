@@ -23,7 +23,7 @@ static const char interface_description[] =
 	"# The last scheduled check, the armed action and the holds.\n"
 	"method Status() -> (text: string, last_check: ?object, action: string,\n"
 	"                    dry_run: bool, holds: []Hold, next_check_sec: int,\n"
-	"                    aws: ?object)\n"
+	"                    aws: ?object, version: string)\n"
 	"# Samples now; does not advance the idle streak.\n"
 	"method CheckNow() -> (text: string, verdict: string, reasons: []Reason,\n"
 	"                      idle_checks: int, idle_checks_needed: int, signals: object)\n"
