@@ -36,5 +36,6 @@ void log_event(int priority, const char *message_id, const char *const *fields, 
 
 /* The per-check record: TRNIDLED_VERDICT, TRNIDLED_REASON (the main one), TRNIDLED_REASONS,
  * TRNIDLED_SIGNAL (once per reason), TRNIDLED_IDLE_CHECKS, TRNIDLED_IDLE_CHECKS_NEEDED,
- * TRNIDLED_ACTION_DUE. kind is "check" for scheduled checks. */
+ * TRNIDLED_ACTION_DUE, TRNIDLED_CHECK_KIND (kind: "check" for scheduled checks, "recheck" at the
+ * end of a warning, "check-now" for trnidlectl check-now). */
 void log_check(const char *kind, const Decision *d);

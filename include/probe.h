@@ -67,5 +67,10 @@ void sampler_prime(Sampler *s, const Config *c, usec_t now);
  * without (CheckNow) the next scheduled check still averages over its whole interval. */
 void sampler_sample(Sampler *s, const Config *c, usec_t now, bool commit, Sample *ret);
 
+/* Parses one unsigned decimal at *p (after spaces and tabs) for /proc-style text: no sign, no
+ * overflow, and white space or the end of the text right after it. Advances *p past it.
+ * Returns 0 or -EBADMSG. */
+int proc_parse_u64(const char **p, uint64_t *ret);
+
 /* Reads a whole small file (/proc, /sys) into buf, NUL-terminated. Returns bytes or -errno. */
 ssize_t read_small_file(const char *path, char *buf, size_t size);

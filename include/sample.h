@@ -115,6 +115,7 @@ typedef struct InhibitorFacts {
 	char absent[128]; /* why logind counts as absent */
 	size_t n;
 	size_t n_dropped;
+	size_t n_dropped_block; /* of those, block-mode: not examined, so they count (fail-safe) */
 	InhibitorEntry list[INHIBITORS_MAX];
 } InhibitorFacts;
 /* --- Sessions: terminal, ssh, ssm, multiplexer ------------------------------------------ */

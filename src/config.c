@@ -384,6 +384,13 @@ static int read_file(const char *path, char **ret)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -errno;
+	/* fopen() opens a directory happily; say what is wrong rather than "I/O error". */
+	struct stat st;
+	int e = fstat(fileno(f), &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	if (e < 0) {
+		fclose(f);
+		return e;
+	}
 	char *buf = NULL;
 	size_t size = 0;
 	FILE *m = open_memstream(&buf, &size);

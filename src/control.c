@@ -23,7 +23,7 @@ static const char interface_description[] =
 	"# The last scheduled check, the armed action and the holds.\n"
 	"method Status() -> (text: string, last_check: ?object, action: string,\n"
 	"                    dry_run: bool, holds: []Hold, next_check_sec: int,\n"
-	"                    aws: ?object)\n"
+	"                    aws: ?object, version: string)\n"
 	"# Samples now; does not advance the idle streak.\n"
 	"method CheckNow() -> (text: string, verdict: string, reasons: []Reason,\n"
 	"                      idle_checks: int, idle_checks_needed: int, signals: object)\n"
@@ -54,6 +54,17 @@ static void reply_error(VarlinkCall *call, const char *error, const char *fmt, .
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "message", json_object_new_string(msg));
 	varlink_error(call, error, p);
+}
+
+/* A hold's reason reaches the journal, stderr lines and, in the cancellation notice, every
+ * terminal: any local user could otherwise forge log lines or send escape sequences to other
+ * users' terminals. C0 and C1 controls (U+0080..U+009F, C2 80..C2 9F in UTF-8) are refused. */
+static bool text_is_printable(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			return false;
+	return true;
 }
 
 static json_object *hold_json(const Hold *h, usec_t now)
@@ -177,7 +188,8 @@ static void method_hold(Manager *m, VarlinkCall *call)
 		return varlink_error_invalid_parameter(call, "duration");
 	if (json_object_object_get_ex(call->parameters, "reason", &jr) && jr &&
 	    (!json_object_is_type(jr, json_type_string) ||
-	     strlen(json_object_get_string(jr)) > HOLD_REASON_INPUT_MAX))
+	     strlen(json_object_get_string(jr)) > HOLD_REASON_INPUT_MAX ||
+	     !text_is_printable(json_object_get_string(jr))))
 		return varlink_error_invalid_parameter(call, "reason");
 	timespan_format(max, sizeof(max), m->config.max_hold);
 	if (duration == 0 || duration > m->config.max_hold)
@@ -249,7 +261,12 @@ static void method_release(Manager *m, VarlinkCall *call)
 		}
 	}
 	manager_save_state(m);
-	log_info("uid %u: %s", (unsigned)call->uid, text);
+	/* text has one line per hold for the terminal; the log record is one line. */
+	char line[512];
+	strscpy(line, sizeof(line), text);
+	for (char *nl; (nl = strrchr(line, '\n'));)
+		nl[0] = nl[1] ? ',' : '\0';
+	log_info("uid %u: %s", (unsigned)call->uid, line);
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "text", json_object_new_string(text));
 	json_object_object_add(p, "released", released);

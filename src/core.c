@@ -134,6 +134,9 @@ static void judge_neuron_device(const Sample *s, const Config *c, Decision *d)
 			           f->quiet_for < USEC_PER_SEC ? "0s" : left);
 		}
 	}
+	/* Devices beyond the facts table were not examined: they may be working. */
+	if (n->valid && n->n_dropped > 0)
+		reason_add(d, SIGNAL_NEURON_DEVICE, "%zu more devices (not examined)", n->n_dropped);
 }
 
 static void judge_rate(const RateFacts *r, double threshold, Signal signal, Decision *d)
@@ -177,6 +180,10 @@ static void judge_inhibitor(const Sample *s, const Config *c, Decision *d)
 			reason_add(d, SIGNAL_INHIBITOR, "%s (pid %u, uid %u): %s [%s]", e->who,
 			           e->pid, e->uid, e->why[0] ? e->why : "no reason given", e->what);
 	}
+	/* Locks beyond the list were not examined: a block-mode one may well be idle's. */
+	if (f->valid && f->available && f->n_dropped_block > 0)
+		reason_add(d, SIGNAL_INHIBITOR, "%zu more block-mode locks (not examined)",
+		           f->n_dropped_block);
 }
 
 /* Sessions. SessionIdleSec=0 turns the age rules off: every open terminal counts. */

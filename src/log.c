@@ -100,7 +100,7 @@ void log_event(int priority, const char *message_id, const char *const *fields, 
 void log_check(const char *kind, const Decision *d)
 {
 	char text[4096], reasons[3072] = "", main_reason[512] = "";
-	char f_verdict[64], f_idle[64], f_needed[64], f_due[64];
+	char f_verdict[64], f_idle[64], f_needed[64], f_due[64], f_kind[64];
 	char *f_reasons = NULL, *f_reason = NULL;
 	const char *fields[REASONS_MAX + 10];
 	char signal_fields[REASONS_MAX][48];
@@ -127,10 +127,12 @@ void log_check(const char *kind, const Decision *d)
 	snprintf(f_needed, sizeof(f_needed), "TRNIDLED_IDLE_CHECKS_NEEDED=%u",
 		 d->idle_checks_needed);
 	snprintf(f_due, sizeof(f_due), "TRNIDLED_ACTION_DUE=%d", d->action_due ? 1 : 0);
+	snprintf(f_kind, sizeof(f_kind), "TRNIDLED_CHECK_KIND=%s", kind);
 	fields[n++] = f_verdict;
 	fields[n++] = f_idle;
 	fields[n++] = f_needed;
 	fields[n++] = f_due;
+	fields[n++] = f_kind;
 	if (asprintf(&f_reasons, "TRNIDLED_REASONS=%s", reasons) >= 0)
 		fields[n++] = f_reasons;
 	if (main_reason[0] && asprintf(&f_reason, "TRNIDLED_REASON=%s", main_reason) >= 0)

@@ -107,8 +107,7 @@ static void log_action_result(Manager *m, const ActionOps *ops, int r, const Act
 		log_event(LOG_NOTICE, MESSAGE_ID_ACTION_TAKEN, fields, "action %s%s: %s", ops->name,
 			  m->opt.dry_run ? " (dry-run)" : "", res->message);
 	else
-		log_event(LOG_ERR, MESSAGE_ID_ACTION_FAILED, fields,
-			  "action %s failed, keeping the machine up and deciding on: %s", ops->name,
+		log_event(LOG_ERR, MESSAGE_ID_ACTION_FAILED, fields, "action %s failed: %s", ops->name,
 			  res->message);
 }
 

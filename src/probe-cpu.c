@@ -1,9 +1,11 @@
 /* CPU busy share from the aggregate "cpu" line of /proc/stat, averaged over the whole interval
  * between two checks (the seed sampled one second, which misses bursty work). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "probe.h"
@@ -13,24 +15,52 @@ ssize_t read_small_file(const char *path, char *buf, size_t size)
 	return read_small_fileat(AT_FDCWD, path, buf, size);
 }
 
+int proc_parse_u64(const char **p, uint64_t *ret)
+{
+	const char *s = *p;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -EBADMSG;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || (*end && !isspace((unsigned char)*end)))
+		return -EBADMSG;
+	*ret = v;
+	*p = end;
+	return 0;
+}
+
 int cpu_counters_parse(const char *text, CpuCounters *ret)
 {
-	uint64_t v[10] = { 0 };
-	const char *p = startswith(text, "cpu ");
-	if (!p)
+	uint64_t v[8] = { 0 };
+	const char *p = startswith(text, "cpu");
+	if (!p || (*p != ' ' && *p != '\t'))
 		return -EBADMSG;
 	/* user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
-	 * counted in user, so it is not added again. At least the first four must be there. */
-	int n = sscanf(p, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-			  " %" SCNu64 " %" SCNu64,
-		       &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	 * counted in user, so it is not added again. At least the first four must be there (Linux
+	 * 2.6 has all eight); odd text is an error, never a guess, since a wrong number could read
+	 * as idle. */
+	int n = 0;
+	for (; n < 8; n++) {
+		const char *q = p;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '\n' || *q == '\0')
+			break;
+		if (proc_parse_u64(&p, &v[n]) < 0)
+			return -EBADMSG;
+	}
 	if (n < 4)
 		return -EBADMSG;
-	uint64_t idle = v[3] + v[4];
 	uint64_t total = 0;
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < n; i++) {
+		if (total > UINT64_MAX - v[i])
+			return -EBADMSG;
 		total += v[i];
-	*ret = (CpuCounters){ .valid = true, .busy = total - idle, .total = total };
+	}
+	*ret = (CpuCounters){ .valid = true, .busy = total - v[3] - v[4], .total = total };
 	return 0;
 }
 

@@ -24,6 +24,8 @@ static void entry_add(InhibitorFacts *f, const char *what, const char *who, cons
 {
 	if (f->n >= INHIBITORS_MAX) {
 		f->n_dropped++;
+		if (streq(mode, "block"))
+			f->n_dropped_block++;
 		return;
 	}
 	InhibitorEntry *e = &f->list[f->n++];

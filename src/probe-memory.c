@@ -12,8 +12,16 @@ static int field(const char *text, const char *name, uint64_t *ret)
 	size_t l = strlen(name);
 	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
 		if (strncmp(p, name, l) == 0 && p[l] == ':') {
+			/* "NAME:   12345 kB": the number, an optional unit, the end of the line. */
+			const char *end = p + l + 1;
 			uint64_t v;
-			if (sscanf(p + l + 1, " %" SCNu64, &v) != 1)
+			if (proc_parse_u64(&end, &v) < 0)
+				return -EBADMSG;
+			end += strspn(end, " \t");
+			if (startswith(end, "kB"))
+				end += 2;
+			end += strspn(end, " \t");
+			if (*end && *end != '\n')
 				return -EBADMSG;
 			*ret = v;
 			return 0;

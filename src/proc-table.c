@@ -281,7 +281,9 @@ int proc_table_scan(const char *proc_root, ProcTable *ret, char *err, size_t err
 	}
 	closedir(d);
 	if (r >= 0) {
-		qsort(t.entries, t.n, sizeof(*t.entries), entry_cmp);
+		/* No process at all (an empty proc_root) leaves entries NULL: qsort must not see it. */
+		if (t.n > 0)
+			qsort(t.entries, t.n, sizeof(*t.entries), entry_cmp);
 		r = children_index(&t);
 		if (r < 0)
 			snprintf(err, errlen, "%s: out of memory", proc_root);

@@ -87,6 +87,8 @@ static int probe_rate(ProbeRun *run, const IoCounters *prev, const IoCounters *n
 
 static int probe_network(ProbeRun *run, char *err, size_t errlen)
 {
+	if (run->config->network_kbps <= 0)
+		return 0; /* the signal is off: read nothing */
 	int r = netdev_read(run->sampler->env.proc_root, sys_root(run), &run->next->net, err,
 	                    errlen);
 	if (r < 0)
@@ -96,6 +98,8 @@ static int probe_network(ProbeRun *run, char *err, size_t errlen)
 
 static int probe_disk(ProbeRun *run, char *err, size_t errlen)
 {
+	if (run->config->disk_kbps <= 0)
+		return 0; /* the signal is off: read nothing */
 	int r = diskstats_read(run->sampler->env.proc_root, sys_root(run), &run->next->disk, err,
 	                       errlen);
 	if (r < 0)

@@ -117,10 +117,27 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 	int r = -EBADMSG;
 
 	core_state_init(&s);
-	enum json_tokener_error jerr;
-	json_object *o = json_tokener_parse_verbose(text, &jerr);
-	if (!o) {
-		snprintf(err, errlen, "not JSON: %s", json_tokener_error_desc(jerr));
+	/* The whole text must be one object: a valid object followed by anything else (two
+	 * writers, a torn write) is as corrupt as a truncated one. */
+	json_tokener *tok = json_tokener_new();
+	if (!tok) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* With its NUL, so that the end of the text also ends a bare number. */
+	json_object *o = json_tokener_parse_ex(tok, text, (int)strlen(text) + 1);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t used = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (!o || jerr != json_tokener_success) {
+		json_object_put(o);
+		snprintf(err, errlen, "not JSON: %s",
+			 jerr == json_tokener_continue ? "truncated" : json_tokener_error_desc(jerr));
+		return -EBADMSG;
+	}
+	if (text[used + strspn(text + used, " \t\r\n")] != '\0') {
+		json_object_put(o);
+		snprintf(err, errlen, "not JSON: trailing data after the object");
 		return -EBADMSG;
 	}
 	const char *bid = get_str(o, "boot_id");

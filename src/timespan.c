@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "timespan.h"
 
@@ -57,12 +58,26 @@ int timespan_parse(const char *s, usec_t *ret)
 			break;
 		if (!isdigit((unsigned char)*p) && *p != '.')
 			return -EINVAL;
+		/* Only digits and one decimal point: strtod() alone would also take "1e3" and
+		 * "0x10", which nobody means as a number of seconds. */
+		size_t digits = strspn(p, "0123456789.");
+		const char *dot = memchr(p, '.', digits);
+		if (dot && memchr(dot + 1, '.', digits - (size_t)(dot + 1 - p)))
+			return -EINVAL;
 		char *end;
 		errno = 0;
 		double v = strtod(p, &end);
-		if (errno != 0 || end == p || !isfinite(v) || v < 0)
+		if (end != p + digits)
+			return -EINVAL;
+		if (errno != 0 || !isfinite(v) || v < 0)
 			return errno == ERANGE ? -ERANGE : -EINVAL;
 		p = end;
+		/* systemd accepts "5 min" as well as "5min". */
+		const char *unit_start = p;
+		while (isspace((unsigned char)*unit_start))
+			unit_start++;
+		if (isalpha((unsigned char)*unit_start))
+			p = unit_start;
 		usec_t unit;
 		if (parse_unit(&p, &unit) < 0)
 			return -EINVAL;

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -138,10 +139,13 @@ int varlink_parse_message(const char *buf, size_t len, json_object **ret_msg,
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t used = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
+	while (m && jerr == json_tokener_success && used < len && isspace((unsigned char)buf[used]))
+		used++;
 	if (!m || jerr != json_tokener_success || used != len) {
 		snprintf(err, errlen, "not a JSON object: %s",
-			 !m || jerr != json_tokener_success ? json_tokener_error_desc(jerr)
-							    : "trailing data");
+			 jerr == json_tokener_continue	      ? "incomplete"
+			 : !m || jerr != json_tokener_success ? json_tokener_error_desc(jerr)
+							      : "trailing data");
 		json_object_put(m);
 		return -EBADMSG;
 	}
@@ -163,7 +167,12 @@ int varlink_parse_message(const char *buf, size_t len, json_object **ret_msg,
 		params = json_object_new_object();
 		json_object_object_add(m, "parameters", params);
 	}
-	(void)json_object_object_get_ex(m, "oneway", &oneway);
+	if (json_object_object_get_ex(m, "oneway", &oneway) && oneway &&
+	    !json_object_is_type(oneway, json_type_boolean)) {
+		snprintf(err, errlen, "\"oneway\" is not a boolean");
+		json_object_put(m);
+		return -EBADMSG;
+	}
 	*ret_msg = m;
 	*ret_method = json_object_get_string(method);
 	*ret_params = params;

@@ -182,8 +182,12 @@ static int call(const char *socket_path, const char *method, json_object *params
 	char *reply = NULL;
 	int r = send_all(fd, text, strlen(text) + 1);
 	json_object_put(req);
-	if (r >= 0)
-		r = recv_message(fd, &reply);
+	/* A daemon that turns us away (TooManyClients) answers and hangs up at once, perhaps
+	 * before our request is through: what it said is still there to read. */
+	if (r >= 0 || r == -EPIPE || r == -ECONNRESET) {
+		int q = recv_message(fd, &reply);
+		r = q >= 0 ? 0 : r >= 0 ? q : r;
+	}
 	close(fd);
 	if (r < 0) {
 		fprintf(stderr, "trnidlectl: no answer from %s: %s\n", socket_path, strerror(-r));

@@ -59,10 +59,25 @@ class Scene:
         return json.loads(out.stdout)
 
     def set_back(self, verdict, owner):
-        """Sets the times of every terminal of this owner far into the past."""
-        for t in verdict["signals"].get("terminal", []):
-            if t["owner"] == owner:
-                self.run(["touch", "-a", "-m", "-d", LONG_AGO, "/dev/" + t["tty"]])
+        """Sets the times of every terminal of this owner far into the past, and again until
+        they stay there: a shell or tmux still starting up on a loaded machine may write to
+        its terminal after the first touch (that is start-up, not the use under test)."""
+        paths = ["/dev/" + t["tty"] for t in verdict["signals"].get("terminal", [])
+                 if t["owner"] == owner]
+        quiet_rounds = 0
+        for _ in range(20):
+            recent = [p for p in paths
+                      if time.time() - max(os.stat(p).st_atime, os.stat(p).st_mtime) < 3600]
+            if not recent:
+                quiet_rounds += 1
+                if quiet_rounds == 2:
+                    return
+            else:
+                quiet_rounds = 0
+                for p in recent:
+                    self.run(["touch", "-a", "-m", "-d", LONG_AGO, p])
+            time.sleep(0.5)
+        raise RuntimeError(f"terminals {paths} kept being written to")
 
     def wait_for(self, what, predicate, timeout=15):
         end = time.monotonic() + timeout

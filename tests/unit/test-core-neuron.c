@@ -183,6 +183,27 @@ START_TEST(test_rates)
 }
 END_TEST
 
+/* Facts beyond the tables were not examined: fail-safe, they count. */
+START_TEST(test_unexamined_overflow_counts)
+{
+	Config c = cfg();
+	Sample s = { 0 };
+	s.inhibitor = (InhibitorFacts){ .valid = true, .available = true, .n_dropped = 3 };
+	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE); /* delay-mode ones only */
+	s.inhibitor.n_dropped_block = 1;
+	Decision d = decide(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_str_eq(d.reasons[0].detail, "1 more block-mode locks (not examined)");
+
+	s = (Sample){ 0 };
+	s.neuron_devices = (NeuronDevicesFacts){ .valid = true, .n_dropped = 2 };
+	d = decide(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_NEURON_DEVICE);
+	config_free(&c);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("core-neuron");
@@ -190,6 +211,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_matched_processes);
 	tcase_add_loop_test(tc, test_device, 0, (int)ELEMENTSOF(device_cases));
 	tcase_add_loop_test(tc, test_inhibitor, 0, (int)ELEMENTSOF(inhibit_cases));
+	tcase_add_test(tc, test_unexamined_overflow_counts);
 	tcase_add_test(tc, test_rates);
 	suite_add_tcase(s, tc);
 	return s;

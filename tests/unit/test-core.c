@@ -246,6 +246,60 @@ START_TEST(test_invalid_facts_do_not_count)
 }
 END_TEST
 
+START_TEST(test_hold_resets_a_streak_and_grace_outranks_it)
+{
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	Sample s = quiet();
+	uint64_t id;
+	core_state_init(&st);
+	core_decide(&s, &c, &st, 1000 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_uint_eq(d.idle_checks, 1);
+	ck_assert_int_eq(core_hold_add(&st, 0, "root", 1000 * SEC, 600 * SEC, 3600 * SEC, NULL, &id),
+			 0);
+	core_decide(&s, &c, &st, 1060 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_HELD);
+	ck_assert_uint_eq(st.idle_checks, 0);
+	ck_assert(!d.action_due);
+	/* After the hold, the streak starts from nothing. */
+	core_decide(&s, &c, &st, 1700 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_IDLE);
+	ck_assert_uint_eq(d.idle_checks, 1);
+	ck_assert(!d.action_due);
+	/* In boot grace a hold is listed but the verdict is grace. */
+	core_state_init(&st);
+	ck_assert_int_eq(core_hold_add(&st, 0, "root", 0, 600 * SEC, 3600 * SEC, NULL, &id), 0);
+	core_decide(&s, &c, &st, 10 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_GRACE);
+	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_HOLD);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_many_reasons_are_counted_not_lost)
+{
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	Sample s = quiet();
+	char line[512];
+	s.cpu.busy_percent = 99;
+	for (int i = 0; i < PROBE_ERRORS_MAX + 5; i++)
+		sample_add_error(&s, "p", "error %d", i);
+	core_state_init(&st);
+	core_decide(&s, &c, &st, 1000 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	/* 16 errors, the "5 more probe errors" line, then cpu. */
+	ck_assert_uint_eq(d.n_reasons, PROBE_ERRORS_MAX + 2);
+	ck_assert_str_eq(d.reasons[PROBE_ERRORS_MAX].detail, "5 more probe errors");
+	ck_assert_int_eq(d.reasons[PROBE_ERRORS_MAX + 1].signal, SIGNAL_CPU);
+	decision_summary(&d, line, sizeof(line));
+	ck_assert_str_eq(line, "active: probe-error p: error 0 (+17 more); idle 0/2");
+	config_free(&c);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -259,6 +313,8 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_once_ignores_grace_holds_and_streak);
 	tcase_add_test(tc, test_summary_line);
 	tcase_add_test(tc, test_invalid_facts_do_not_count);
+	tcase_add_test(tc, test_hold_resets_a_streak_and_grace_outranks_it);
+	tcase_add_test(tc, test_many_reasons_are_counted_not_lost);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,264 @@
+"""Runs a real trnidled (--foreground --dry-run) in a temporary runtime directory and drives it
+with the real trnidlectl. Every wait polls with a deadline; nothing sleeps for a fixed time."""
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+TRNIDLED = os.environ.get("TRNIDLED", "")
+TRNIDLECTL = os.environ.get("TRNIDLECTL", "")
+DEADLINE = 15.0  # seconds any single expected event may take on a loaded machine
+
+# Idle on any machine: thresholds at 100 % cannot be exceeded.
+IDLE_CONFIG = {
+    "Check": {"IntervalSec": "1s", "BootGraceSec": "0", "IdleChecks": "1000"},
+    "Action": {"WarnSec": "0"},
+    "Thresholds": {"CpuPercent": "100", "MemoryPercent": "100"},
+    # Even on an EC2 host, never ask the real instance metadata: a closed loopback port.
+    "AWS": {"ImdsEndpoint": "http://127.0.0.1:1"},
+}
+
+# Each daemon runs in its own PID namespace with its own /proc, so that the session and process
+# probes see none of the processes that other tests (or people) run on this machine.
+NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc"]
+
+LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z (.*)$")
+
+
+def config_text(overrides=None):
+    sections = {k: dict(v) for k, v in IDLE_CONFIG.items()}
+    for section, keys in (overrides or {}).items():
+        sections.setdefault(section, {}).update(keys)
+    out = []
+    for section, keys in sections.items():
+        out.append(f"[{section}]")
+        out.extend(f"{k}={v}" for k, v in keys.items())
+    return "\n".join(out) + "\n"
+
+
+def wait_until(what, fn, timeout=DEADLINE, interval=0.05):
+    """Polls fn until it returns something true; fails the test with what otherwise."""
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def boottime_usec():
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1e6)
+
+
+class Daemon:
+    """One trnidled process; its stderr goes to a file that the test reads as it grows."""
+
+    def __init__(self, tmp, runtime_dir=None, config=None, extra_args=(), name="trnidled"):
+        self.tmp = tmp
+        self.runtime_dir = runtime_dir or os.path.join(tmp, "run")
+        self.config_path = os.path.join(tmp, "x.conf")
+        if config is not None:
+            self.write_config(config)
+        self.socket = os.path.join(self.runtime_dir, "io.trnidle.sock")
+        self.log_path = os.path.join(tmp, f"{name}.{time.monotonic_ns()}.log")
+        self.extra_args = list(extra_args)
+        self.proc = None
+
+    def write_config(self, text):
+        tmp = self.config_path + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.config_path)
+
+    def argv(self):
+        return [TRNIDLED, "--foreground", "--dry-run", "--runtime-dir", self.runtime_dir,
+                "--config", self.config_path] + self.extra_args
+
+    def start(self, wait_ready=True):
+        self.log = open(self.log_path, "wb")
+        # unshare waits for the daemon and exits with its status; signals go to the daemon.
+        self.proc = subprocess.Popen(NAMESPACE + self.argv(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        pid = wait_until("the daemon's process in its namespace", self._child_pid)
+        self.pid = pid if isinstance(pid, int) and pid > 1 else None
+        if wait_ready:
+            wait_until("the daemon's start-up record", lambda: self.find(r" started") or
+                       self.exited())
+            if self.exited():
+                raise AssertionError(f"trnidled exited with {self.proc.returncode}:\n"
+                                     + self.text())
+        return self
+
+    def _child_pid(self):
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                children = f.read().split()
+        except FileNotFoundError:
+            children = []
+        if children:
+            return int(children[0])
+        if self.proc.poll() is not None:
+            return "exited"  # the daemon already ran and ended (e.g. refused to start)
+        return None
+
+    def exited(self):
+        return self.proc.poll() is not None
+
+    def text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def lines(self):
+        """(datetime, message) for each complete stderr line, in order."""
+        out = []
+        for raw in self.text().split("\n")[:-1]:
+            m = LINE_RE.match(raw)
+            if m:
+                when = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+                out.append((when, m.group(2)))
+            else:
+                out.append((None, raw))
+        return out
+
+    def find(self, pattern, start=0):
+        """Messages (from line index start on) that match pattern."""
+        rx = re.compile(pattern)
+        return [msg for _, msg in self.lines()[start:] if rx.search(msg)]
+
+    def mark(self):
+        """An index into lines(): what happens after this call."""
+        return len(self.lines())
+
+    def wait_for(self, pattern, start=0, count=1, timeout=DEADLINE):
+        def found():
+            if self.exited():
+                raise AssertionError(f"trnidled exited ({self.proc.returncode}) while "
+                                     f"waiting for {pattern!r}:\n{self.text()}")
+            got = self.find(pattern, start)
+            return got if len(got) >= count else None
+        try:
+            return wait_until(f"{count} record(s) matching {pattern!r}", found, timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- trnidled stderr ---\n{self.text()}") from None
+
+    def ctl(self, *args, user=None, check=None):
+        argv = [TRNIDLECTL, "--socket", self.socket, *args]
+        if user is not None:
+            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + argv
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60, env=dict(os.environ, NO_COLOR="1"))
+        if check is not None and r.returncode != check:
+            raise AssertionError(f"trnidlectl {' '.join(args)}: exit {r.returncode}, expected "
+                                 f"{check}\nstdout: {r.stdout}\nstderr: {r.stderr}\n"
+                                 f"--- trnidled stderr ---\n{self.text()}")
+        return r
+
+    def status_text(self):
+        return self.ctl("status", check=0).stdout
+
+    def _kill(self, sig):
+        # Never a guessed pid: only the daemon we saw start, and only while it runs.
+        if self.pid is not None and not self.exited():
+            os.kill(self.pid, sig)
+
+    def signal(self, sig):
+        self._kill(sig)
+
+    def kill9(self):
+        self._kill(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+    def stop(self):
+        """SIGTERM and wait; the exit status must be 0 (under ASan a leak makes it non-zero)."""
+        if self.proc is None or self.exited():
+            rc = self.proc.returncode if self.proc else 0
+        else:
+            self._kill(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._kill(signal.SIGKILL)
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("trnidled did not exit within 60 s of SIGTERM:\n"
+                                     + self.text())
+        self.log.close()
+        return rc
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Gives each test a temporary directory and stops (and checks) its daemons at the end."""
+
+    def setUp(self):
+        if not TRNIDLED or not TRNIDLECTL:
+            self.fail("TRNIDLED and TRNIDLECTL must name the binaries under test")
+        self.tmp = tempfile.mkdtemp(prefix="trnidled-it-")
+        # Traversable, so that trnidlectl run as nobody reaches the socket.
+        os.chmod(self.tmp, 0o755)
+        self.daemons = []
+
+    def tearDown(self):
+        failures = []
+        for d in self.daemons:
+            if d.proc is None:
+                continue
+            was_running = not d.exited()
+            rc = d.stop()
+            if was_running and rc != 0:
+                failures.append(f"trnidled exited with {rc} at SIGTERM:\n{d.text()}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if failures:
+            self.fail("\n".join(failures))
+
+    def daemon(self, overrides=None, start=True, **kw):
+        d = Daemon(self.tmp, config=config_text(overrides), **kw)
+        self.daemons.append(d)
+        if start:
+            d.start()
+        return d
+
+    def check_gaps(self, d, interval, slack=1.0):
+        """Every gap between consecutive scheduled checks is at most interval + slack."""
+        times = [t for t, msg in d.lines() if msg.startswith("check:")]
+        self.assertGreaterEqual(len(times), 2, d.text())
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+        self.assertLessEqual(max(gaps), interval + slack,
+                             f"check gaps {gaps}\n{d.text()}")
+        return gaps
+
+
+def varlink_call(path, method, parameters=None, timeout=30):
+    """One raw Varlink call on a fresh connection; returns the reply object."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        msg = {"method": method}
+        if parameters is not None:
+            msg["parameters"] = parameters
+        s.sendall(json.dumps(msg).encode() + b"\0")
+        return json.loads(recv_message(s))
+
+
+def recv_message(s, buf=None):
+    """Reads up to the next NUL; buf (a bytearray) keeps what follows for the next call."""
+    if buf is None:
+        buf = bytearray()
+    while b"\0" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed before a complete reply")
+        buf += chunk
+    i = buf.index(b"\0")
+    msg = bytes(buf[:i])
+    del buf[:i + 1]
+    return msg.decode()

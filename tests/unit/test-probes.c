@@ -1,0 +1,260 @@
+/* The /proc/stat and /proc/meminfo parsers on fixture trees (tests/data/proc/CASE/), odd
+ * contents included: anything they cannot read exactly is an error, never a guess. */
+#include "check-main.h"
+#include <errno.h>
+#include <stdio.h>
+
+#include "probe.h"
+
+static const char *data_dir(void)
+{
+	const char *d = getenv("TESTS_DATA");
+	ck_assert_msg(d, "TESTS_DATA is not set");
+	return d;
+}
+
+static void case_root(const char *name, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/proc/%s", data_dir(), name);
+}
+
+static void read_fixture(const char *name, const char *file, char *buf, size_t size)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/proc/%s/%s", data_dir(), name, file);
+	ck_assert_msg(read_small_file(path, buf, size) >= 0, "cannot read %s", path);
+}
+
+typedef struct CpuCase {
+	const char *name;
+	int result;
+	uint64_t busy, total;
+} CpuCase;
+
+static const CpuCase cpu_cases[] = {
+	{ "normal", 0, 1338, 9438 },
+	{ "old-kernel", 0, 1320, 9320 },  /* only user nice system idle */
+	{ "odd-spacing", 0, 1338, 9438 }, /* tabs between fields */
+	{ "no-newline", 0, 1338, 9438 },
+	{ "lookalikes", 0, 51, 68 }, /* more fields than we know: the first eight count */
+	{ "zero-total", 0, 0, 0 },
+	{ "short", -EBADMSG, 0, 0 },
+	{ "no-cpu-line", -EBADMSG, 0, 0 }, /* the aggregate line is the first one */
+	{ "garbage", -EBADMSG, 0, 0 },
+	{ "negative", -EBADMSG, 0, 0 },
+	{ "overflow", -EBADMSG, 0, 0 },
+	{ "empty", -EBADMSG, 0, 0 },
+	{ "trailing-junk", -EBADMSG, 0, 0 },
+};
+
+START_TEST(test_cpu_parse)
+{
+	const CpuCase *t = &cpu_cases[_i];
+	char text[4096];
+	CpuCounters c = { .busy = 4242 };
+	read_fixture(t->name, "stat", text, sizeof(text));
+	int r = cpu_counters_parse(text, &c);
+	ck_assert_msg(r == t->result, "%s: %d", t->name, r);
+	if (r < 0) {
+		ck_assert_uint_eq(c.busy, 4242); /* untouched */
+		return;
+	}
+	ck_assert(c.valid);
+	ck_assert_msg(c.busy == t->busy, "%s: busy %llu", t->name, (unsigned long long)c.busy);
+	ck_assert_msg(c.total == t->total, "%s: total %llu", t->name, (unsigned long long)c.total);
+}
+END_TEST
+
+START_TEST(test_proc_parse_u64)
+{
+	const char *p = " \t42 7";
+	uint64_t v;
+	ck_assert_int_eq(proc_parse_u64(&p, &v), 0);
+	ck_assert_uint_eq(v, 42);
+	ck_assert_str_eq(p, " 7");
+	const char *bad[] = { "", " ", "-1", "+1", "x1", "1x", "18446744073709551616", "0x10" };
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		p = bad[i];
+		ck_assert_msg(proc_parse_u64(&p, &v) == -EBADMSG, "'%s'", bad[i]);
+		ck_assert_ptr_eq(p, bad[i]);
+	}
+	p = "18446744073709551615";
+	ck_assert_int_eq(proc_parse_u64(&p, &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+}
+END_TEST
+
+START_TEST(test_cpu_sum_overflow)
+{
+	CpuCounters c;
+	ck_assert_int_eq(cpu_counters_parse("cpu  18446744073709551615 1 0 0\n", &c), -EBADMSG);
+	ck_assert_int_eq(cpu_counters_parse("cpu  18446744073709551614 1 0 0\n", &c), 0);
+	ck_assert_int_eq(cpu_counters_parse("cpu 1 2 3 4 5 6 7 8 nonsense\n", &c), 0);
+	ck_assert_int_eq(cpu_counters_parse("cpu1 2 3 4 5\n", &c), -EBADMSG);
+	ck_assert_int_eq(cpu_counters_parse("cpu 1 2 3 4\n", &c), 0);
+}
+END_TEST
+
+START_TEST(test_cpu_read_names_the_path)
+{
+	char root[1024], err[256] = "";
+	CpuCounters c;
+	case_root("normal", root, sizeof(root));
+	ck_assert_int_eq(cpu_counters_read(root, &c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.total, 9438);
+
+	case_root("garbage", root, sizeof(root));
+	ck_assert_int_eq(cpu_counters_read(root, &c, err, sizeof(err)), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "/proc/garbage/stat: no aggregate 'cpu' line"));
+
+	case_root("does-not-exist", root, sizeof(root));
+	ck_assert_int_eq(cpu_counters_read(root, &c, err, sizeof(err)), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "/proc/does-not-exist/stat: No such file or directory"));
+
+	/* The real one parses. */
+	ck_assert_int_eq(cpu_counters_read("/proc", &c, err, sizeof(err)), 0);
+	ck_assert_uint_gt(c.total, 0);
+}
+END_TEST
+
+START_TEST(test_cpu_busy_percent)
+{
+	CpuCounters a = { .valid = true, .busy = 100, .total = 1000 };
+	CpuCounters b = { .valid = true, .busy = 150, .total = 1200 };
+	ck_assert_double_eq_tol(cpu_busy_percent(&a, &b), 25.0, 1e-9);
+	/* No time passed, a missing reading, counters going backwards: 0, not a division. */
+	ck_assert_double_eq(cpu_busy_percent(&a, &a), 0.0);
+	CpuCounters invalid = { .valid = false };
+	ck_assert_double_eq(cpu_busy_percent(&invalid, &b), 0.0);
+	ck_assert_double_eq(cpu_busy_percent(&b, &a), 0.0);
+	/* Fully busy. */
+	CpuCounters c = { .valid = true, .busy = 300, .total = 1200 };
+	CpuCounters d = { .valid = true, .busy = 400, .total = 1300 };
+	ck_assert_double_eq_tol(cpu_busy_percent(&c, &d), 100.0, 1e-9);
+}
+END_TEST
+
+typedef struct MemCase {
+	const char *name;
+	int result;
+	uint64_t total, available;
+	double used;
+} MemCase;
+
+static const MemCase mem_cases[] = {
+	{ "normal", 0, 16000000, 12000000, 25.0 },
+	{ "no-newline", 0, 1000, 250, 75.0 },
+	{ "odd-spacing", 0, 10000, 10000, 0.0 }, /* MemAvailable > MemTotal: clamped */
+	{ "lookalikes", 0, 1000, 500, 50.0 },    /* MemTotalHuge:, XMemAvailable: are not ours */
+	{ "old-kernel", -EBADMSG, 0, 0, 0 },     /* no MemAvailable (before Linux 3.14) */
+	{ "short", -EBADMSG, 0, 0, 0 },
+	{ "no-cpu-line", -EBADMSG, 0, 0, 0 },
+	{ "garbage", -EBADMSG, 0, 0, 0 },
+	{ "negative", -EBADMSG, 0, 0, 0 },
+	{ "overflow", -EBADMSG, 0, 0, 0 },
+	{ "empty", -EBADMSG, 0, 0, 0 },
+	{ "trailing-junk", -EBADMSG, 0, 0, 0 },
+	{ "zero-total", -EBADMSG, 0, 0, 0 },
+};
+
+START_TEST(test_meminfo_parse)
+{
+	const MemCase *t = &mem_cases[_i];
+	char text[8192];
+	MemoryFacts m = { .total_kib = 4242 };
+	read_fixture(t->name, "meminfo", text, sizeof(text));
+	int r = meminfo_parse(text, &m);
+	ck_assert_msg(r == t->result, "%s: %d", t->name, r);
+	if (r < 0) {
+		ck_assert_uint_eq(m.total_kib, 4242);
+		return;
+	}
+	ck_assert(m.valid);
+	ck_assert_uint_eq(m.total_kib, t->total);
+	ck_assert_uint_eq(m.available_kib, t->available);
+	ck_assert_double_eq_tol(m.used_percent, t->used, 1e-9);
+}
+END_TEST
+
+START_TEST(test_meminfo_value_forms)
+{
+	MemoryFacts m;
+	ck_assert_int_eq(meminfo_parse("MemTotal: 100\nMemAvailable: 50\n", &m), 0);
+	ck_assert_int_eq(meminfo_parse("MemTotal:100 kB\nMemAvailable:\t50 kB  \n", &m), 0);
+	ck_assert_int_eq(meminfo_parse("MemTotal: 100kB\nMemAvailable: 50kB\n", &m), -EBADMSG);
+	ck_assert_int_eq(meminfo_parse("MemTotal: 100 MB\nMemAvailable: 50 kB\n", &m), -EBADMSG);
+	ck_assert_int_eq(meminfo_parse("MemTotal: 100 kB\nMemAvailable: 5 0 kB\n", &m), -EBADMSG);
+	ck_assert_int_eq(meminfo_parse("MemTotal : 100 kB\nMemAvailable: 50 kB\n", &m), -EBADMSG);
+	ck_assert_int_eq(meminfo_parse(" MemTotal: 100 kB\nMemAvailable: 50 kB\n", &m), -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_memory_read_names_the_path)
+{
+	char root[1024], err[256] = "";
+	MemoryFacts m;
+	case_root("old-kernel", root, sizeof(root));
+	ck_assert_int_eq(memory_read(root, &m, err, sizeof(err)), -EBADMSG);
+	ck_assert_ptr_nonnull(
+	        strstr(err, "/proc/old-kernel/meminfo: MemTotal or MemAvailable missing"));
+	case_root("does-not-exist", root, sizeof(root));
+	ck_assert_int_eq(memory_read(root, &m, err, sizeof(err)), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "/proc/does-not-exist/meminfo: No such file"));
+	ck_assert_int_eq(memory_read("/proc", &m, err, sizeof(err)), 0);
+	ck_assert_uint_gt(m.total_kib, 0);
+}
+END_TEST
+
+/* The sampler turns a failing probe into an error in the sample, never into quiet facts. */
+START_TEST(test_sampler_reports_probe_errors)
+{
+	char root[1024];
+	Config c;
+	Sample s;
+	Sampler sm;
+	ck_assert_int_eq(config_init_defaults(&c), 0);
+
+	case_root("normal", root, sizeof(root));
+	ProbeEnv env = { .proc_root = root, .dev_root = "/dev" };
+	sampler_init(&sm, &env);
+	sampler_prime(&sm, &c, 1000);
+	sampler_sample(&sm, &c, 2000, true, &s);
+	ck_assert_uint_eq(s.n_errors, 0);
+	ck_assert(s.cpu.valid);
+	ck_assert_double_eq(s.cpu.busy_percent, 0.0); /* same counters: no time passed */
+	ck_assert_uint_eq(s.cpu.window, 1000);
+	ck_assert(s.memory.valid);
+	sampler_done(&sm);
+
+	case_root("garbage", root, sizeof(root));
+	env.proc_root = root;
+	sampler_init(&sm, &env);
+	sampler_prime(&sm, &c, 1000);
+	sampler_sample(&sm, &c, 2000, true, &s);
+	ck_assert_uint_eq(s.n_errors, 2);
+	ck_assert_str_eq(s.errors[0].probe, "cpu");
+	ck_assert_ptr_nonnull(strstr(s.errors[0].message, "no aggregate 'cpu' line"));
+	ck_assert_str_eq(s.errors[1].probe, "memory");
+	ck_assert(!s.cpu.valid);
+	ck_assert(!s.memory.valid);
+	sampler_done(&sm);
+	config_free(&c);
+}
+END_TEST
+
+Suite *make_suite(void)
+{
+	Suite *s = suite_create("probes");
+	TCase *tc = tcase_create("parsers");
+	tcase_add_loop_test(tc, test_cpu_parse, 0, (int)ELEMENTSOF(cpu_cases));
+	tcase_add_test(tc, test_proc_parse_u64);
+	tcase_add_test(tc, test_cpu_sum_overflow);
+	tcase_add_test(tc, test_cpu_read_names_the_path);
+	tcase_add_test(tc, test_cpu_busy_percent);
+	tcase_add_loop_test(tc, test_meminfo_parse, 0, (int)ELEMENTSOF(mem_cases));
+	tcase_add_test(tc, test_meminfo_value_forms);
+	tcase_add_test(tc, test_memory_read_names_the_path);
+	tcase_add_test(tc, test_sampler_reports_probe_errors);
+	suite_add_tcase(s, tc);
+	return s;
+}
