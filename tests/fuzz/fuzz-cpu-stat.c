@@ -9,11 +9,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const uint8_t *nul = memchr(data, '\0', size);
-	size_t first = nul ? (size_t)(nul - data) : size;
-	_cleanup_free_ char *a = fuzz_strndup(data, first);
-	_cleanup_free_ char *b =
-	        fuzz_strndup(data + first + (nul ? 1 : 0), size - first - (nul ? 1 : 0));
+	_cleanup_free_ char *a = NULL, *b = NULL;
+	fuzz_split2(data, size, &a, &b);
 	CpuCounters prev = { 0 }, now = { 0 };
 
 	if (cpu_counters_parse(a, &prev) < 0)

@@ -18,11 +18,8 @@ static void check_rate(const IoCounters *a, const IoCounters *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const uint8_t *nul = memchr(data, '\0', size);
-	size_t first = nul ? (size_t)(nul - data) : size;
-	_cleanup_free_ char *a = fuzz_strndup(data, first);
-	_cleanup_free_ char *b =
-	        fuzz_strndup(data + first + (nul ? 1 : 0), size - first - (nul ? 1 : 0));
+	_cleanup_free_ char *a = NULL, *b = NULL;
+	fuzz_split2(data, size, &a, &b);
 	static IoCounters na, nb, da, db;
 
 	if (netdev_parse(a, NULL, NULL, &na) == 0 && netdev_parse(b, NULL, NULL, &nb) == 0)

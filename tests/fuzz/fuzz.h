@@ -28,6 +28,16 @@ static inline char *fuzz_strndup(const uint8_t *data, size_t size)
 	return s;
 }
 
+/* Two readings in one input, separated by the first NUL byte (the second is empty without
+ * one); both malloc'd and NUL-terminated. */
+static inline void fuzz_split2(const uint8_t *data, size_t size, char **ret_a, char **ret_b)
+{
+	const uint8_t *nul = memchr(data, '\0', size);
+	size_t first = nul ? (size_t)(nul - data) : size;
+	*ret_a = fuzz_strndup(data, first);
+	*ret_b = nul ? fuzz_strndup(nul + 1, size - first - 1) : fuzz_strndup(data, 0);
+}
+
 /* A property the parser must keep failed: crash loudly so that libFuzzer saves the input. */
 #define fuzz_assert(expr)                                                                          \
 	do {                                                                                       \
