@@ -231,7 +231,6 @@ class BusFaultTest(Fixture):
         d = self.start(env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus"},
                        dry_run=False)
         line = d.wait_for(r"error: action poweroff failed", timeout=15)[0]
-        self.assertIn("keeping the machine up and deciding on", line)
         self.assertIn("cannot connect to the system bus", line)
         self.assert_keeps_checking(d)
         d.wait_for(r"error: action poweroff failed", timeout=15, count=2)
