@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -492,6 +493,26 @@ class RemoteAgentTest(AwsTestCase):
         self.assertGreaterEqual(len(times), int((time.time() - t0) / 3.5), d.text())
         self.assertLess(max(gaps), 3.6, gaps)
         self.assertEqual(self.stub.aws.ec2_requests(), [])
+
+    def test_hanging_agent_does_not_delay_checks(self):
+        d = self.start_remote(idle_checks=1000)
+        d.wait_for(r"life cycle spot")
+        d.wait_for(r"check: idle", count=2)
+        os.kill(self.agent.proc.pid, signal.SIGSTOP)
+        try:
+            start = len(re.findall(r" check: ", d.text()))
+            t0 = time.time()
+            d.wait_for(r"spot/instance-action: the AWS agent at .*: no answer within the time "
+                       r"budget", timeout=15)
+            time.sleep(6)
+            stamps = [l.split(" ")[0] for l in d.text().splitlines() if " check: " in l][start:]
+        finally:
+            os.kill(self.agent.proc.pid, signal.SIGCONT)
+        times = [time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) +
+                 float("0" + s[19:-1]) for s in stamps]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        self.assertGreaterEqual(len(times), int((time.time() - t0) / 4), d.text())
+        self.assertLess(max(gaps), 4.1, gaps)  # 1 s interval + one 2.5 s spot poll budget
 
     def test_only_root_may_stop_and_bad_messages_get_errors(self):
         os.chmod(self.tmp, 0o755)
