@@ -42,7 +42,33 @@ MonitoringEndpoint={stub.aws_url}
     return conf
 
 
-class Daemon:
+class Process:
+    """A daemon process logging to self.logpath."""
+
+    def text(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def check_gaps(self, start):
+        """Seconds between the scheduled checks logged after the first start ones."""
+        stamps = [l.split(" ")[0] for l in self.text().splitlines() if " check: " in l][start:]
+        times = [time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) +
+                 float("0" + s[19:-1]) for s in stamps]
+        return [b - a for a, b in zip(times, times[1:])]
+
+
+class Daemon(Process):
     def __init__(self, stub, tmp, action="auto", idle_checks=2, extra="", agent=None,
                  netns=False):
         self.tmp = tmp
@@ -59,10 +85,6 @@ class Daemon:
             (["--aws-agent", agent] if agent else []),
             stdout=self.log, stderr=subprocess.STDOUT)
 
-    def text(self):
-        with open(self.logpath) as f:
-            return f.read()
-
     def wait_for(self, pattern, timeout=15.0, count=1):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -76,16 +98,6 @@ class Daemon:
     def ctl(self, *args):
         return subprocess.run([TRNIDLECTL, "--socket", os.path.join(self.rundir, "io.trnidle.sock"),
                                *args], capture_output=True, text=True, timeout=10)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 class AwsTestCase(unittest.TestCase):
@@ -286,11 +298,8 @@ class SpotNoticeTest(AwsTestCase):
         t0 = time.time()
         d.wait_for(r"spot/instance-action: .*timed out", timeout=15)
         time.sleep(6)
-        stamps = [l.split(" ")[0] for l in d.text().splitlines() if " check: " in l][start:]
-        times = [time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) +
-                 float("0" + s[19:-1]) for s in stamps]
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        self.assertGreaterEqual(len(times), int((time.time() - t0) / 3.5), d.text())
+        gaps = d.check_gaps(start)
+        self.assertGreaterEqual(len(gaps) + 1, int((time.time() - t0) / 3.5), d.text())
         self.assertLess(max(gaps), 3.6, gaps)  # 1 s interval + at most one 2 s IMDS budget
 
 
@@ -388,7 +397,7 @@ def varlink_call(sock, message, uid=None):
     return json.loads(r.stdout)
 
 
-class Agent:
+class Agent(Process):
     """trnidled-aws on its own socket (as root here; the unit runs it as a dynamic user)."""
 
     def __init__(self, conf, tmp):
@@ -405,21 +414,6 @@ class Agent:
             if time.time() > deadline or self.proc.poll() is not None:
                 raise AssertionError("trnidled-aws did not start:\n" + self.text())
             time.sleep(0.05)
-
-    def text(self):
-        with open(self.logpath) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
 
 
 class RemoteAgentTest(AwsTestCase):
@@ -486,11 +480,8 @@ class RemoteAgentTest(AwsTestCase):
         d.wait_for(r"action stop-instance failed.*giving up after \d+ attempt", timeout=45)
         d.wait_for(r"falling back to an OS power-off")
         d.wait_for(r"action poweroff \(dry-run\)")
-        stamps = [l.split(" ")[0] for l in d.text().splitlines() if " check: " in l][start:]
-        times = [time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) +
-                 float("0" + s[19:-1]) for s in stamps]
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        self.assertGreaterEqual(len(times), int((time.time() - t0) / 3.5), d.text())
+        gaps = d.check_gaps(start)
+        self.assertGreaterEqual(len(gaps) + 1, int((time.time() - t0) / 3.5), d.text())
         self.assertLess(max(gaps), 3.6, gaps)
         self.assertEqual(self.stub.aws.ec2_requests(), [])
 
@@ -505,13 +496,10 @@ class RemoteAgentTest(AwsTestCase):
             d.wait_for(r"spot/instance-action: the AWS agent at .*: no answer within the time "
                        r"budget", timeout=15)
             time.sleep(6)
-            stamps = [l.split(" ")[0] for l in d.text().splitlines() if " check: " in l][start:]
+            gaps = d.check_gaps(start)
         finally:
             os.kill(self.agent.proc.pid, signal.SIGCONT)
-        times = [time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) +
-                 float("0" + s[19:-1]) for s in stamps]
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        self.assertGreaterEqual(len(times), int((time.time() - t0) / 4), d.text())
+        self.assertGreaterEqual(len(gaps) + 1, int((time.time() - t0) / 4), d.text())
         self.assertLess(max(gaps), 4.1, gaps)  # 1 s interval + one 2.5 s spot poll budget
 
     def test_only_root_may_stop_and_bad_messages_get_errors(self):
