@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include <systemd/sd-bus.h>
 
@@ -164,10 +165,16 @@ int wall_terminals(const char *dev_root, const char *message)
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		/* Never block on a stuck terminal, never make it our controlling tty. */
 		_cleanup_close_ int fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0)
+		struct stat before;
+		if (fd < 0 || fstat(fd, &before) < 0)
 			continue;
 		if (write(fd, message, strlen(message)) > 0)
 			n++;
+		/* Our own write moved the terminal's output time, and the terminal signal reads
+		 * that time as use: left alone, every warning would make a forgotten terminal look
+		 * busy and cancel its own action, for another SessionIdleSec. Put the times back. */
+		const struct timespec times[2] = { before.st_atim, before.st_mtim };
+		(void)futimens(fd, times);
 	}
 	closedir(d);
 	return n;

@@ -67,7 +67,7 @@ class Scene:
         quiet_rounds = 0
         for _ in range(20):
             recent = [p for p in paths
-                      if time.time() - max(os.stat(p).st_atime, os.stat(p).st_mtime) < 86400]
+                      if time.time() - max(os.stat(p).st_atime, os.stat(p).st_mtime) < 3600]
             if not recent:
                 quiet_rounds += 1
                 if quiet_rounds == 2:

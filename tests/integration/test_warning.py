@@ -48,6 +48,20 @@ class WarningTest(DaemonTestCase):
         self.term.close()
         super().tearDown()
 
+    def test_warning_does_not_make_the_terminal_look_used(self):
+        # A terminal nobody used for 3 hours: the warning written to it must not count as
+        # its use, or every warning would cancel itself and keep the machine up.
+        tty = os.ttyname(self.term.slave)
+        old = time.time() - 3 * 3600
+        os.utime(tty, (old, old))
+        d = self.daemon({"Check": {"IdleChecks": "1"}, "Action": {"WarnSec": "1s"}},
+                        extra_args=["--dev-dir", self.dev])
+        self.term.read_until("this machine looks idle")
+        d.wait_for(ACTION)
+        st = os.stat(tty)
+        self.assertLess(st.st_mtime, old + 2, "the warning moved the terminal's output time")
+        self.assertLess(st.st_atime, old + 2, "the warning moved the terminal's input time")
+
     def test_warning_reaches_the_terminal_then_the_action_runs(self):
         d = self.daemon({"Check": {"IdleChecks": "2"}, "Action": {"WarnSec": "2s"}},
                         extra_args=["--dev-dir", self.dev])
