@@ -24,9 +24,10 @@ typedef struct AwsCallbacks {
 	void *userdata;
 } AwsCallbacks;
 
-/* config must stay at its address (the manager's Config, replaced in place on reload). */
-int aws_runtime_new(sd_event *e, const Config *config, bool dry_run, const AwsCallbacks *cb,
-                    AwsRuntime **ret);
+/* config must stay at its address (the manager's Config, replaced in place on reload). With
+ * agent (a socket path) the AWS calls go to trnidled-aws there; NULL makes them here. */
+int aws_runtime_new(sd_event *e, const Config *config, bool dry_run, const char *agent,
+                    const AwsCallbacks *cb, AwsRuntime **ret);
 AwsRuntime *aws_runtime_free(AwsRuntime *a);
 /* After a configuration reload: a new ImdsEndpoint= means finding out anew. */
 void aws_runtime_reload(AwsRuntime *a);

@@ -17,6 +17,7 @@ typedef struct ManagerOptions {
 	const char *dropin_dir;
 	const char *runtime_dir;
 	const char *dev_root;
+	const char *aws_agent; /* trnidled-aws's socket; NULL: AWS calls in this process */
 	bool dry_run;
 } ManagerOptions;
 

@@ -30,7 +30,8 @@ typedef bool (*IoDeviceFilter)(const char *name, void *userdata);
 int netdev_parse(const char *text, IoDeviceFilter keep, void *userdata, IoCounters *ret);
 int diskstats_parse(const char *text, IoDeviceFilter keep, void *userdata, IoCounters *ret);
 
-/* Read them, keeping real devices only: interfaces not under sys_root/devices/virtual/net,
+/* Read them (the network counters of PID 1's namespace: proc_root/1/net/dev), keeping real
+ * devices only: interfaces not under sys_root/devices/virtual/net,
  * whole disks under sys_root/block not under sys_root/devices/virtual/block. */
 int netdev_read(const char *proc_root, const char *sys_root, IoCounters *ret, char *err,
                 size_t errlen);

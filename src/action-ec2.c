@@ -7,10 +7,9 @@
 #include <stdio.h>
 
 #include "action.h"
+#include "aws-client.h"
 #include "aws.h"
 #include "imds.h"
-
-#define EC2_TIMEOUT_MS 8000L
 
 static char *stop_body(const char *instance_id, bool dry_run)
 {
@@ -92,7 +91,7 @@ static int stop_instance_run(const ActionRequest *req, ActionResult *ret)
 	if (!body)
 		return -ENOMEM;
 	aws_endpoint(url, sizeof(url), req->config->ec2_endpoint, "ec2", t->region);
-	r = aws_query_post(url, t->region, "ec2", &creds, body, EC2_TIMEOUT_MS, &resp);
+	r = aws_query_post(url, t->region, "ec2", &creds, body, AWS_EC2_TIMEOUT_MS, &resp);
 	if (r == -ENOMEM) {
 		http_response_done(&resp);
 		return r;

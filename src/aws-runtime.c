@@ -4,19 +4,19 @@
 #include <strings.h>
 #include <time.h>
 
+#include "aws-client.h"
 #include "aws-runtime.h"
 #include "log.h"
 #include "metrics.h"
 #include "timespan.h"
 
 #define SPOT_POLL_USEC          (5 * USEC_PER_SEC) /* as AWS advises */
-#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
+#define IMDS_DEFAULT_ENDPOINT   "http://169.254.169.254"
 #define IDENTIFY_RECHECK_USEC   (10 * USEC_PER_MINUTE)
 #define STOP_BUDGET_MIN_USEC    (30 * USEC_PER_SEC)
 #define STOP_BACKOFF_FIRST_USEC USEC_PER_SEC
 #define STOP_BACKOFF_MAX_USEC   (16 * USEC_PER_SEC)
 #define FAILURE_LOG_EVERY_USEC  (10 * USEC_PER_MINUTE)
-#define CLOUDWATCH_TIMEOUT_MS   3000L
 
 /* Logs the first failure, then at most one per FAILURE_LOG_EVERY_USEC, and the recovery. */
 typedef struct RateLimit {
@@ -32,7 +32,7 @@ struct AwsRuntime {
 	AwsCallbacks cb;
 	char endpoint[256];
 
-	Imds imds;
+	AwsClient *client; /* in-process, or the agent trnidled-aws */
 	AwsIdentity id;
 	bool present;
 	int identify_error; /* the last error logged, so each kind is logged once */
@@ -47,7 +47,6 @@ struct AwsRuntime {
 	unsigned attempts;
 	usec_t stop_deadline, backoff;
 	char why[512];
-	Ec2Target target;
 
 	RateLimit cloudwatch, textfile;
 };
@@ -146,7 +145,7 @@ static void identify(AwsRuntime *a)
 		         "means poweroff; instance metadata is not asked");
 		return;
 	}
-	int r = imds_identify(&a->imds, &id, err, sizeof(err));
+	int r = a->client->ops->identify(a->client, &id, err, sizeof(err));
 	if (r < 0) {
 		log_identify_failure(a, r, err);
 		sd_event_source_set_time(a->identify_timer, boottime() + IDENTIFY_RECHECK_USEC);
@@ -195,15 +194,12 @@ static void spot_notice_found(AwsRuntime *a, const SpotNotice *n)
 
 static void poll_rebalance(AwsRuntime *a)
 {
-	_cleanup_free_ char *body = NULL;
 	char err[512], when[32], f_time[64];
-	int r = imds_get(&a->imds, "events/recommendations/rebalance", &body, err, sizeof(err));
+	int r = a->client->ops->rebalance(a->client, when, sizeof(when), err, sizeof(err));
+	if (r == -EBADMSG)
+		log_warning("events/recommendations/rebalance: %s", err);
 	if (r < 0)
 		return; /* 404 is the normal case; other failures show in the spot poll */
-	if (imds_parse_rebalance(body, when, sizeof(when), err, sizeof(err)) < 0) {
-		log_warning("events/recommendations/rebalance: %s", err);
-		return;
-	}
 	if (streq(when, a->rebalance_seen))
 		return;
 	strscpy(a->rebalance_seen, sizeof(a->rebalance_seen), when);
@@ -218,24 +214,23 @@ static void poll_rebalance(AwsRuntime *a)
 static int on_spot_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	AwsRuntime *a = userdata;
-	_cleanup_free_ char *body = NULL;
 	char err[512];
 	SpotNotice n;
 
 	sd_event_source_set_time(s, boottime() + SPOT_POLL_USEC);
-	int r = imds_get(&a->imds, "spot/instance-action", &body, err, sizeof(err));
+	int r = a->client->ops->spot_action(a->client, &n, err, sizeof(err));
 	if (r == -ENOENT) {
 		if (a->spot_pending)
 			log_notice("spot interruption notice withdrawn (spot/instance-action is "
 			           "gone); idle actions may start again");
 		a->spot_pending = false;
-	} else if (r < 0) {
+	} else if (r == -EBADMSG)
+		log_warning("spot/instance-action: %s", err);
+	else if (r < 0) {
 		/* A timeout already cost the budget: leave the rest for the next round. */
 		log_warning("spot/instance-action: %s", err);
 		return 0;
-	} else if (imds_parse_instance_action(body, &n, err, sizeof(err)) < 0)
-		log_warning("spot/instance-action: %s", err);
-	else
+	} else
 		spot_notice_found(a, &n);
 	poll_rebalance(a);
 	return 0;
@@ -265,13 +260,9 @@ static void stop_attempt(AwsRuntime *a)
 {
 	ActionResult res;
 	char next[32];
-	a->target = (Ec2Target){ .imds = &a->imds,
-		                 .instance_id = a->present ? a->id.instance_id : "",
-		                 .region = a->id.region };
-	ActionRequest req = {
-		.dry_run = a->dry_run, .config = a->config, .why = a->why, .ec2 = &a->target
-	};
-	int r = action_stop_instance.run(&req, &res);
+	AwsIdentity none = { 0 };
+	int r = a->client->ops->stop_instance(a->client, a->present ? &a->id : &none, a->dry_run,
+	                                      &res);
 	a->attempts++;
 	if (r >= 0 || r != -EAGAIN || boottime() + a->backoff > a->stop_deadline) {
 		if (r == -EAGAIN)
@@ -337,40 +328,16 @@ static void rate_limited_success(RateLimit *l, const char *what)
 
 static int cloudwatch_put(AwsRuntime *a, const Decision *d, char *err, size_t errlen)
 {
-	AwsCredentials creds;
-	HttpResponse resp;
-	char url[512], code[64] = "", msg[256] = "";
 	if (!a->present) {
 		snprintf(err, errlen, "not on EC2 (no instance id for the InstanceId dimension)");
 		return -ENXIO;
 	}
-	int r = imds_credentials(&a->imds, &creds, err, errlen);
-	if (r < 0)
-		return r;
 	CloudWatchMetric metrics[] = {
 		{ "Active", decision_active(d) ? 1 : 0, "None" },
 		{ "IdleChecks", d->idle_checks, "Count" },
 	};
-	_cleanup_free_ char *body = cloudwatch_put_body(
-	        a->config->metrics_namespace, a->id.instance_id, metrics, ELEMENTSOF(metrics));
-	if (!body)
-		return -ENOMEM;
-	aws_endpoint(url, sizeof(url), a->config->monitoring_endpoint, "monitoring", a->id.region);
-	r = aws_query_post(url, a->id.region, "monitoring", &creds, body, CLOUDWATCH_TIMEOUT_MS,
-	                   &resp);
-	err[0] = '\0';
-	if (r < 0)
-		strappendf(err, errlen, "%s: %s", url, resp.timed_out ? "timed out" : resp.error);
-	else if (resp.status != 200) {
-		(void)xml_find_text(resp.body, "Code", code, sizeof(code));
-		(void)xml_find_text(resp.body, "Message", msg, sizeof(msg));
-		strappendf(err, errlen, "%s answered HTTP %ld %s: %s", url, resp.status, code, msg);
-		if (streq(code, "ExpiredToken"))
-			a->imds.have_creds = false;
-		r = -EPROTO;
-	}
-	http_response_done(&resp);
-	return r;
+	return a->client->ops->put_metrics(a->client, &a->id, metrics, ELEMENTSOF(metrics), err,
+	                                   errlen);
 }
 
 void aws_runtime_after_check(AwsRuntime *a, const Decision *d, const Sample *s)
@@ -395,8 +362,8 @@ void aws_runtime_after_check(AwsRuntime *a, const Decision *d, const Sample *s)
 
 /* ---- life cycle ------------------------------------------------------------------------- */
 
-int aws_runtime_new(sd_event *e, const Config *config, bool dry_run, const AwsCallbacks *cb,
-                    AwsRuntime **ret)
+int aws_runtime_new(sd_event *e, const Config *config, bool dry_run, const char *agent,
+                    const AwsCallbacks *cb, AwsRuntime **ret)
 {
 	AwsRuntime *a = calloc(1, sizeof(*a));
 	int r;
@@ -404,7 +371,11 @@ int aws_runtime_new(sd_event *e, const Config *config, bool dry_run, const AwsCa
 		return -ENOMEM;
 	*a = (AwsRuntime){ .event = e, .config = config, .dry_run = dry_run, .cb = *cb };
 	strscpy(a->endpoint, sizeof(a->endpoint), config->imds_endpoint);
-	imds_init(&a->imds, a->endpoint);
+	a->client = agent ? aws_client_new_remote(agent) : aws_client_new_local(config);
+	if (!a->client) {
+		free(a);
+		return -ENOMEM;
+	}
 	if ((r = sd_event_add_time(e, &a->identify_timer, CLOCK_BOOTTIME, USEC_INFINITY,
 	                           USEC_PER_SEC, on_identify_timer, a)) < 0 ||
 	    (r = sd_event_add_time(e, &a->spot_timer, CLOCK_BOOTTIME, USEC_INFINITY,
@@ -425,10 +396,12 @@ int aws_runtime_new(sd_event *e, const Config *config, bool dry_run, const AwsCa
 
 void aws_runtime_reload(AwsRuntime *a)
 {
+	char err[512];
+	if (a->client->ops->reload(a->client, err, sizeof(err)) < 0)
+		log_warning("%s; it keeps its previous configuration", err);
 	if (streq(a->endpoint, a->config->imds_endpoint))
 		return;
 	strscpy(a->endpoint, sizeof(a->endpoint), a->config->imds_endpoint);
-	imds_reset(&a->imds, a->endpoint);
 	a->present = false;
 	a->spot_pending = false;
 	a->identify_error = 0;
@@ -443,6 +416,7 @@ AwsRuntime *aws_runtime_free(AwsRuntime *a)
 	sd_event_source_disable_unref(a->identify_timer);
 	sd_event_source_disable_unref(a->spot_timer);
 	sd_event_source_disable_unref(a->stop_timer);
+	aws_client_free(a->client);
 	free(a);
 	return NULL;
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
+#include "curl-api.h"
 
 #include "aws.h"
 
@@ -41,11 +41,11 @@ void http_response_done(HttpResponse *r)
 	r->size = 0;
 }
 
-static struct curl_slist *header_list(const char *const *headers, bool *oom)
+static struct curl_slist *header_list(const CurlApi *api, const char *const *headers, bool *oom)
 {
 	struct curl_slist *l = NULL;
 	for (size_t i = 0; headers && headers[i]; i++) {
-		struct curl_slist *n = curl_slist_append(l, headers[i]);
+		struct curl_slist *n = api->slist_append(l, headers[i]);
 		if (!n) {
 			*oom = true;
 			break;
@@ -62,43 +62,48 @@ int http_request(const HttpRequest *req, HttpResponse *ret)
 	int r = 0;
 
 	*ret = (HttpResponse){ 0 };
-	CURL *c = curl_easy_init();
+	const CurlApi *api = curl_api(ret->error, sizeof(ret->error));
+	if (!api) {
+		ret->body = strdup("");
+		return ret->body ? -EHOSTUNREACH : -ENOMEM;
+	}
+	CURL *c = api->easy_init();
 	if (!c)
 		return -ENOMEM;
-	struct curl_slist *h = header_list(req->headers, &oom);
+	struct curl_slist *h = header_list(api, req->headers, &oom);
 	char errbuf[CURL_ERROR_SIZE] = "";
 
-	curl_easy_setopt(c, CURLOPT_URL, req->url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "trnidled");
+	api->easy_setopt(c, CURLOPT_URL, req->url);
+	api->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	api->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	api->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+	api->easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	api->easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	api->easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	api->easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	api->easy_setopt(c, CURLOPT_USERAGENT, "trnidled");
 	if (req->no_proxy)
-		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+		api->easy_setopt(c, CURLOPT_NOPROXY, "*");
 	if (h)
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+		api->easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	if (req->body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
+		api->easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+		api->easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
 	}
 	if (!streq(req->method, req->body ? "POST" : "GET"))
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+		api->easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
 	if (streq(req->method, "PUT") && !req->body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+		api->easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		api->easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
 	}
 	if (req->sigv4) {
-		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, req->sigv4);
-		curl_easy_setopt(c, CURLOPT_USERPWD, req->userpwd);
+		api->easy_setopt(c, CURLOPT_AWS_SIGV4, req->sigv4);
+		api->easy_setopt(c, CURLOPT_USERPWD, req->userpwd);
 	}
 
-	CURLcode cc = oom ? CURLE_OUT_OF_MEMORY : curl_easy_perform(c);
+	CURLcode cc = oom ? CURLE_OUT_OF_MEMORY : api->easy_perform(c);
 	if (cc == CURLE_OK) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
+		api->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
 	} else if (cc == CURLE_OUT_OF_MEMORY) {
 		r = -ENOMEM;
 	} else {
@@ -106,15 +111,15 @@ int http_request(const HttpRequest *req, HttpResponse *ret)
 		snprintf(ret->error, sizeof(ret->error), "%s",
 		         b.overflow  ? "answer larger than 1 MiB"
 		         : errbuf[0] ? errbuf
-		                     : curl_easy_strerror(cc));
+		                     : api->easy_strerror(cc));
 		r = ret->timed_out ? -ETIMEDOUT : -EHOSTUNREACH;
 	}
 	ret->body = b.data ? b.data : strdup("");
 	ret->size = b.size;
 	if (!ret->body)
 		r = -ENOMEM;
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	api->slist_free_all(h);
+	api->easy_cleanup(c);
 	return r;
 }
 

@@ -39,6 +39,7 @@ static void help(void)
 	       "      --json              with --once: print the verdict as JSON\n"
 	       "      --window DURATION   with --once: CPU averaging window (default 1s)\n"
 	       "      --dev-dir DIR       where terminals are found for warnings (default /dev)\n"
+	       "      --aws-agent PATH    make the AWS calls through trnidled-aws at socket PATH\n"
 	       "  -V, --version           print the version and exit\n"
 	       "  -h, --help              print this help and exit\n\n"
 	       "See trnidled(8) and trnidled.conf(5).\n",
@@ -48,7 +49,7 @@ static void help(void)
 /* Returns 0 to go on, 1 to exit successfully, -1 on a usage error. */
 static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t dropin_len)
 {
-	enum { OPT_CHECK_CONFIG = 256, OPT_ONCE, OPT_JSON, OPT_WINDOW, OPT_DEV_DIR };
+	enum { OPT_CHECK_CONFIG = 256, OPT_ONCE, OPT_JSON, OPT_WINDOW, OPT_DEV_DIR, OPT_AWS_AGENT };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
@@ -59,6 +60,7 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "window", required_argument, NULL, OPT_WINDOW },
 		{ "dev-dir", required_argument, NULL, OPT_DEV_DIR },
+		{ "aws-agent", required_argument, NULL, OPT_AWS_AGENT },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -105,6 +107,14 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 			break;
 		case OPT_DEV_DIR:
 			a->mopt.dev_root = optarg;
+			break;
+		case OPT_AWS_AGENT:
+			if (optarg[0] != '/') {
+				fprintf(stderr, "trnidled: --aws-agent: '%s' is not an absolute "
+						"path\n", optarg);
+				return -1;
+			}
+			a->mopt.aws_agent = optarg;
 			break;
 		case 'V':
 			printf("trnidled %s\n", TRNIDLED_VERSION);

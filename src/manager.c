@@ -470,7 +470,8 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 	AwsCallbacks cb = { .spot_notice = on_spot_notice,
 			    .action_done = on_aws_action_done,
 			    .userdata = m };
-	if ((r = aws_runtime_new(m->event, &m->config, opt->dry_run, &cb, &m->aws)) < 0) {
+	if ((r = aws_runtime_new(m->event, &m->config, opt->dry_run, opt->aws_agent, &cb,
+				   &m->aws)) < 0) {
 		log_error("cannot set up the EC2 timers: %s", strerror(-r));
 		goto fail;
 	}

@@ -1,4 +1,4 @@
-/* Network (/proc/net/dev) and disk (/proc/diskstats) byte counters. */
+/* Network (/proc/1/net/dev) and disk (/proc/diskstats) byte counters. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -127,7 +127,9 @@ static int io_read(const char *proc_root, const char *file, IoParseFn parse, con
 int netdev_read(const char *proc_root, const char *sys_root, IoCounters *ret, char *err,
                 size_t errlen)
 {
-	return io_read(proc_root, "net/dev", netdev_parse, sys_root, "net", ret, err, errlen);
+	/* PID 1's view, not ours: the service runs with PrivateNetwork=yes, and its own network
+	 * namespace has only lo. Traffic that makes the machine busy is in the host's. */
+	return io_read(proc_root, "1/net/dev", netdev_parse, sys_root, "net", ret, err, errlen);
 }
 
 int diskstats_read(const char *proc_root, const char *sys_root, IoCounters *ret, char *err,

@@ -2,16 +2,14 @@
  * logic: the daemon builds every answer, including the text printed here. */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <json-c/json.h>
 
 #include "build-config.h"
 #include "macro.h"
+#include "varlink-client.h"
 
 #define EXIT_DAEMON_ERROR 1
 #define EXIT_USAGE 2
@@ -37,83 +35,6 @@ static void help(void)
 	       "  -V, --version             print the version\n\n"
 	       "Exit status: 0 ok, 1 the daemon answered an error, 2 usage, 3 cannot connect.\n",
 	       TRNIDLED_RUNTIME_DIR);
-}
-
-static int connect_socket(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strscpy(sa.sun_path, sizeof(sa.sun_path), path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-static int send_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads one NUL-terminated message. */
-static int recv_message(int fd, char **ret)
-{
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, TIMEOUT_MSEC);
-		if (r == 0) {
-			free(buf);
-			return -ETIMEDOUT;
-		}
-		if (len + 1 >= cap) {
-			if (cap >= REPLY_MAX) {
-				free(buf);
-				return -EMSGSIZE;
-			}
-			cap *= 2;
-			char *n = realloc(buf, cap);
-			if (!n) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = n;
-		}
-		ssize_t n = recv(fd, buf + len, 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(buf);
-			return n < 0 ? -errno : -ECONNRESET;
-		}
-		if (buf[len] == '\0') {
-			*ret = buf;
-			return 0;
-		}
-		len++;
-	}
 }
 
 static const char *verdict_colour(json_object *params)
@@ -165,56 +86,41 @@ static void print_error(const char *error, json_object *params)
 
 static int call(const char *socket_path, const char *method, json_object *params, bool json)
 {
-	json_object *req = json_object_new_object();
-	json_object_object_add(req, "method", json_object_new_string(method));
-	json_object_object_add(req, "parameters", params);
-	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-
-	int fd = connect_socket(socket_path);
+	int fd = varlink_connect(socket_path);
 	if (fd < 0) {
 		fprintf(stderr,
 			"trnidlectl: cannot connect to %s: %s\n"
 			"Is the daemon running? Check with: systemctl status trnidled\n",
-			socket_path, strerror(errno));
-		json_object_put(req);
+			socket_path, strerror(-fd));
+		json_object_put(params);
 		return EXIT_NO_DAEMON;
 	}
-	char *reply = NULL;
-	int r = send_all(fd, text, strlen(text) + 1);
-	json_object_put(req);
-	/* A daemon that turns us away (TooManyClients) answers and hangs up at once, perhaps
-	 * before our request is through: what it said is still there to read. */
-	if (r >= 0 || r == -EPIPE || r == -ECONNRESET) {
-		int q = recv_message(fd, &reply);
-		r = q >= 0 ? 0 : r >= 0 ? q : r;
-	}
+	VarlinkReply reply;
+	int r = varlink_call_fd(fd, method, params, TIMEOUT_MSEC, REPLY_MAX, &reply);
 	close(fd);
+	if (r == -EBADMSG) {
+		fprintf(stderr, "trnidlectl: the daemon's answer is not JSON\n");
+		return EXIT_DAEMON_ERROR;
+	}
 	if (r < 0) {
 		fprintf(stderr, "trnidlectl: no answer from %s: %s\n", socket_path, strerror(-r));
 		return EXIT_NO_DAEMON;
 	}
-	json_object *o = json_tokener_parse(reply);
-	free(reply);
-	json_object *err = NULL, *p = NULL;
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		fprintf(stderr, "trnidlectl: the daemon's answer is not JSON\n");
-		json_object_put(o);
-		return EXIT_DAEMON_ERROR;
-	}
-	(void)json_object_object_get_ex(o, "parameters", &p);
-	if (json_object_object_get_ex(o, "error", &err)) {
+	json_object *p = reply.parameters;
+	if (reply.error) {
 		if (json)
-			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-		print_error(json_object_get_string(err), p);
-		json_object_put(o);
+			printf("%s\n",
+			       json_object_to_json_string_ext(reply.msg, JSON_C_TO_STRING_PRETTY));
+		print_error(reply.error, p);
+		varlink_reply_done(&reply);
 		return EXIT_DAEMON_ERROR;
 	}
 	if (json)
 		printf("%s\n", json_object_to_json_string_ext(p, JSON_C_TO_STRING_PRETTY |
 								     JSON_C_TO_STRING_NOSLASHESCAPE));
-	else if (p)
+	else
 		print_text(p, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
-	json_object_put(o);
+	varlink_reply_done(&reply);
 	return 0;
 }
 

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -16,16 +17,13 @@ from aws_stub import Stub
 
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 TRNIDLECTL = os.environ.get("TRNIDLECTL", "build/src/trnidlectl")
+TRNIDLED_AWS = os.environ.get("TRNIDLED_AWS", "build/src/trnidled-aws")
 
 
-class Daemon:
-    def __init__(self, stub, tmp, action="auto", idle_checks=2, extra=""):
-        self.tmp = tmp
-        self.conf = os.path.join(tmp, "trnidled.conf")
-        self.rundir = os.path.join(tmp, "run")
-        self.logpath = os.path.join(tmp, "daemon.log")
-        with open(self.conf, "w") as f:
-            f.write(f"""[Check]
+def write_config(stub, tmp, action="auto", idle_checks=2, extra=""):
+    conf = os.path.join(tmp, "trnidled.conf")
+    with open(conf, "w") as f:
+        f.write(f"""[Check]
 IntervalSec=1s
 BootGraceSec=0
 IdleChecks={idle_checks}
@@ -41,15 +39,51 @@ Ec2Endpoint={stub.aws_url}
 MonitoringEndpoint={stub.aws_url}
 {extra}
 """)
-        self.log = open(self.logpath, "w")
-        self.proc = subprocess.Popen(
-            [TRNIDLED, "--foreground", "--dry-run", "--config", self.conf, "--runtime-dir",
-             self.rundir, "--dev-dir", os.path.join(tmp, "dev")],
-            stdout=self.log, stderr=subprocess.STDOUT)
+    return conf
+
+
+class Process:
+    """A daemon process logging to self.logpath."""
 
     def text(self):
         with open(self.logpath) as f:
             return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def check_gaps(self, start):
+        """Seconds between the scheduled checks logged after the first start ones."""
+        stamps = [l.split(" ")[0] for l in self.text().splitlines() if " check: " in l][start:]
+        times = [time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) +
+                 float("0" + s[19:-1]) for s in stamps]
+        return [b - a for a, b in zip(times, times[1:])]
+
+
+class Daemon(Process):
+    def __init__(self, stub, tmp, action="auto", idle_checks=2, extra="", agent=None,
+                 netns=False):
+        self.tmp = tmp
+        self.conf = write_config(stub, tmp, action, idle_checks, extra)
+        self.rundir = os.path.join(tmp, "run")
+        self.logpath = os.path.join(tmp, "daemon.log")
+        self.log = open(self.logpath, "w")
+        # netns: a network namespace of its own with nothing but a down lo, as under
+        # PrivateNetwork=yes; then every AWS call must go through the agent.
+        self.proc = subprocess.Popen(
+            (["unshare", "--net"] if netns else []) +
+            [TRNIDLED, "--foreground", "--dry-run", "--config", self.conf, "--runtime-dir",
+             self.rundir, "--dev-dir", os.path.join(tmp, "dev")] +
+            (["--aws-agent", agent] if agent else []),
+            stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_for(self, pattern, timeout=15.0, count=1):
         deadline = time.time() + timeout
@@ -64,16 +98,6 @@ MonitoringEndpoint={stub.aws_url}
     def ctl(self, *args):
         return subprocess.run([TRNIDLECTL, "--socket", os.path.join(self.rundir, "io.trnidle.sock"),
                                *args], capture_output=True, text=True, timeout=10)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 class AwsTestCase(unittest.TestCase):
@@ -274,11 +298,8 @@ class SpotNoticeTest(AwsTestCase):
         t0 = time.time()
         d.wait_for(r"spot/instance-action: .*timed out", timeout=15)
         time.sleep(6)
-        stamps = [l.split(" ")[0] for l in d.text().splitlines() if " check: " in l][start:]
-        times = [time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) +
-                 float("0" + s[19:-1]) for s in stamps]
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        self.assertGreaterEqual(len(times), int((time.time() - t0) / 3.5), d.text())
+        gaps = d.check_gaps(start)
+        self.assertGreaterEqual(len(gaps) + 1, int((time.time() - t0) / 3.5), d.text())
         self.assertLess(max(gaps), 3.6, gaps)  # 1 s interval + at most one 2 s IMDS budget
 
 
@@ -347,6 +368,177 @@ class MetricsTest(AwsTestCase):
         else:
             parse_prometheus(self, text)
         self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("trnidled.prom.")], [])
+
+
+VARLINK_CALL = """
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(20)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\\0")
+buf = b""
+while not buf.endswith(b"\\0"):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+print(buf.rstrip(b"\\0").decode())
+"""
+
+
+def varlink_call(sock, message, uid=None):
+    """Sends one raw message (a str) to sock, as uid when given; returns the reply."""
+    argv = ["python3", "-c", VARLINK_CALL, sock, message]
+    if uid is not None:
+        argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + argv
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise AssertionError(r.stderr)
+    return json.loads(r.stdout)
+
+
+class Agent(Process):
+    """trnidled-aws on its own socket (as root here; the unit runs it as a dynamic user)."""
+
+    def __init__(self, conf, tmp):
+        self.dir = os.path.join(tmp, "agent")
+        os.makedirs(self.dir, mode=0o755, exist_ok=True)
+        self.socket = os.path.join(self.dir, "io.trnidle.aws.sock")
+        self.logpath = os.path.join(tmp, "agent.log")
+        self.log = open(self.logpath, "w")
+        self.proc = subprocess.Popen([TRNIDLED_AWS, "--foreground", "--config", conf,
+                                      "--socket", self.socket],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while "ready" not in self.text():
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise AssertionError("trnidled-aws did not start:\n" + self.text())
+            time.sleep(0.05)
+
+
+class RemoteAgentTest(AwsTestCase):
+    """The daemon with --aws-agent, in a network namespace of its own (as under
+    PrivateNetwork=yes), and trnidled-aws making the calls to the same stand-ins."""
+
+    def setUp(self):
+        super().setUp()
+        self.agent = None
+
+    def tearDown(self):
+        try:
+            if self.agent:
+                rc = self.agent.stop()
+                self.assertEqual(rc, 0, self.agent.text())
+                self.assertNotIn("Sanitizer", self.agent.text())
+        finally:
+            super().tearDown()
+
+    def start_remote(self, **kw):
+        conf = write_config(self.stub, self.tmp, **kw)
+        self.agent = Agent(conf, self.tmp)
+        self.daemon = Daemon(self.stub, self.tmp, agent=self.agent.socket, netns=True, **kw)
+        return self.daemon
+
+    def test_auto_on_spot_stops_the_instance_through_the_agent(self):
+        d = self.start_remote()
+        d.wait_for(r"life cycle spot")
+        d.wait_for(r"action stop-instance \(dry-run\): dry-run: EC2 confirms StopInstances "
+                   r"on i-0123456789abcdef0 would succeed")
+        reqs = self.stub.aws.ec2_requests()
+        self.assertTrue(reqs)
+        self.assertTrue(reqs[0]["valid"], reqs[0]["why"])  # signed by the agent, SigV4
+        self.assertEqual(reqs[0]["params"]["InstanceId.1"], "i-0123456789abcdef0")
+        self.assertEqual(reqs[0]["params"]["DryRun"], "true")
+        self.assertRegex(self.agent.text(),
+                         r"StopInstances \(dry-run\) on i-0123456789abcdef0 for pid \d+: dry-run")
+        self.assertIn("action: stop-instance", d.ctl("status").stdout)
+
+    def test_spot_notice_and_metrics_through_the_agent(self):
+        self.stub.imds.spot_action = {"action": "terminate", "time": "2030-01-01T00:02:00Z"}
+        d = self.start_remote(idle_checks=1000,
+                              extra="[Metrics]\nCloudWatch=yes\nNamespace=TrnAgent\n")
+        d.wait_for(r"spot interruption notice: EC2 will terminate instance "
+                   r"i-0123456789abcdef0 at 2030-01-01T00:02:00Z")
+        deadline = time.time() + 15
+        while not self.stub.aws.cw_requests() and time.time() < deadline:
+            time.sleep(0.2)
+        reqs = self.stub.aws.cw_requests()
+        self.assertTrue(reqs, d.text())
+        self.assertTrue(reqs[-1]["valid"], reqs[-1]["why"])
+        self.assertEqual(reqs[-1]["params"]["Namespace"], "TrnAgent")
+        self.assertNotIn("PutMetricData failed", d.text())
+
+    def test_agent_gone_stop_falls_back_and_checks_keep_their_schedule(self):
+        d = self.start_remote(action="stop-instance", idle_checks=4)
+        d.wait_for(r"life cycle spot")
+        self.assertEqual(self.agent.stop(), 0, self.agent.text())
+        self.agent = None
+        t0 = time.time()
+        start = len(re.findall(r" check: ", d.text()))
+        d.wait_for(r"stop-instance attempt 1 failed: StopInstances: the AWS agent at .*: "
+                   r"No such file or directory")
+        d.wait_for(r"action stop-instance failed.*giving up after \d+ attempt", timeout=45)
+        d.wait_for(r"falling back to an OS power-off")
+        d.wait_for(r"action poweroff \(dry-run\)")
+        gaps = d.check_gaps(start)
+        self.assertGreaterEqual(len(gaps) + 1, int((time.time() - t0) / 3.5), d.text())
+        self.assertLess(max(gaps), 3.6, gaps)
+        self.assertEqual(self.stub.aws.ec2_requests(), [])
+
+    def test_hanging_agent_does_not_delay_checks(self):
+        d = self.start_remote(idle_checks=1000)
+        d.wait_for(r"life cycle spot")
+        d.wait_for(r"check: idle", count=2)
+        os.kill(self.agent.proc.pid, signal.SIGSTOP)
+        try:
+            start = len(re.findall(r" check: ", d.text()))
+            t0 = time.time()
+            d.wait_for(r"spot/instance-action: the AWS agent at .*: no answer within the time "
+                       r"budget", timeout=15)
+            time.sleep(6)
+            gaps = d.check_gaps(start)
+        finally:
+            os.kill(self.agent.proc.pid, signal.SIGCONT)
+        self.assertGreaterEqual(len(gaps) + 1, int((time.time() - t0) / 4), d.text())
+        self.assertLess(max(gaps), 4.1, gaps)  # 1 s interval + one 2.5 s spot poll budget
+
+    def test_only_root_may_stop_and_bad_messages_get_errors(self):
+        os.chmod(self.tmp, 0o755)
+        self.agent = Agent(write_config(self.stub, self.tmp), self.tmp)
+        stop = json.dumps({"method": "io.trnidle.aws.StopInstance",
+                           "parameters": {"instance_id": "i-0123456789abcdef0",
+                                          "region": "us-east-2", "dry_run": True}})
+        r = varlink_call(self.agent.socket, stop, uid=65534)
+        self.assertEqual(r["error"], "io.trnidle.aws.PermissionDenied", r)
+        self.assertIn("only for root", r["parameters"]["message"])
+        r = varlink_call(self.agent.socket, json.dumps({"method": "io.trnidle.aws.Identify"}),
+                         uid=65534)
+        self.assertEqual(r["error"], "io.trnidle.aws.PermissionDenied", r)
+        self.assertEqual(self.stub.aws.ec2_requests(), [])
+        bad = [
+            ("{\"method\":\"io.trnidle.aws.StopInstance\",\"parameters\":"
+             "{\"instance_id\":\"i-1\",\"region\":\"us-east-2\"}}",
+             "org.varlink.service.InvalidParameter"),
+            ("{\"method\":\"io.trnidle.aws.StopInstance\",\"parameters\":"
+             "{\"instance_id\":\"i-1&Action=Terminate\",\"region\":\"x\",\"dry_run\":true}}",
+             "org.varlink.service.InvalidParameter"),
+            ("{\"method\":\"io.trnidle.aws.PutMetrics\",\"parameters\":{\"instance_id\":"
+             "\"i-1\",\"region\":\"r\",\"metrics\":[{\"name\":\"A\",\"value\":1e999,"
+             "\"unit\":\"None\"}]}}", "org.varlink.service.InvalidParameter"),
+            ("{\"method\":\"io.trnidle.aws.Nope\"}", "org.varlink.service.MethodNotFound"),
+            ("{\"method\":", "io.trnidle.InvalidMessage"),
+        ]
+        for message, error in bad:
+            r = varlink_call(self.agent.socket, message)
+            self.assertEqual(r.get("error"), error, (message, r))
+        self.assertEqual(self.stub.aws.ec2_requests(), [])
+        r = varlink_call(self.agent.socket, json.dumps({"method": "io.trnidle.aws.Identify"}))
+        self.assertEqual(r["parameters"],
+                         {"instance_id": "i-0123456789abcdef0", "region": "us-east-2",
+                          "life_cycle": "spot"}, r)
+        r = varlink_call(self.agent.socket, stop)
+        self.assertEqual(r.get("error"), None, r)
+        self.assertIn("DryRunOperation", r["parameters"]["message"])
 
 
 def parse_prometheus(tc, text):

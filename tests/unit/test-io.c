@@ -92,7 +92,7 @@ START_TEST(test_read_real_proc)
 	for (size_t i = 0; i < c.n; i++)
 		ck_assert(strncmp(c.dev[i].name, "loop", 4) != 0);
 	ck_assert_int_eq(netdev_read("/nonexistent", "/sys", &c, err, sizeof(err)), -ENOENT);
-	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/net/dev"));
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/1/net/dev"));
 }
 END_TEST
 
