@@ -534,21 +534,23 @@ def scenario_ssh(image_dir, deb, workdir, c):
     journal, start, checks, action, down = common_checks(c, vm, rc)
     if logged_out is None or action is None:
         return vm
-    # The host's clock and the guest's boot clock differ by the boot's start: map through the
-    # last check before the logout, which the guest logged while the session was open.
-    seen = signal_checks(checks, "ssh") + signal_checks(checks, "terminal")
-    c.expect(len(seen) > 0, f"checks named `ssh`/`terminal` while {GUEST_USER} was logged in "
-             f"({len(seen)} did)")
-    held = signal_checks(checks, "hold")
-    c.expect(len(held) > 0, f"checks named the `hold` ({len(held)} did)")
-    logout_guest = max([mono(e) for e in journal if "vmtest logout" in
-                        field_text(e.get("MESSAGE"))] or [0])
-    c.expect(logout_guest > 0, "the logout marker reached the guest journal")
-    if logout_guest:
-        c.expect(action > logout_guest, "no action while logged in or held")
-        late = (IDLE_CHECKS + 1) * INTERVAL + WARN + 15
-        c.expect(action - logout_guest <= late,
-                 f"action {action - logout_guest:.0f} s after logout and release (<= {late} s)")
+    login, hold, logout = (marker(journal, f"vmtest {m}") for m in ("logged in", "hold", "logout"))
+    c.expect(None not in (login, hold, logout),
+             f"the session's markers reached the guest journal ({login}, {hold}, {logout})")
+    if None in (login, hold, logout):
+        return vm
+    alone = [e for e in checks if max(login, GRACE) <= mono(e) <= hold]
+    seen = [e for e in alone if {"ssh", "terminal"} & set(field_list(e, "TRNIDLED_SIGNAL"))]
+    c.expect(len(alone) >= IDLE_CHECKS + 1 and len(seen) == len(alone) and
+             all(field_text(e.get("TRNIDLED_VERDICT")) == "active" for e in alone),
+             f"every check after the grace while {GUEST_USER} was logged in (no hold) said active, "
+             f"naming `ssh`/`terminal` ({len(seen)} of {len(alone)})")
+    held = [e for e in signal_checks(checks, "hold") if hold <= mono(e) <= logout]
+    c.expect(len(held) >= 2, f"checks named the `hold` while it held ({len(held)} did)")
+    c.expect(action > logout, "no action while logged in or held")
+    late = (IDLE_CHECKS + 1) * INTERVAL + WARN + 15
+    c.expect(action - logout <= late,
+             f"action {action - logout:.0f} s after release and logout (<= {late} s)")
     return vm
 
 
@@ -573,21 +575,35 @@ def ssh_session(c, ssh, port):
     rc, out = ssh.run(f"timeout 5 bash -c '</dev/tcp/10.0.2.2/{port}' && echo reached-host")
     c.expect("reached-host" not in out, "restrict=on: the guest cannot open a connection out")
 
+    # Logged in past the boot grace, for more checks than an idle streak needs, and no hold:
+    # the login alone must keep the machine up.
+    ssh.run("logger -t vmtest-workload 'vmtest logged in'")
+    rc, out = ssh.run("cut -d' ' -f1 /proc/uptime")
+    try:
+        time.sleep(max(0.0, GRACE + 1 - float(out.strip())))
+    except ValueError:
+        c.expect(False, f"read the guest's uptime ({out!r})")
     rc, out = ssh.run("trnidlectl check-now --json")
     names = set()
     try:
         verdict = json.loads(out)
-        names = {r.get("signal") for r in verdict.get("reasons", [])} | set(verdict.get("signals", {}))
+        names = {r.get("signal") for r in verdict.get("reasons", [])}
     except ValueError:
         verdict = None
     c.expect(verdict is not None and bool(names & {"ssh", "terminal"}),
              f"`trnidlectl check-now --json` names the ssh/terminal signal ({sorted(names) or out[-300:]!r})")
+    for _ in range(IDLE_CHECKS + 1):
+        shell.stdin.write("date\n")  # a person at the terminal
+        shell.stdin.flush()
+        time.sleep(INTERVAL)
+    time.sleep(2)
 
+    ssh.run("logger -t vmtest-workload 'vmtest hold'")
     rc, out = ssh.run("trnidlectl hold 5min --reason 'vm test'")
     c.expect(rc == 0, f"`trnidlectl hold 5min` works as {GUEST_USER} ({out.strip()[-200:]!r})")
     rc, out = ssh.run("trnidlectl status --json")
     c.expect(rc == 0 and "vm test" in out, "`trnidlectl status` shows the hold")
-    # Two checks while held and logged in, so the journal shows both reasons.
+    # Two checks while held, so the journal shows the hold.
     time.sleep(2 * INTERVAL + 2)
     rc, out = ssh.run("trnidlectl release")
     c.expect(rc == 0, f"`trnidlectl release` works as {GUEST_USER} ({out.strip()[-200:]!r})")
