@@ -274,6 +274,9 @@ class Vm:
             return [f"cannot read cloud-init's result.json: {e}"]
 
     def show_tail(self):
+        with open(os.path.join(self.dir, "qemu.log"), errors="replace") as f:
+            for line in f.read().splitlines()[-10:]:
+                print("    qemu: " + line)
         lines = self.console_text().splitlines()
         log(f"{self.name}: last console lines:")
         for line in lines[-25:]:
