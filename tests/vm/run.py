@@ -130,10 +130,10 @@ def deb_missing_depends(deb, image_dir):
     with open(os.path.join(image_dir, "packages.txt")) as f:
         for line in f:
             have.add(line.split()[0].split(":")[0])
-    depends = run(["dpkg-deb", "-f", deb, "Depends", "Pre-Depends"])
+    depends = ",".join(run(["dpkg-deb", "-f", deb, field]) for field in ("Pre-Depends", "Depends"))
     missing = []
-    for clause in re.split(r",|\n", depends):
-        clause = re.sub(r"^\S+:\s*", "", clause.strip()) if ":" in clause.split("(")[0] else clause
+    for clause in depends.split(","):
+        # "libc6 (>= 2.34)", "python3:any", "a | b": any alternative's package name will do.
         alts = [re.sub(r"[\s(:].*", "", a.strip()) for a in clause.split("|") if a.strip()]
         if alts and not any(a in have for a in alts):
             missing.append(clause.strip())
