@@ -526,7 +526,7 @@ def scenario_ssh(image_dir, deb, workdir, c):
             limit=480, hostfwd_port=port)
     vm.start()
     deadline = vm.started + vm.limit - 60
-    logged_out = None
+    session_done = False
     try:
         ready = wait_until(deadline, lambda: ssh.run(
             "systemctl is-active --quiet trnidled && test -S /run/trnidled/io.trnidle.sock",
@@ -534,12 +534,12 @@ def scenario_ssh(image_dir, deb, workdir, c):
         c.expect(ready, f"sshd let {GUEST_USER} in and trnidled was running "
                  f"({vm.elapsed():.0f} s after boot)")
         if ready:
-            logged_out = ssh_session(c, ssh, port)
+            session_done = ssh_session(c, ssh, port)
     except subprocess.TimeoutExpired as e:
         c.expect(False, f"an ssh command timed out: {e.cmd[-1]}")
     rc = vm.wait()
     journal, start, checks, action, down = common_checks(c, vm, rc)
-    if logged_out is None or action is None:
+    if not session_done or action is None:
         return vm
     login, hold, logout = (marker(journal, f"vmtest {m}") for m in ("logged in", "hold", "logout"))
     c.expect(None not in (login, hold, logout),
@@ -563,6 +563,16 @@ def scenario_ssh(image_dir, deb, workdir, c):
 def ssh_session(c, ssh, port):
     """Everything the logged-in user does; returns once they have logged out."""
     shell, screen = ssh.login()
+    try:
+        return user_actions(c, ssh, port, shell, screen)
+    finally:
+        # Whatever went wrong, the login ends: an open terminal would keep the VM up.
+        if shell.poll() is None:
+            os.killpg(shell.pid, signal.SIGKILL)
+            shell.wait()
+
+
+def user_actions(c, ssh, port, shell, screen):
     shell.stdin.write("echo vmtest-shell-$((6*7))\n")
     shell.stdin.flush()
     wait_until(time.monotonic() + 30, lambda: any("vmtest-shell-42" in ln for ln in screen), 1)
@@ -619,9 +629,9 @@ def ssh_session(c, ssh, port):
     try:
         shell.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        os.killpg(shell.pid, signal.SIGKILL)
+        pass
     c.expect(shell.returncode == 0, f"logged out ({shell.returncode})")
-    return time.monotonic()
+    return True
 
 
 SCENARIOS = {"idle": scenario_idle, "work": scenario_work, "ssh": scenario_ssh}
