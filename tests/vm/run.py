@@ -534,9 +534,11 @@ def scenario_ssh(image_dir, deb, workdir, c):
         c.expect(ready, f"sshd let {GUEST_USER} in and trnidled was running "
                  f"({vm.elapsed():.0f} s after boot)")
         if ready:
-            session_done = ssh_session(c, ssh, port)
+            session_done = ssh_session(c, ssh, port, vm_up=lambda: vm.proc.poll() is None)
     except subprocess.TimeoutExpired as e:
         c.expect(False, f"an ssh command timed out: {e.cmd[-1]}")
+    except OSError as e:  # the login's pipe broke: the VM went away under the user
+        c.expect(False, f"the login session ended unexpectedly ({e})")
     rc = vm.wait()
     journal, start, checks, action, down = common_checks(c, vm, rc)
     if not session_done or action is None:
@@ -560,11 +562,11 @@ def scenario_ssh(image_dir, deb, workdir, c):
     return vm
 
 
-def ssh_session(c, ssh, port):
+def ssh_session(c, ssh, port, vm_up):
     """Everything the logged-in user does; returns once they have logged out."""
     shell, screen = ssh.login()
     try:
-        return user_actions(c, ssh, port, shell, screen)
+        return user_actions(c, ssh, port, shell, screen, vm_up)
     finally:
         # Whatever went wrong, the login ends: an open terminal would keep the VM up.
         if shell.poll() is None:
@@ -572,7 +574,7 @@ def ssh_session(c, ssh, port):
             shell.wait()
 
 
-def user_actions(c, ssh, port, shell, screen):
+def user_actions(c, ssh, port, shell, screen, vm_up):
     shell.stdin.write("echo vmtest-shell-$((6*7))\n")
     shell.stdin.flush()
     wait_until(time.monotonic() + 30, lambda: any("vmtest-shell-42" in ln for ln in screen), 1)
@@ -624,6 +626,8 @@ def user_actions(c, ssh, port, shell, screen):
     rc, out = ssh.run("trnidlectl release")
     c.expect(rc == 0, f"`trnidlectl release` works as {GUEST_USER} ({out.strip()[-200:]!r})")
 
+    if not c.expect(vm_up(), f"the VM was still up when {GUEST_USER} logged out"):
+        return False
     shell.stdin.write("logger -t vmtest-workload 'vmtest logout'; exit\n")
     shell.stdin.flush()
     try:
