@@ -1,6 +1,7 @@
 /* The decision core. Pure: everything it knows comes in through its arguments. */
 #include <errno.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,15 +44,19 @@ static _printf_(3, 4) void reason_add(Decision *d, Signal signal, const char *fm
 
 static void judge_cpu(const Sample *s, const Config *c, Decision *d)
 {
-	if (s->cpu.valid && s->cpu.busy_percent > c->cpu_percent)
-		reason_add(d, SIGNAL_CPU, "%.0f%% > %g%%", s->cpu.busy_percent, c->cpu_percent);
+	if (!s->cpu.valid || s->cpu.busy_percent <= c->cpu_percent)
+		return;
+	/* One decimal where whole numbers would read "10% > 10%". */
+	int decimals = floor(s->cpu.busy_percent) <= c->cpu_percent ? 1 : 0;
+	reason_add(d, SIGNAL_CPU, "%.*f%% > %g%%", decimals, s->cpu.busy_percent, c->cpu_percent);
 }
 
 static void judge_memory(const Sample *s, const Config *c, Decision *d)
 {
 	if (s->memory.valid && s->memory.used_percent > c->memory_percent)
-		reason_add(d, SIGNAL_MEMORY, "%.0f%% used > %g%%", s->memory.used_percent,
-		           c->memory_percent);
+		reason_add(d, SIGNAL_MEMORY, "%.*f%% used > %g%%",
+			   floor(s->memory.used_percent) <= c->memory_percent ? 1 : 0,
+			   s->memory.used_percent, c->memory_percent);
 }
 
 static void judge_probe_errors(const Sample *s, const Config *c, Decision *d)

@@ -236,7 +236,7 @@ static void start_warning(Manager *m, const Decision *d)
 }
 
 /* One scheduled check (or the re-check at the end of a warning). */
-static void do_check(Manager *m, const char *kind)
+static void do_check(Manager *m)
 {
 	usec_t now = now_boottime();
 	Sample sample;
@@ -255,16 +255,12 @@ static void do_check(Manager *m, const char *kind)
 	m->have_last = true;
 	m->last_at = now;
 	m->checks++;
-	log_check(kind, &d);
+	log_check("check", &d);
 	notify_status(m, &d);
 
 	if (m->warn_until > 0) {
 		if (d.verdict != VERDICT_IDLE)
 			cancel_warning(m, &d);
-		else if (streq(kind, "recheck")) {
-			m->warn_until = 0;
-			run_action(m, &d);
-		}
 	} else if (d.action_due) {
 		if (m->config.warn == 0)
 			run_action(m, &d);
@@ -272,8 +268,7 @@ static void do_check(Manager *m, const char *kind)
 			start_warning(m, &d);
 	}
 	manager_save_state(m);
-	if (streq(kind, "check"))
-		aws_runtime_after_check(m->aws, &d, &sample);
+	aws_runtime_after_check(m->aws, &d, &sample);
 }
 
 static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -283,13 +278,33 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	m->next_check_at = now_boottime() + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
-	do_check(m, "check");
+	do_check(m);
 	return 0;
 }
 
+/* A check that ran this recently is "now" for CheckNow and for the re-check at the end of a
+ * warning: sampling again would average CPU over a few milliseconds, which is mostly the
+ * daemon itself, and read as busy (it cancelled power-offs whenever WarnSec= equalled
+ * IntervalSec=, as with the defaults). */
+#define FRESH_CHECK_USEC USEC_PER_SEC
+
+/* The re-check at the end of a warning looks like CheckNow: baselines and streak stay as they
+ * are, so the next scheduled check still averages over its whole interval. */
 static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	do_check(userdata, "recheck");
+	Manager *m = userdata;
+	Sample sample;
+	Decision d;
+	manager_check_now(m, &sample, &d);
+	log_check("recheck", &d);
+	notify_status(m, &d);
+	if (d.verdict != VERDICT_IDLE)
+		cancel_warning(m, &d);
+	else {
+		m->warn_until = 0;
+		run_action(m, &d);
+	}
+	manager_save_state(m);
 	return 0;
 }
 
@@ -297,7 +312,11 @@ void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
 	usec_t now = now_boottime();
 	CoreState scratch;
-	sampler_sample(&m->sampler, &m->config, now, false, ret_sample);
+	/* Facts this fresh are reused; the decision is made anew (a hold may have come since). */
+	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
+		*ret_sample = m->last_sample;
+	else
+		sampler_sample(&m->sampler, &m->config, now, false, ret_sample);
 	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_CHECK, &scratch, ret);
 	if (aws_runtime_spot_notice(m->aws))
 		spot_block_decision(aws_runtime_spot_notice(m->aws), ret);

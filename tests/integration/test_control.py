@@ -1,6 +1,7 @@
 """The control socket through trnidlectl and raw Varlink: status, check-now, holds, exit codes,
 authorisation, and bad clients that must not disturb the check schedule."""
 import json
+import time
 import os
 import socket
 import subprocess
@@ -50,6 +51,19 @@ class ControlTest(DaemonTestCase):
         self.assertEqual(p["reasons"][0]["signal"], "hold")
         self.assertIn("json test", p["reasons"][0]["detail"])
         self.assertIn("check-now: held", "\n".join(d.find(r"^check-now:")))
+
+    def test_check_now_never_measures_cpu_over_a_sliver(self):
+        # Right after a scheduled check, a new sample would average CPU over milliseconds
+        # (mostly the daemon itself) and read busy; the daemon reuses that check's facts.
+        d = self.daemon()
+        d.wait_for(r"^check:")
+        end = time.monotonic() + 4
+        windows = []
+        while time.monotonic() < end:
+            p = json.loads(d.ctl("--json", "check-now", check=0).stdout)
+            windows.append(p["signals"]["cpu"]["window_sec"])
+        self.assertGreater(len(windows), 5)
+        self.assertGreaterEqual(min(windows), 0.9, f"{len(windows)} calls, min {min(windows)}")
 
     def test_check_now_does_not_advance_the_streak(self):
         d = self.daemon({"Check": {"IntervalSec": "1h"}})

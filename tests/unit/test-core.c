@@ -221,6 +221,11 @@ START_TEST(test_summary_line)
 	core_decide(&s, &c, &st, 1000 * SEC, DECIDE_CHECK, &st, &d);
 	decision_summary(&d, line, sizeof(line));
 	ck_assert_str_eq(line, "active: cpu 37% > 10%; idle 0/2");
+	/* Just above the threshold: a decimal, never "10% > 10%". */
+	s.cpu.busy_percent = 10.04;
+	core_decide(&s, &c, &st, 1030 * SEC, DECIDE_CHECK, &st, &d);
+	decision_summary(&d, line, sizeof(line));
+	ck_assert_str_eq(line, "active: cpu 10.0% > 10%; idle 0/2");
 	s.cpu.busy_percent = 1;
 	core_decide(&s, &c, &st, 1060 * SEC, DECIDE_CHECK, &st, &d);
 	core_decide(&s, &c, &st, 1120 * SEC, DECIDE_CHECK, &st, &d);

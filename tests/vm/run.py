@@ -1,0 +1,710 @@
+#!/usr/bin/python3
+"""The VM test: trnidled installed the way users install it (cloud-init user-data and the .deb)
+on a real systemd machine, a Debian 12 VM under QEMU, doing its one job.
+
+  tests/vm/run.py [--deb PATH] [--keep] [SCENARIO ...]     (scenarios: idle work ssh)
+
+Builds (or finds cached) the VM image, builds the .deb from this checkout unless --deb is given,
+boots one throwaway VM per scenario (one at a time; every boot under a hard timeout), reads
+the guest's journal from its disk after it powered off, and prints one line per scenario and
+"RESULT passed=N failed=M skipped=K". Needs root, and the packages of `scripts/install-deps vm`.
+See tests/vm/README.md for what each scenario proves.
+"""
+import argparse
+import base64
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+
+MSG_CHECK = "6b1f0c3e8a2d4e51b7c94d0a5e3f2a17"
+MSG_ACTION_TAKEN = "d3a45f1e9c0b4b7e8f216a5c7e0d9b42"
+MSG_UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"  # systemd: a unit finished starting
+
+DROPIN_PATH = "/etc/trnidled.conf.d/50-cloud-init.conf"
+DEB_PATH = "/var/cache/trnidled/trnidled.deb"
+
+# The test-speed settings, in the drop-in that the user-data ships for users to replace.
+INTERVAL = 10
+GRACE = 120
+IDLE_CHECKS = 2
+# Half an interval: the re-check at the end of the warning then falls between two checks.
+WARN = 5
+DROPIN = f"""# trnidled VM test: fast checks, so a scenario takes minutes, not hours.
+[Check]
+IntervalSec={INTERVAL}s
+BootGraceSec={GRACE}s
+IdleChecks={IDLE_CHECKS}
+[Action]
+Action=poweroff
+WarnSec={WARN}s
+"""
+# From the daemon's last idle check to the kernel's "Power down": the warning, then systemd's
+# shutdown under TCG (measured 5-15 s).
+POWEROFF_SLACK = WARN + 45
+# From the end of work (or a logout) to the action: the first check may still see the work's
+# last seconds in its CPU window, then IdleChecks idle checks, then the warning.
+AFTER_WORK_LIMIT = (IDLE_CHECKS + 2) * INTERVAL + WARN + 5
+
+# The image runs only these cloud-init modules (tests/vm/image/cloud.cfg); a user-data key that
+# none of them reads would silently do nothing in the VM, so the test refuses it.
+USERDATA_KEYS = {"write_files", "runcmd", "bootcmd", "users", "groups", "ssh_authorized_keys",
+                 "ssh_pwauth", "disable_root", "final_message", "merge_how"}
+
+GUEST_USER = "tester"
+NO_DEBIAN_SOURCES = 3  # build-image's exit status when it has no bookworm mirror to use
+
+children = []  # process groups to end, whatever happens
+
+
+def kill_children():
+    for p in children:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+
+def on_signal(signum, frame):
+    kill_children()
+    sys.exit(128 + signum)
+
+
+def log(msg):
+    print(f"vm: {msg}", flush=True)
+
+
+def run(cmd, timeout=120, **kw):
+    return subprocess.run(cmd, check=True, timeout=timeout, text=True, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, **kw).stdout
+
+
+class ScenarioFailed(Exception):
+    pass
+
+
+class Checks:
+    """Collects the failed assertions of one scenario, so one run reports them all."""
+
+    def __init__(self):
+        self.failures = []
+
+    def expect(self, ok, what):
+        log(("  ok   " if ok else "  FAIL ") + what)
+        if not ok:
+            self.failures.append(what)
+        return ok
+
+
+# ---- the image, the .deb, the seed --------------------------------------------------------
+
+
+def build_image():
+    out = run([os.path.join(HERE, "build-image")], timeout=900).strip().splitlines()
+    return out[-1]
+
+
+def build_deb(outdir):
+    out = run([os.path.join(TOP, "packaging", "build-deb"), outdir], timeout=900)
+    return out.strip().splitlines()[-1]
+
+
+def deb_missing_depends(deb, image_dir):
+    """Depends of the .deb that the image cannot satisfy (the VM has no network for apt)."""
+    have = set()
+    with open(os.path.join(image_dir, "packages.txt")) as f:
+        for line in f:
+            have.add(line.split()[0].split(":")[0])
+    depends = ",".join(run(["dpkg-deb", "-f", deb, field]) for field in ("Pre-Depends", "Depends"))
+    missing = []
+    for clause in depends.split(","):
+        # "libc6 (>= 2.34)", "python3:any", "a | b": any alternative's package name will do.
+        alts = [re.sub(r"[\s(:].*", "", a.strip()) for a in clause.split("|") if a.strip()]
+        if alts and not any(a in have for a in alts):
+            missing.append(clause.strip())
+    return missing
+
+
+def make_user_data(deb, extra_runcmd=(), users=()):
+    """The project's user-data as a user would use it: its drop-in's content replaced by ours,
+    the .deb put where its runcmd installs it, and the scenario's own additions."""
+    with open(os.path.join(TOP, "packaging", "cloud-init", "user-data.yaml")) as f:
+        text = f.read()
+    if not text.startswith("#cloud-config"):
+        raise ScenarioFailed("user-data does not start with #cloud-config")
+    data = yaml.safe_load(text)
+    unknown = set(data) - USERDATA_KEYS
+    if unknown:
+        raise ScenarioFailed(f"user-data uses {sorted(unknown)}, which the VM image's trimmed "
+                             "cloud-init does not run: add the module to tests/vm/image/cloud.cfg "
+                             "and the key to USERDATA_KEYS in tests/vm/run.py")
+    files = data.setdefault("write_files", [])
+    dropins = [e for e in files if e.get("path") == DROPIN_PATH]
+    if len(dropins) != 1:
+        raise ScenarioFailed(f"user-data has {len(dropins)} write_files entries for {DROPIN_PATH}"
+                             ", expected one (the drop-in users replace)")
+    dropins[0]["content"] = DROPIN
+    dropins[0].pop("encoding", None)
+    if DEB_PATH not in json.dumps(data.get("runcmd", [])):
+        raise ScenarioFailed(f"user-data's runcmd never mentions {DEB_PATH}")
+    with open(deb, "rb") as f:
+        payload = base64.b64encode(f.read()).decode()
+    files.insert(0, {"path": DEB_PATH, "encoding": "b64", "permissions": "0644",
+                     "content": payload})
+    data["runcmd"] = list(data.get("runcmd", [])) + list(extra_runcmd)
+    if users:
+        data["users"] = list(data.get("users", [])) + list(users)
+    return "#cloud-config\n" + yaml.safe_dump(data, sort_keys=False, width=1 << 20)
+
+
+# ---- one VM -------------------------------------------------------------------------------
+
+
+class Vm:
+    def __init__(self, image_dir, workdir, name, user_data, limit, hostfwd_port=None):
+        self.image_dir, self.dir, self.name, self.limit = image_dir, workdir, name, limit
+        self.port = hostfwd_port
+        os.makedirs(self.dir)
+        self.overlay = os.path.join(self.dir, "overlay.qcow2")
+        self.console = os.path.join(self.dir, "console.log")
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+             os.path.join(image_dir, "base.qcow2"), self.overlay])
+        seed = os.path.join(self.dir, "seed")
+        os.makedirs(seed)
+        with open(os.path.join(seed, "user-data"), "w") as f:
+            f.write(user_data)
+        with open(os.path.join(seed, "meta-data"), "w") as f:
+            f.write(f"instance-id: vmtest-{name}-{os.getpid()}-{int(time.time())}\n"
+                    "local-hostname: trnidled-vm\n")
+        self.seed_iso = os.path.join(self.dir, "seed.iso")
+        run(["xorriso", "-as", "mkisofs", "-quiet", "-V", "cidata", "-J", "-R", "-o",
+             self.seed_iso, os.path.join(seed, "user-data"), os.path.join(seed, "meta-data")],
+            stderr=subprocess.STDOUT)
+        self.proc = None
+        self.started = None
+
+    def start(self):
+        cmd = ["timeout", "--kill-after=10", str(self.limit),
+               "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2",
+               "-m", "2048", "-display", "none", "-monitor", "none", "-no-reboot",
+               "-serial", f"file:{self.console}",
+               "-kernel", os.path.join(self.image_dir, "vmlinuz"),
+               "-initrd", os.path.join(self.image_dir, "initrd.img"),
+               "-append", "root=/dev/vda rw console=ttyS0 panic=-1 net.ifnames=0",
+               "-drive", f"file={self.overlay},if=virtio,format=qcow2,cache=unsafe",
+               "-drive", f"file={self.seed_iso},if=virtio,format=raw,readonly=on",
+               "-device", "virtio-rng-pci"]
+        if self.port:
+            # restrict=on: the guest reaches nothing; only the forwarded port comes in.
+            cmd += ["-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:22",
+                    "-device", "virtio-net-pci,netdev=n0,romfile="]
+        else:
+            cmd += ["-nic", "none"]
+        self.qemu_log = open(os.path.join(self.dir, "qemu.log"), "w")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.qemu_log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        children.append(self.proc)
+        log(f"{self.name}: VM started (hard limit {self.limit} s)")
+
+    def elapsed(self):
+        return time.monotonic() - self.started
+
+    def wait(self):
+        """Waits for QEMU to exit; returns its exit code, or None if the hard limit hit."""
+        try:
+            rc = self.proc.wait(timeout=max(1, self.limit - self.elapsed() + 15))
+        except subprocess.TimeoutExpired:
+            rc = None
+        kill_children()
+        self.qemu_log.close()
+        if rc in (124, 137):
+            rc = None
+        log(f"{self.name}: QEMU {'exited ' + str(rc) if rc is not None else 'killed at the limit'}"
+            f" after {self.elapsed():.0f} s")
+        return rc
+
+    def console_text(self):
+        try:
+            with open(self.console, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def harvest(self):
+        """Reads the guest's journal and cloud-init's records from the overlay, without booting."""
+        raw = os.path.join(self.dir, "disk.raw")
+        run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", self.overlay, raw], timeout=300)
+        out = os.path.join(self.dir, "guest")
+        os.makedirs(out)
+        for path in ("/var/log/journal", "/var/lib/cloud/data", "/var/log/cloud-init-output.log",
+                     "/var/log/cloud-init.log"):
+            subprocess.run(["debugfs", "-R", f"rdump {path} {out}", raw], timeout=300,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.unlink(raw)
+        self.guest = out
+        jdir = os.path.join(out, "journal")
+        self.journal = []
+        if os.path.isdir(jdir):
+            text = subprocess.run(["journalctl", "--directory", jdir, "-o", "json", "--no-pager"],
+                                  text=True, stdout=subprocess.PIPE, timeout=120).stdout
+            self.journal = [json.loads(line) for line in text.splitlines() if line.strip()]
+        with open(os.path.join(self.dir, "journal.txt"), "w") as f:
+            for e in self.journal:
+                f.write(f"{mono(e):9.3f} {e.get('SYSLOG_IDENTIFIER', '?')}: "
+                        f"{field_text(e.get('MESSAGE'))}\n")
+        return self.journal
+
+    def cloud_init_errors(self):
+        try:
+            with open(os.path.join(self.guest, "data", "result.json")) as f:
+                return json.load(f).get("v1", {}).get("errors", ["no result"])
+        except (OSError, ValueError) as e:
+            return [f"cannot read cloud-init's result.json: {e}"]
+
+    def show_tail(self):
+        with open(os.path.join(self.dir, "qemu.log"), errors="replace") as f:
+            for line in f.read().splitlines()[-10:]:
+                print("    qemu: " + line)
+        lines = self.console_text().splitlines()
+        log(f"{self.name}: last console lines:")
+        for line in lines[-25:]:
+            print("    " + line)
+        path = os.path.join(self.dir, "journal.txt")
+        if os.path.exists(path):
+            with open(path) as f:
+                ours = [ln for ln in f if "trnidle" in ln or "vmtest" in ln or "cloud-init" in ln]
+            log(f"{self.name}: trnidled, workload and cloud-init journal records (last 60):")
+            for line in ours[-60:]:
+                print("    " + line.rstrip())
+
+
+# ---- reading the journal ------------------------------------------------------------------
+
+
+def mono(entry):
+    return int(entry.get("__MONOTONIC_TIMESTAMP", 0)) / 1e6
+
+
+def field_text(v):
+    if isinstance(v, list) and all(isinstance(x, int) for x in v):
+        return bytes(v).decode(errors="replace")
+    return "" if v is None else str(v)
+
+
+def field_list(entry, name):
+    v = entry.get(name)
+    if v is None:
+        return []
+    if isinstance(v, list) and not all(isinstance(x, int) for x in v):
+        return [field_text(x) for x in v]
+    return [field_text(v)]
+
+
+def checks_of(journal):
+    return [e for e in journal if e.get("MESSAGE_ID") == MSG_CHECK]
+
+
+def actions_of(journal):
+    return [e for e in journal if e.get("MESSAGE_ID") == MSG_ACTION_TAKEN]
+
+
+def trnidled_start(journal):
+    for e in journal:
+        if e.get("MESSAGE_ID") == MSG_UNIT_STARTED and e.get("UNIT") == "trnidled.service":
+            return mono(e)
+    return None
+
+
+def marker(journal, text):
+    for e in journal:
+        if e.get("SYSLOG_IDENTIFIER") == "vmtest-workload" and text in field_text(e.get("MESSAGE")):
+            return mono(e)
+    return None
+
+
+def power_down_at(console):
+    m = re.search(r"\[\s*(\d+\.\d+)\] reboot: Power down", console)
+    return float(m.group(1)) if m else None
+
+
+def model_action(start):
+    """When an idle machine's action is due: the first check at or after the boot grace (checks
+    run every interval from the daemon's start), IdleChecks - 1 more checks, then the warning."""
+    first = start + INTERVAL * max(1, math.ceil((GRACE - start) / INTERVAL))
+    return first + (IDLE_CHECKS - 1) * INTERVAL + WARN
+
+
+def common_checks(c, vm, rc):
+    """What every scenario asserts about its boot: it ended by powering off, cloud-init did its
+    work, trnidled ran and decided, and no probe failed."""
+    console = vm.console_text()
+    c.expect(rc == 0, f"QEMU exited by itself with status 0 (got {rc})")
+    c.expect(power_down_at(console) is not None, "the guest kernel powered off (\"reboot: Power down\")")
+    journal = vm.harvest()
+    c.expect(len(journal) > 0, "the guest journal was read back from the disk")
+    errors = vm.cloud_init_errors()
+    c.expect(not errors, f"cloud-init reported no errors {errors if errors else ''}")
+    start = trnidled_start(journal)
+    c.expect(start is not None, "systemd started trnidled.service (installed by cloud-init)")
+    checks = checks_of(journal)
+    c.expect(len(checks) > 0, f"the journal holds trnidled's per-check records ({len(checks)})")
+    bad = [e for e in journal if "probe-error" in field_list(e, "TRNIDLED_SIGNAL")]
+    c.expect(not bad, "no probe-error in any check" +
+             (f" (first: {field_text(bad[0].get('TRNIDLED_REASONS'))})" if bad else ""))
+    actions = actions_of(journal)
+    c.expect(len(actions) == 1, f"exactly one action record (MESSAGE_ID {MSG_ACTION_TAKEN})")
+    if actions:
+        c.expect(field_text(actions[0].get("TRNIDLED_ACTION")) == "poweroff",
+                 f"the action was poweroff ({field_text(actions[0].get('MESSAGE'))})")
+    return journal, start, checks, (mono(actions[0]) if actions else None), power_down_at(console)
+
+
+def signal_checks(checks, name):
+    return [e for e in checks if name in field_list(e, "TRNIDLED_SIGNAL")]
+
+
+# ---- scenarios ----------------------------------------------------------------------------
+
+
+def scenario_idle(image_dir, deb, workdir, c):
+    """An idle machine powers off by itself, on time."""
+    vm = Vm(image_dir, os.path.join(workdir, "idle"), "idle", make_user_data(deb), limit=420)
+    vm.start()
+    rc = vm.wait()
+    journal, start, checks, action, down = common_checks(c, vm, rc)
+    if start is None or action is None:
+        return vm
+    want = model_action(start)
+    c.expect(down is not None and abs(down - want) <= INTERVAL,
+             f"powered off {(down or 0) - start:.1f} s after trnidled's start (at {start:.1f} s "
+             f"of boot); grace {GRACE} s from boot, {IDLE_CHECKS} x {INTERVAL} s checks and a "
+             f"{WARN} s warning give {want - start:.1f} s, +/- {INTERVAL} s")
+    # The same, to the second, from the daemon's own check times (timer slack lets each check
+    # run a fraction of a second late, which can move the first counted check by an interval).
+    times = [mono(e) for e in checks if field_text(e.get("MESSAGE")).startswith("check:")]
+    gaps = [b - a for a, b in zip([start] + times, times)]
+    c.expect(all(INTERVAL - 0.5 <= g <= INTERVAL + 2 for g in gaps),
+             f"a check every {INTERVAL} s from the start (gaps {[round(g, 1) for g in gaps]})")
+    first = next((t for t in times if t >= GRACE), None)
+    if first is not None:
+        exact = first + (IDLE_CHECKS - 1) * INTERVAL + WARN
+        c.expect(abs(action - exact) <= 2,
+                 f"action at {action:.1f} s of boot: first check after the grace at {first:.1f} s"
+                 f" + {IDLE_CHECKS - 1} x {INTERVAL} s + {WARN} s = {exact:.1f} s, +/- 2 s")
+    counted = [e for e in checks if field_text(e.get("TRNIDLED_VERDICT")) != "grace"]
+    verdicts = [field_text(e.get("TRNIDLED_VERDICT")) for e in counted]
+    c.expect(verdicts and all(v == "idle" for v in verdicts),
+             f"every check after the grace said idle ({verdicts})")
+    c.expect(all(mono(e) < GRACE for e in checks if field_text(e.get("TRNIDLED_VERDICT"))
+                 == "grace"), "no check said grace after the boot grace")
+    if down is not None:
+        c.expect(0 <= down - action <= POWEROFF_SLACK,
+                 f"powered off {down - action:.1f} s after the action (<= {POWEROFF_SLACK} s)")
+    return vm
+
+
+WORK_SECONDS = 180
+INHIBIT_SECONDS = 120
+WORK_RUNCMD = [
+    # A CPU loop in a detached tmux session, as a user would leave a job running.
+    ["systemd-run", "--unit=vmtest-tmux", "--property=Type=forking", "tmux", "new-session", "-d",
+     "-s", "work", f"timeout {WORK_SECONDS} sh -c 'while :; do :; done'; "
+     "logger -t vmtest-workload 'cpu loop ended'"],
+    # An idle inhibitor, as a long copy or an editor would hold one.
+    ["systemd-run", "--unit=vmtest-inhibit", "sh", "-c",
+     "systemd-inhibit --what=idle --who=vmtest --why='scenario work' sleep "
+     f"{INHIBIT_SECONDS}; logger -t vmtest-workload 'inhibitor released'"],
+    ["logger", "-t", "vmtest-workload", "workload started"],
+]
+
+
+def scenario_work(image_dir, deb, workdir, c):
+    """Work keeps the machine up; when it ends, the machine powers off."""
+    vm = Vm(image_dir, os.path.join(workdir, "work"), "work",
+            make_user_data(deb, extra_runcmd=WORK_RUNCMD), limit=600)
+    vm.start()
+    rc = vm.wait()
+    journal, start, checks, action, down = common_checks(c, vm, rc)
+    began = marker(journal, "workload started")
+    loop_end = marker(journal, "cpu loop ended")
+    inhibit_end = marker(journal, "inhibitor released")
+    c.expect(None not in (began, loop_end, inhibit_end),
+             f"the workload ran (started {began}, cpu loop ended {loop_end}, inhibitor "
+             f"released {inhibit_end})")
+    if None in (start, action, began, loop_end, inhibit_end):
+        return vm
+    idle_off = model_action(start)
+    c.expect(action >= idle_off + 90,
+             f"the VM stayed up well past an idle machine's power-off: action at {action:.0f} s "
+             f"of boot, idle would be {idle_off:.0f} s")
+    work_end = max(loop_end, inhibit_end)
+    c.expect(action >= work_end, f"no action while the workload ran (ended {work_end:.0f} s)")
+    c.expect(action - work_end <= AFTER_WORK_LIMIT,
+             f"action {action - work_end:.0f} s after the workload ended "
+             f"(<= {AFTER_WORK_LIMIT} s)")
+    mux = signal_checks(checks, "multiplexer")
+    inh = signal_checks(checks, "inhibitor")
+    c.expect(any(began <= mono(e) <= loop_end for e in mux),
+             f"checks named `multiplexer` while the tmux job ran ({len(mux)} did)")
+    c.expect(any(began <= mono(e) <= inhibit_end for e in inh),
+             f"checks named `inhibitor` while it was held ({len(inh)} did)")
+    stale = [e for e in mux if mono(e) > loop_end + INTERVAL + 2] + \
+            [e for e in inh if mono(e) > inhibit_end + INTERVAL + 2]
+    c.expect(not stale, f"no check named them after they ended ({len(stale)} did)")
+    if down is not None:
+        c.expect(0 <= down - action <= POWEROFF_SLACK,
+                 f"powered off {down - action:.1f} s after the action")
+    return vm
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Ssh:
+    def __init__(self, workdir, port):
+        self.key = os.path.join(workdir, "id_ed25519")
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vmtest", "-f", self.key])
+        with open(self.key + ".pub") as f:
+            self.pub = f.read().strip()
+        self.base = ["ssh", "-i", self.key, "-p", str(port), "-o", "StrictHostKeyChecking=no",
+                     "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                     "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+                     f"{GUEST_USER}@127.0.0.1"]
+
+    def run(self, command, timeout=60):
+        p = subprocess.run(self.base + [command], text=True, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+        return p.returncode, p.stdout
+
+    def login(self):
+        """An interactive login: a pty and a login shell, as a person at a terminal has."""
+        p = subprocess.Popen(self.base[:1] + ["-tt"] + self.base[1:], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+        children.append(p)
+        out = []
+        threading.Thread(target=lambda: out.extend(p.stdout), daemon=True).start()
+        return p, out
+
+
+def wait_until(deadline, fn, step=5):
+    while time.monotonic() < deadline:
+        if fn():
+            return True
+        time.sleep(step)
+    return False
+
+
+def scenario_ssh(image_dir, deb, workdir, c):
+    """A real user over SSH: sees the daemon, is seen by it, holds, logs out, and it stops."""
+    os.makedirs(os.path.join(workdir, "ssh-keys"))
+    port = free_port()
+    ssh = Ssh(os.path.join(workdir, "ssh-keys"), port)
+    user = {"name": GUEST_USER, "shell": "/bin/bash", "lock_passwd": True,
+            # adm reads the system journal, as the default user of Debian's cloud images does.
+            "groups": ["adm"], "ssh_authorized_keys": [ssh.pub]}
+    vm = Vm(image_dir, os.path.join(workdir, "ssh"), "ssh", make_user_data(deb, users=[user]),
+            limit=480, hostfwd_port=port)
+    vm.start()
+    deadline = vm.started + vm.limit - 60
+    session_done = False
+    try:
+        ready = wait_until(deadline, lambda: ssh.run(
+            "systemctl is-active --quiet trnidled && test -S /run/trnidled/io.trnidle.sock",
+            timeout=30)[0] == 0)
+        c.expect(ready, f"sshd let {GUEST_USER} in and trnidled was running "
+                 f"({vm.elapsed():.0f} s after boot)")
+        if ready:
+            session_done = ssh_session(c, ssh, port, vm_up=lambda: vm.proc.poll() is None)
+    except subprocess.TimeoutExpired as e:
+        c.expect(False, f"an ssh command timed out: {e.cmd[-1]}")
+    except OSError as e:  # the login's pipe broke: the VM went away under the user
+        c.expect(False, f"the login session ended unexpectedly ({e})")
+    rc = vm.wait()
+    journal, start, checks, action, down = common_checks(c, vm, rc)
+    if not session_done or action is None:
+        return vm
+    login, hold, logout = (marker(journal, f"vmtest {m}") for m in ("logged in", "hold", "logout"))
+    c.expect(None not in (login, hold, logout),
+             f"the session's markers reached the guest journal ({login}, {hold}, {logout})")
+    if None in (login, hold, logout):
+        return vm
+    alone = [e for e in checks if max(login, GRACE) <= mono(e) <= hold]
+    seen = [e for e in alone if {"ssh", "terminal"} & set(field_list(e, "TRNIDLED_SIGNAL"))]
+    c.expect(len(alone) >= IDLE_CHECKS + 1 and len(seen) == len(alone) and
+             all(field_text(e.get("TRNIDLED_VERDICT")) == "active" for e in alone),
+             f"every check after the grace while {GUEST_USER} was logged in (no hold) said active, "
+             f"naming `ssh`/`terminal` ({len(seen)} of {len(alone)})")
+    held = [e for e in signal_checks(checks, "hold") if hold <= mono(e) <= logout]
+    c.expect(len(held) >= 2, f"checks named the `hold` while it held ({len(held)} did)")
+    c.expect(action > logout, "no action while logged in or held")
+    c.expect(action - logout <= AFTER_WORK_LIMIT,
+             f"action {action - logout:.0f} s after release and logout (<= {AFTER_WORK_LIMIT} s)")
+    return vm
+
+
+def ssh_session(c, ssh, port, vm_up):
+    """Everything the logged-in user does; returns once they have logged out."""
+    shell, screen = ssh.login()
+    try:
+        return user_actions(c, ssh, port, shell, screen, vm_up)
+    finally:
+        # Whatever went wrong, the login ends: an open terminal would keep the VM up.
+        if shell.poll() is None:
+            os.killpg(shell.pid, signal.SIGKILL)
+            shell.wait()
+
+
+def user_actions(c, ssh, port, shell, screen, vm_up):
+    shell.stdin.write("echo vmtest-shell-$((6*7))\n")
+    shell.stdin.flush()
+    wait_until(time.monotonic() + 30, lambda: any("vmtest-shell-42" in ln for ln in screen), 1)
+    c.expect(any("vmtest-shell-42" in ln for ln in screen), "an interactive login shell runs")
+
+    rc, out = ssh.run("systemctl status trnidled --no-pager")
+    status = re.search(r'Status: "([^"]*)"', out)
+    c.expect(status is not None and re.match(r"(active|idle|grace|held|first check)", status[1]),
+             f"`systemctl status trnidled` shows the STATUS line ({status[1] if status else out[-300:]!r})")
+    wait_until(time.monotonic() + 3 * INTERVAL, lambda: ssh.run(
+        f"journalctl -u trnidled MESSAGE_ID={MSG_CHECK} -q --no-pager | grep -q check:")[0] == 0)
+    rc, out = ssh.run("journalctl -u trnidled --no-pager -q")
+    c.expect(rc == 0 and "check:" in out,
+             f"`journalctl -u trnidled` as {GUEST_USER} shows check records "
+             f"({len(out.splitlines())} lines)")
+    rc, out = ssh.run(f"timeout 5 bash -c '</dev/tcp/10.0.2.2/{port}' && echo reached-host")
+    c.expect("reached-host" not in out, "restrict=on: the guest cannot open a connection out")
+
+    # Logged in past the boot grace, for more checks than an idle streak needs, and no hold:
+    # the login alone must keep the machine up.
+    ssh.run("logger -t vmtest-workload 'vmtest logged in'")
+    rc, out = ssh.run("cut -d' ' -f1 /proc/uptime")
+    try:
+        time.sleep(max(0.0, GRACE + 1 - float(out.strip())))
+    except ValueError:
+        c.expect(False, f"read the guest's uptime ({out!r})")
+    rc, out = ssh.run("trnidlectl check-now --json")
+    names = set()
+    try:
+        verdict = json.loads(out)
+        names = {r.get("signal") for r in verdict.get("reasons", [])}
+    except ValueError:
+        verdict = None
+    c.expect(verdict is not None and bool(names & {"ssh", "terminal"}),
+             f"`trnidlectl check-now --json` names the ssh/terminal signal ({sorted(names) or out[-300:]!r})")
+    for _ in range(IDLE_CHECKS + 1):
+        shell.stdin.write("date\n")  # a person at the terminal
+        shell.stdin.flush()
+        time.sleep(INTERVAL)
+    time.sleep(2)
+
+    ssh.run("logger -t vmtest-workload 'vmtest hold'")
+    rc, out = ssh.run("trnidlectl hold 5min --reason 'vm test'")
+    c.expect(rc == 0, f"`trnidlectl hold 5min` works as {GUEST_USER} ({out.strip()[-200:]!r})")
+    rc, out = ssh.run("trnidlectl status --json")
+    c.expect(rc == 0 and "vm test" in out, "`trnidlectl status` shows the hold")
+    # Two checks while held, so the journal shows the hold.
+    time.sleep(2 * INTERVAL + 2)
+    rc, out = ssh.run("trnidlectl release")
+    c.expect(rc == 0, f"`trnidlectl release` works as {GUEST_USER} ({out.strip()[-200:]!r})")
+
+    if not c.expect(vm_up(), f"the VM was still up when {GUEST_USER} logged out"):
+        return False
+    shell.stdin.write("logger -t vmtest-workload 'vmtest logout'; exit\n")
+    shell.stdin.flush()
+    try:
+        shell.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    c.expect(shell.returncode == 0, f"logged out ({shell.returncode})")
+    return True
+
+
+SCENARIOS = {"idle": scenario_idle, "work": scenario_work, "ssh": scenario_ssh}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deb", help="use this .deb instead of building one")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, journals)")
+    ap.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                    help=f"one of {', '.join(SCENARIOS)} (default: all, in that order)")
+    args = ap.parse_args()
+    unknown = [s for s in args.scenarios if s not in SCENARIOS]
+    if unknown:
+        ap.error(f"unknown scenario {unknown}")
+    args.scenarios = args.scenarios or list(SCENARIOS)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    passed = failed = skipped = 0
+    workdir = tempfile.mkdtemp(prefix="trnidled-vm-", dir="/var/tmp")
+    t0 = time.monotonic()
+    try:
+        try:
+            image_dir = build_image()
+            log(f"image {image_dir} ready after {time.monotonic() - t0:.0f} s")
+            deb = args.deb or build_deb(os.path.join(workdir, "deb"))
+            log(f"package {deb}")
+            missing = deb_missing_depends(deb, image_dir)
+            if missing:
+                raise ScenarioFailed(f"the image lacks {missing}, which the .deb Depends on: "
+                                     "add them to tests/vm/image/packages")
+        except subprocess.CalledProcessError as e:
+            if e.returncode == NO_DEBIAN_SOURCES and e.cmd[0].endswith("build-image"):
+                log("skipped: the apt sources here have no Debian 12 mirror to build the image")
+                print(f"RESULT passed=0 failed=0 skipped={len(args.scenarios)}")
+                return 0
+            log(f"cannot prepare the VM test: {e}")
+            print(f"RESULT passed=0 failed={len(args.scenarios)} skipped=0")
+            return 1
+        except (subprocess.SubprocessError, ScenarioFailed) as e:
+            log(f"cannot prepare the VM test: {e}")
+            print(f"RESULT passed=0 failed={len(args.scenarios)} skipped=0")
+            return 1
+        for name in args.scenarios:
+            c = Checks()
+            t = time.monotonic()
+            log(f"scenario {name}: {SCENARIOS[name].__doc__}")
+            vm = None
+            try:
+                vm = SCENARIOS[name](image_dir, deb, workdir, c)
+            except (subprocess.SubprocessError, ScenarioFailed, OSError) as e:
+                c.expect(False, f"scenario stopped: {e}")
+            finally:
+                kill_children()
+            if c.failures and vm:
+                vm.show_tail()
+            ok = not c.failures
+            passed, failed = passed + ok, failed + (not ok)
+            log(f"scenario {name}: {'PASS' if ok else 'FAIL'} in {time.monotonic() - t:.0f} s")
+    finally:
+        kill_children()
+        if args.keep:
+            log(f"work folder kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    log(f"all done in {time.monotonic() - t0:.0f} s")
+    print(f"RESULT passed={passed} failed={failed} skipped={skipped}")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
