@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "core.h"
+#include "test-util.h"
 
 #define SEC USEC_PER_SEC
 
@@ -16,14 +17,6 @@ static Config cfg(void)
 	return c;
 }
 
-static Decision decide(const Sample *s, const Config *c)
-{
-	CoreState st;
-	Decision d;
-	core_state_init(&st);
-	core_decide(s, c, &st, 1000 * SEC, DECIDE_ONCE, &st, &d);
-	return d;
-}
 
 static ProcRef proc(pid_t pid, const char *comm, const char *match, const char *cmdline)
 {
@@ -43,7 +36,7 @@ START_TEST(test_matched_processes)
 				       "python3 /opt/bin/neuronx-cc compile m.hlo");
 	s.ml_procs = (MatchedProcs){ .valid = true, .n = 1 };
 	s.ml_procs.procs[0] = proc(7, "python3", "train.py", "python3 train.py");
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_uint_eq(d.n_reasons, 2);
 	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_NEURON_PROCESS);
@@ -103,7 +96,7 @@ START_TEST(test_device)
 	f->quiet_for = t->quiet;
 	if (t->holders)
 		f->holders[0] = proc(99, "python3", "/dev/neuron0", "python3 serve.py");
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_msg((d.verdict == VERDICT_ACTIVE) == t->active, "%s: %s", t->name,
 		      verdict_to_string(d.verdict));
 	if (t->active) {
@@ -142,7 +135,7 @@ START_TEST(test_inhibitor)
 	strscpy(e->why, sizeof(e->why), "training");
 	e->pid = 4242;
 	e->uid = 1000;
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_msg((d.verdict == VERDICT_ACTIVE) == t->active, "%s/%s", t->what, t->mode);
 	if (t->active) {
 		char want[256];
@@ -152,7 +145,7 @@ START_TEST(test_inhibitor)
 	}
 	/* No logind: out of the verdict. */
 	s.inhibitor.available = false;
-	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
 	config_free(&c);
 }
 END_TEST
@@ -165,19 +158,19 @@ START_TEST(test_rates)
 	strscpy(s.network.busiest, 32, "ens5");
 	s.disk = (RateFacts){ .valid = true, .kbps = 50, .window = 60 * SEC };
 	/* Thresholds 0: off. */
-	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
 	c.network_kbps = 100;
 	c.disk_kbps = 100;
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_uint_eq(d.n_reasons, 1);
 	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_NETWORK);
 	ck_assert_str_eq(d.reasons[0].detail, "500 KB/s > 100 KB/s (most on ens5)");
 	c.disk_kbps = 49;
-	d = decide(&s, &c);
+	d = test_decide_once(&s, &c);
 	ck_assert_int_eq(d.reasons[1].signal, SIGNAL_DISK);
 	c.network_kbps = 500; /* equal is not above */
-	d = decide(&s, &c);
+	d = test_decide_once(&s, &c);
 	ck_assert_uint_eq(d.n_reasons, 1);
 	config_free(&c);
 }
@@ -189,15 +182,15 @@ START_TEST(test_unexamined_overflow_counts)
 	Config c = cfg();
 	Sample s = { 0 };
 	s.inhibitor = (InhibitorFacts){ .valid = true, .available = true, .n_dropped = 3 };
-	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE); /* delay-mode ones only */
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE); /* delay-mode ones only */
 	s.inhibitor.n_dropped_block = 1;
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_str_eq(d.reasons[0].detail, "1 more block-mode locks (not examined)");
 
 	s = (Sample){ 0 };
 	s.neuron_devices = (NeuronDevicesFacts){ .valid = true, .n_dropped = 2 };
-	d = decide(&s, &c);
+	d = test_decide_once(&s, &c);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_NEURON_DEVICE);
 	config_free(&c);

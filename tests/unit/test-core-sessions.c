@@ -3,6 +3,7 @@
 #include "check-main.h"
 
 #include "core.h"
+#include "test-util.h"
 #include "probe-sessions.h"
 
 #define SEC  USEC_PER_SEC
@@ -50,14 +51,6 @@ static MultiplexerFacts mux(void)
 	return m;
 }
 
-static Decision decide(const Sample *s, const Config *c)
-{
-	CoreState st;
-	Decision d;
-	core_state_init(&st);
-	core_decide(s, c, &st, 1000 * SEC, DECIDE_ONCE, &st, &d);
-	return d;
-}
 
 typedef struct TermCase {
 	const char *name;
@@ -84,7 +77,7 @@ START_TEST(test_terminal_rule)
 	c.session_idle = t->session_idle;
 	Sample s = with_sessions();
 	s.sessions.terminals[s.sessions.n_terminals++] = term(7, t->owner, t->idle);
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_msg((d.verdict == VERDICT_ACTIVE) == t->active, "%s", t->name);
 	if (t->active) {
 		ck_assert_int_eq(d.reasons[0].signal, SIGNAL_TERMINAL);
@@ -100,7 +93,7 @@ START_TEST(test_terminal_detail)
 	Config c = cfg();
 	Sample s = with_sessions();
 	s.sessions.terminals[s.sessions.n_terminals++] = term(2, SESSION_OWNER_SSHD, 125 * SEC);
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_str_eq(d.reasons[0].detail,
 	                 "pts/2 of alice (SSH session, bash pid 41): input or output 2min 5s ago");
 	config_free(&c);
@@ -114,7 +107,7 @@ START_TEST(test_invalid_sessions_say_nothing)
 	Sample s = with_sessions();
 	s.sessions.terminals[s.sessions.n_terminals++] = term(2, SESSION_OWNER_SSHD, 1 * SEC);
 	s.sessions.valid = false;
-	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
 	config_free(&c);
 }
 END_TEST
@@ -126,14 +119,14 @@ START_TEST(test_ssh_without_terminal)
 	SshConnectionFacts *x = &s.sessions.ssh[s.sessions.n_ssh++];
 	*x = (SshConnectionFacts){ .pid = 812, .uid = 1000 };
 	strscpy(x->user, sizeof(x->user), "bob");
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SSH);
 	ck_assert_str_eq(d.reasons[0].detail, "bob connected without a terminal (sshd pid 812)");
 
 	s.sessions.n_ssh = 0;
 	s.sessions.n_ssh_dropped = 3; /* not examined: fail-safe */
-	d = decide(&s, &c);
+	d = test_decide_once(&s, &c);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	config_free(&c);
 }
@@ -147,7 +140,7 @@ START_TEST(test_ssm_rules)
 	*m = (SsmSessionFacts){ .pid = 55, .idle = USEC_INFINITY };
 	strscpy(m->user, sizeof(m->user), "ssm-user");
 
-	Decision d = decide(&s, &c); /* port forwarding: counts while it exists */
+	Decision d = test_decide_once(&s, &c); /* port forwarding: counts while it exists */
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SSM);
 	ck_assert_ptr_nonnull(strstr(d.reasons[0].detail, "without a terminal"));
@@ -155,16 +148,16 @@ START_TEST(test_ssm_rules)
 	m->n_terminals = 1;
 	m->pts = 4;
 	m->idle = 10 * SEC;
-	d = decide(&s, &c);
+	d = test_decide_once(&s, &c);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_str_eq(d.reasons[0].detail, "SSM session of ssm-user (ssm-session-worker pid "
 	                                      "55): pts/4 input or output 10s ago");
 
 	m->idle = 2 * HOUR; /* an abandoned shell */
-	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
 	/* Its terminal is judged with the session, not again as a plain terminal. */
 	s.sessions.terminals[s.sessions.n_terminals++] = term(4, SESSION_OWNER_SSM, 2 * HOUR);
-	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
 	config_free(&c);
 }
 END_TEST
@@ -223,7 +216,7 @@ START_TEST(test_multiplexer_rule)
 	s.sessions.multiplexers[s.sessions.n_multiplexers++] = m;
 	/* The pane's pts itself never counts as a plain terminal. */
 	s.sessions.terminals[s.sessions.n_terminals++] = term(3, SESSION_OWNER_TMUX, t->pane_idle);
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_msg((d.verdict == VERDICT_ACTIVE) == t->active, "%s", t->name);
 	if (t->active) {
 		ck_assert_uint_eq(d.n_reasons, 1);
@@ -243,16 +236,16 @@ START_TEST(test_multiplexer_zero_idle_and_screen)
 	m.kind = SESSION_OWNER_SCREEN;
 	m.pid = 77;
 	s.sessions.multiplexers[s.sessions.n_multiplexers++] = m;
-	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
 	c.session_idle = 0; /* the seed's rule: an open terminal always counts */
-	Decision d = decide(&s, &c);
+	Decision d = test_decide_once(&s, &c);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_str_eq(d.reasons[0].detail,
 	                 "screen session 'exp3' of ubuntu (pid 77): pane pts/3 open "
 	                 "(SessionIdleSec=0)");
 	/* A server with no pane at all (its last window closing) is not kept up by the rule. */
 	s.sessions.multiplexers[0].n_panes = 0;
-	ck_assert_int_eq(decide(&s, &c).verdict, VERDICT_IDLE);
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
 	config_free(&c);
 }
 END_TEST

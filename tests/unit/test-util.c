@@ -28,3 +28,12 @@ void test_write_file(const char *rel, const char *text, size_t len)
 	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
 	ck_assert_int_eq(fclose(f), 0);
 }
+
+Decision test_decide_once(const Sample *s, const Config *c)
+{
+	CoreState st;
+	Decision d;
+	core_state_init(&st);
+	core_decide(s, c, &st, 1000 * USEC_PER_SEC, DECIDE_ONCE, &st, &d);
+	return d;
+}

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "core.h"
+
 /* The current test's scratch directory under /tmp (set by test_tmpdir_setup). */
 extern char test_tmpdir[256];
 
@@ -12,3 +14,6 @@ void test_tmpdir_teardown(void);
 
 /* Writes len bytes of text to test_tmpdir/rel (creating or replacing it). */
 void test_write_file(const char *rel, const char *text, size_t len);
+
+/* The core's verdict on a sample alone (DECIDE_ONCE: no grace, holds or streak). */
+Decision test_decide_once(const Sample *s, const Config *c);
