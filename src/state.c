@@ -125,9 +125,12 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 		return -ENOMEM;
 	}
 	/* With its NUL, so that the end of the text also ends a bare number. */
-	json_object *o = json_tokener_parse_ex(tok, text, (int)strlen(text) + 1);
+	size_t len = strlen(text);
+	json_object *o = json_tokener_parse_ex(tok, text, (int)len + 1);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	size_t used = json_tokener_get_parse_end(tok);
+	/* The tokener may count the NUL itself as used (it ends a // comment, for one): never
+	 * look past it. Found by fuzz-state. */
+	size_t used = MIN(json_tokener_get_parse_end(tok), len);
 	json_tokener_free(tok);
 	if (!o || jerr != json_tokener_success) {
 		json_object_put(o);
