@@ -51,6 +51,10 @@ static inline const char *startswith(const char *s, const char *prefix)
 	return strncmp(s, prefix, l) == 0 ? s + l : NULL;
 }
 
+/* CLOCK_BOOTTIME now: the clock of every check, hold and grace (it ignores wall-clock jumps
+ * and keeps counting through suspend). */
+usec_t now_boottime(void);
+
 /* Copy with truncation; always NUL-terminates. Returns dst. */
 char *strscpy(char *dst, size_t size, const char *src);
 /* The user name of uid, or the number when it has none. */

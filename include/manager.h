@@ -56,8 +56,6 @@ int manager_run(Manager *m);
 
 /* The resolved action for the current configuration ("poweroff", "none", …). */
 const char *manager_armed_action(const Manager *m);
-/* CLOCK_BOOTTIME now. */
-usec_t now_boottime(void);
 
 /* Re-reads the configuration; on error keeps the old one and returns the error messages in
  * *ret_errors (a strv) when given. */

@@ -51,12 +51,6 @@ struct AwsRuntime {
 	RateLimit cloudwatch, textfile;
 };
 
-static usec_t boottime(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
-}
 
 const char *aws_resolve_auto(bool spot)
 {
@@ -148,7 +142,7 @@ static void identify(AwsRuntime *a)
 	int r = a->client->ops->identify(a->client, &id, err, sizeof(err));
 	if (r < 0) {
 		log_identify_failure(a, r, err);
-		sd_event_source_set_time(a->identify_timer, boottime() + IDENTIFY_RECHECK_USEC);
+		sd_event_source_set_time(a->identify_timer, now_boottime() + IDENTIFY_RECHECK_USEC);
 		sd_event_source_set_enabled(a->identify_timer, SD_EVENT_ONESHOT);
 		return;
 	}
@@ -160,7 +154,7 @@ static void identify(AwsRuntime *a)
 	         aws_runtime_is_spot(a) ? "; watching for spot interruption notices every 5s" : "");
 	if (aws_runtime_is_spot(a)) {
 		/* First look right away: a notice may already be there. */
-		sd_event_source_set_time(a->spot_timer, boottime());
+		sd_event_source_set_time(a->spot_timer, now_boottime());
 		sd_event_source_set_enabled(a->spot_timer, SD_EVENT_ON);
 	}
 }
@@ -217,7 +211,7 @@ static int on_spot_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	char err[512];
 	SpotNotice n;
 
-	sd_event_source_set_time(s, boottime() + SPOT_POLL_USEC);
+	sd_event_source_set_time(s, now_boottime() + SPOT_POLL_USEC);
 	int r = a->client->ops->spot_action(a->client, &n, err, sizeof(err));
 	if (r == -ENOENT) {
 		if (a->spot_pending)
@@ -264,7 +258,7 @@ static void stop_attempt(AwsRuntime *a)
 	int r = a->client->ops->stop_instance(a->client, a->present ? &a->id : &none, a->dry_run,
 	                                      &res);
 	a->attempts++;
-	if (r >= 0 || r != -EAGAIN || boottime() + a->backoff > a->stop_deadline) {
+	if (r >= 0 || r != -EAGAIN || now_boottime() + a->backoff > a->stop_deadline) {
 		if (r == -EAGAIN)
 			strappendf(res.message, sizeof(res.message),
 			           "; giving up after %u attempt(s)", a->attempts);
@@ -273,7 +267,7 @@ static void stop_attempt(AwsRuntime *a)
 	}
 	log_warning("stop-instance attempt %u failed: %s; trying again in %s", a->attempts,
 	            res.message, timespan_format(next, sizeof(next), a->backoff));
-	sd_event_source_set_time(a->stop_timer, boottime() + a->backoff);
+	sd_event_source_set_time(a->stop_timer, now_boottime() + a->backoff);
 	sd_event_source_set_enabled(a->stop_timer, SD_EVENT_ONESHOT);
 	a->backoff = MIN(a->backoff * 2, STOP_BACKOFF_MAX_USEC);
 }
@@ -294,7 +288,7 @@ void aws_runtime_stop_instance(AwsRuntime *a, const char *why)
 	a->stopping = true;
 	a->attempts = 0;
 	a->backoff = STOP_BACKOFF_FIRST_USEC;
-	a->stop_deadline = boottime() + MAX(a->config->warn, STOP_BUDGET_MIN_USEC);
+	a->stop_deadline = now_boottime() + MAX(a->config->warn, STOP_BUDGET_MIN_USEC);
 	stop_attempt(a);
 }
 
@@ -302,7 +296,7 @@ void aws_runtime_stop_instance(AwsRuntime *a, const char *why)
 
 static void rate_limited_failure(RateLimit *l, const char *what, const char *err)
 {
-	usec_t now = boottime();
+	usec_t now = now_boottime();
 	if (l->failing && now - l->last_logged < FAILURE_LOG_EVERY_USEC) {
 		l->suppressed++;
 		return;

@@ -12,12 +12,6 @@
 /* New role credentials appear at least 5 minutes before the old ones expire. */
 #define CREDENTIALS_MARGIN_SEC 60
 
-static usec_t boottime(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
-}
 
 void imds_init(Imds *im, const char *endpoint)
 {
@@ -39,7 +33,7 @@ void imds_reset(Imds *im, const char *endpoint)
 /* Milliseconds left before deadline, at least 1 so curl never sees 0 (= no timeout). */
 static long left_ms(usec_t deadline)
 {
-	usec_t now = boottime();
+	usec_t now = now_boottime();
 	return now >= deadline ? 1 : (long)MAX((deadline - now) / USEC_PER_MSEC, 1);
 }
 
@@ -64,7 +58,7 @@ static int fetch_token(Imds *im, usec_t deadline, char *err, size_t errlen)
 		            .connect_timeout_ms = MIN(IMDS_CONNECT_TIMEOUT_MS, left_ms(deadline)),
 		            .timeout_ms = left_ms(deadline),
 		            .no_proxy = true };
-	usec_t asked = boottime();
+	usec_t asked = now_boottime();
 	int r = http_request(&req, &resp);
 	if (r < 0) {
 		r = transport_error("PUT /latest/api/token", &resp, r, err, errlen);
@@ -121,12 +115,12 @@ static int get_once(Imds *im, const char *path, usec_t deadline, HttpResponse *r
 
 int imds_get(Imds *im, const char *path, char **ret, char *err, size_t errlen)
 {
-	usec_t deadline = boottime() + (usec_t)im->timeout_ms * USEC_PER_MSEC;
+	usec_t deadline = now_boottime() + (usec_t)im->timeout_ms * USEC_PER_MSEC;
 	HttpResponse resp = { 0 };
 	int r;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (im->token_expires <= boottime() + TOKEN_RENEW_MARGIN_USEC) {
+		if (im->token_expires <= now_boottime() + TOKEN_RENEW_MARGIN_USEC) {
 			im->token_expires = 0;
 			if ((r = fetch_token(im, deadline, err, errlen)) < 0)
 				return r;

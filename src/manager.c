@@ -22,13 +22,6 @@
 /* Timer slack: a check a second late is harmless, and slack lets the kernel batch wake-ups. */
 #define CHECK_ACCURACY_USEC (USEC_PER_SEC / 4)
 
-usec_t now_boottime(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
-}
-
 const char *manager_armed_action(const Manager *m)
 {
 	switch (m->config.action) {

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <ctype.h>
+#include <time.h>
 
 #include "macro.h"
 
@@ -148,4 +149,11 @@ void user_name(uid_t uid, char *buf, size_t size)
 		strscpy(buf, size, res->pw_name);
 	else
 		snprintf(buf, size, "%u", (unsigned)uid);
+}
+
+usec_t now_boottime(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
 }
