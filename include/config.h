@@ -8,10 +8,10 @@
 #include "macro.h"
 
 typedef enum ActionKind {
-	ACTION_AUTO,	      /* stop-instance on EC2 spot, poweroff elsewhere */
+	ACTION_AUTO,          /* stop-instance on EC2 spot, poweroff elsewhere */
 	ACTION_POWEROFF,      /* logind PowerOff, systemd poweroff.target as fallback */
 	ACTION_STOP_INSTANCE, /* EC2 StopInstances */
-	ACTION_NONE,	      /* log "would power off" only */
+	ACTION_NONE,          /* log "would power off" only */
 	_ACTION_KIND_MAX,
 } ActionKind;
 
@@ -39,7 +39,7 @@ typedef struct Config {
 
 	/* [Sessions] */
 	usec_t session_idle; /* 0 = an open terminal always counts */
-	double multiplexer_busy_percent;
+	double busy_percent; /* a process on a terminal, in a multiplexer or kernel above this */
 
 	/* [Neuron] */
 	char **neuron_processes;
@@ -55,7 +55,7 @@ typedef struct Config {
 
 	/* [AWS] */
 	char *imds_endpoint;
-	char *ec2_endpoint; /* NULL: https://ec2.REGION.amazonaws.com/ */
+	char *ec2_endpoint;        /* NULL: https://ec2.REGION.amazonaws.com/ */
 	char *monitoring_endpoint; /* NULL: https://monitoring.REGION.amazonaws.com/ */
 
 	/* [Metrics] */
@@ -66,7 +66,7 @@ typedef struct Config {
 
 /* One problem found while reading configuration: "FILE:LINE: message". */
 typedef struct ConfigDiag {
-	char **errors;	 /* fatal: the configuration is rejected */
+	char **errors;   /* fatal: the configuration is rejected */
 	char **warnings; /* unknown keys and sections */
 } ConfigDiag;
 

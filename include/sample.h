@@ -118,7 +118,23 @@ typedef struct InhibitorFacts {
 	size_t n_dropped_block; /* of those, block-mode: not examined, so they count (fail-safe) */
 	InhibitorEntry list[INHIBITORS_MAX];
 } InhibitorFacts;
-/* --- Sessions: terminal, ssh, ssm, multiplexer ------------------------------------------ */
+/* --- Sessions: terminal, ssh, ssm, multiplexer, jupyter --------------------------------- */
+
+/* The busiest process of a session (on a terminal, inside a multiplexer or a Jupyter kernel):
+ * its CPU over the interval since the previous check, in % of one CPU. pid 0: none used any. */
+typedef struct BusyProc {
+	pid_t pid;
+	char comm[16];
+	double percent;
+} BusyProc;
+
+/* A Neuron or ML process inside a session, found with the neuron-process and ml-process
+ * signals' own matchers. pid 0: none. */
+typedef struct WorkProc {
+	pid_t pid;
+	char comm[16];
+	Signal signal; /* SIGNAL_NEURON_PROCESS or SIGNAL_ML_PROCESS */
+} WorkProc;
 
 /* What a terminal (or a session) belongs to: the nearest such ancestor of its processes. */
 typedef enum SessionOwner {
@@ -143,7 +159,8 @@ typedef struct TerminalFacts {
 	pid_t owner_pid;  /* the sshd session, ssm-session-worker, tmux or screen server; 0 */
 	pid_t leader_pid; /* the terminal's session leader (or its first process) */
 	char leader_comm[16];
-	usec_t idle; /* since the last input or output (pts atime/mtime) */
+	usec_t idle;   /* since the last input or output (pts atime/mtime) */
+	BusyProc busy; /* among the processes on this terminal */
 } TerminalFacts;
 
 /* An sshd session process without a terminal ("sshd: alice@notty"): VS Code Remote, scp,
@@ -159,8 +176,9 @@ typedef struct SsmSessionFacts {
 	uid_t uid;
 	char user[USER_NAME_MAX];
 	size_t n_terminals;
-	unsigned pts; /* its youngest terminal, when n_terminals > 0 */
-	usec_t idle;  /* that terminal's idle time */
+	unsigned pts;  /* its youngest terminal, when n_terminals > 0 */
+	usec_t idle;   /* that terminal's idle time */
+	BusyProc busy; /* among the processes on its terminals */
 } SsmSessionFacts;
 
 typedef struct MultiplexerFacts {
@@ -175,18 +193,27 @@ typedef struct MultiplexerFacts {
 	size_t n_clients;    /* attached clients */
 	unsigned client_pts; /* the client terminal used last, when n_clients > 0 */
 	usec_t client_idle;  /* its idle time */
-	pid_t busy_pid;      /* the busiest process inside, 0 when none used any CPU */
-	char busy_comm[16];
-	double busy_percent; /* its CPU over the interval, % of one CPU */
-	pid_t work_pid;      /* a Neuron or ML process inside, 0 when none */
-	char work_comm[16];
-	Signal work_signal; /* SIGNAL_NEURON_PROCESS or SIGNAL_ML_PROCESS */
+	BusyProc busy;       /* among the processes inside */
+	WorkProc work;       /* inside */
 } MultiplexerFacts;
+
+/* A Jupyter kernel (python -m ipykernel_launcher, from Jupyter Server, Notebook, Lab or VS
+ * Code) with what runs in it. */
+typedef struct JupyterKernelFacts {
+	pid_t pid;
+	uid_t uid;
+	char user[USER_NAME_MAX];
+	pid_t server_pid; /* the Jupyter server above it, 0 when none (VS Code, nbclient) */
+	char server[32];  /* its program: "jupyter-notebook", "jupyter-lab" */
+	BusyProc busy;    /* the kernel and its descendants */
+	WorkProc work;    /* among its descendants */
+} JupyterKernelFacts;
 
 #define TERMINALS_MAX       64
 #define SSH_CONNECTIONS_MAX 32
 #define SSM_SESSIONS_MAX    16
 #define MULTIPLEXERS_MAX    32
+#define JUPYTER_KERNELS_MAX 32
 
 /* When a table is full: terminals keep the most recently used (so the dropped ones are older
  * than every kept one); the other lists count what they dropped, and the core treats any
@@ -195,12 +222,15 @@ typedef struct SessionFacts {
 	bool valid;
 	TerminalFacts terminals[TERMINALS_MAX];
 	size_t n_terminals, n_terminals_dropped;
+	BusyProc dropped_terminals_busy; /* the busiest process on a dropped SSH/other terminal */
 	SshConnectionFacts ssh[SSH_CONNECTIONS_MAX];
 	size_t n_ssh, n_ssh_dropped;
 	SsmSessionFacts ssm[SSM_SESSIONS_MAX];
 	size_t n_ssm, n_ssm_dropped;
 	MultiplexerFacts multiplexers[MULTIPLEXERS_MAX];
 	size_t n_multiplexers, n_multiplexers_dropped;
+	JupyterKernelFacts kernels[JUPYTER_KERNELS_MAX];
+	size_t n_kernels, n_kernels_dropped;
 } SessionFacts;
 
 #define PROBE_ERRORS_MAX 16

@@ -78,8 +78,7 @@ static const KeyDef keys[] = {
 	{ "Thresholds", "NetworkKBps", VT_RATE, OFF(network_kbps), 0, 1e9, "0" },
 	{ "Thresholds", "DiskKBps", VT_RATE, OFF(disk_kbps), 0, 1e9, "0" },
 	{ "Sessions", "SessionIdleSec", VT_TIMESPAN, OFF(session_idle), 0, 30 * 86400, "1h" },
-	{ "Sessions", "MultiplexerBusyPercent", VT_PERCENT, OFF(multiplexer_busy_percent), 0, 100,
-	  "5" },
+	{ "Sessions", "BusyPercent", VT_PERCENT, OFF(busy_percent), 0, 100, "5" },
 	{ "Neuron", "Processes", VT_WORDS, OFF(neuron_processes), NOLIMIT,
 	  "neuronx-cc neuron-cc neuron_parallel_compile neuron-profile walrus_driver "
 	  "hlo2penguin hlo-opt neuronx-distributed" },

@@ -55,8 +55,8 @@ static void judge_memory(const Sample *s, const Config *c, Decision *d)
 {
 	if (s->memory.valid && s->memory.used_percent > c->memory_percent)
 		reason_add(d, SIGNAL_MEMORY, "%.*f%% used > %g%%",
-			   floor(s->memory.used_percent) <= c->memory_percent ? 1 : 0,
-			   s->memory.used_percent, c->memory_percent);
+		           floor(s->memory.used_percent) <= c->memory_percent ? 1 : 0,
+		           s->memory.used_percent, c->memory_percent);
 }
 
 static void judge_probe_errors(const Sample *s, const Config *c, Decision *d)
@@ -141,7 +141,8 @@ static void judge_neuron_device(const Sample *s, const Config *c, Decision *d)
 	}
 	/* Devices beyond the facts table were not examined: they may be working. */
 	if (n->valid && n->n_dropped > 0)
-		reason_add(d, SIGNAL_NEURON_DEVICE, "%zu more devices (not examined)", n->n_dropped);
+		reason_add(d, SIGNAL_NEURON_DEVICE, "%zu more devices (not examined)",
+		           n->n_dropped);
 }
 
 static void judge_rate(const RateFacts *r, double threshold, Signal signal, Decision *d)
@@ -226,6 +227,30 @@ static const char *owner_phrase(SessionOwner o)
 	}
 }
 
+static bool busy(const BusyProc *b, const Config *c)
+{
+	return b->pid != 0 && b->percent > c->busy_percent;
+}
+
+static void busy_format(char *buf, size_t size, const BusyProc *b)
+{
+	snprintf(buf, size, "%s (pid %d) at %.0f%% CPU", b->comm, (int)b->pid, b->percent);
+}
+
+/* Why a terminal (or an SSM session's shells) counts, or false: a busy process on it, whatever
+ * its age (a job that prints nothing for hours is still work), or recent use. */
+static bool terminal_why(const BusyProc *b, usec_t idle, const Config *c, char *buf, size_t size)
+{
+	if (busy(b, c)) {
+		busy_format(buf, size, b);
+		return true;
+	}
+	if (!recent(idle, c))
+		return false;
+	age_format(buf, size, idle, c);
+	return true;
+}
+
 /* Panes and SSM shells are judged with their sessions, so that a detached multiplexer's pane
  * cannot keep the machine up as a plain terminal. */
 static void judge_terminals(const Sample *s, const Config *c, Decision *d)
@@ -235,14 +260,20 @@ static void judge_terminals(const Sample *s, const Config *c, Decision *d)
 		return;
 	for (size_t i = 0; i < f->n_terminals; i++) {
 		const TerminalFacts *t = &f->terminals[i];
+		char why[128];
 		if (t->owner != SESSION_OWNER_OTHER && t->owner != SESSION_OWNER_SSHD)
 			continue;
-		if (!recent(t->idle, c))
+		if (!terminal_why(&t->busy, t->idle, c, why, sizeof(why)))
 			continue;
-		char age[96];
-		age_format(age, sizeof(age), t->idle, c);
 		reason_add(d, SIGNAL_TERMINAL, "pts/%u of %s (%s, %s pid %d): %s", t->pts, t->user,
-		           owner_phrase(t->owner), t->leader_comm, (int)t->leader_pid, age);
+		           owner_phrase(t->owner), t->leader_comm, (int)t->leader_pid, why);
+	}
+	/* Dropped terminals are older than every listed one, but may still run a job. */
+	if (busy(&f->dropped_terminals_busy, c)) {
+		char why[128];
+		busy_format(why, sizeof(why), &f->dropped_terminals_busy);
+		reason_add(d, SIGNAL_TERMINAL, "%zu more terminals, one with %s",
+		           f->n_terminals_dropped, why);
 	}
 }
 
@@ -274,16 +305,30 @@ static void judge_ssm(const Sample *s, const Config *c, Decision *d)
 			        m->user, (int)m->pid);
 			continue;
 		}
-		if (!recent(m->idle, c))
+		char why[128];
+		if (busy(&m->busy, c))
+			busy_format(why, sizeof(why), &m->busy);
+		else if (recent(m->idle, c)) {
+			char age[96];
+			age_format(age, sizeof(age), m->idle, c);
+			snprintf(why, sizeof(why), "pts/%u %s", m->pts, age);
+		} else
 			continue;
-		char age[96];
-		age_format(age, sizeof(age), m->idle, c);
-		reason_add(d, SIGNAL_SSM,
-		           "SSM session of %s (ssm-session-worker pid %d): pts/%u %s", m->user,
-		           (int)m->pid, m->pts, age);
+		reason_add(d, SIGNAL_SSM, "SSM session of %s (ssm-session-worker pid %d): %s",
+		           m->user, (int)m->pid, why);
 	}
 	if (f->n_ssm_dropped > 0)
 		reason_add(d, SIGNAL_SSM, "%zu more SSM sessions", f->n_ssm_dropped);
+}
+
+/* "neuronx-cc (pid 4200) is a Neuron process", or false when there is no such process. */
+static bool work_format(char *buf, size_t size, const WorkProc *w)
+{
+	if (w->pid == 0)
+		return false;
+	snprintf(buf, size, "%s (pid %d) is %s", w->comm, (int)w->pid,
+	         w->signal == SIGNAL_NEURON_PROCESS ? "a Neuron process" : "an ML process");
+	return true;
 }
 
 /* Why a multiplexer counts, or false: a job inside, CPU inside, an attached client in use,
@@ -291,15 +336,10 @@ static void judge_ssm(const Sample *s, const Config *c, Decision *d)
 static bool multiplexer_why(const MultiplexerFacts *m, const Config *c, char *buf, size_t size)
 {
 	char age[96];
-	if (m->work_pid != 0) {
-		snprintf(buf, size, "%s (pid %d) is %s", m->work_comm, (int)m->work_pid,
-		         m->work_signal == SIGNAL_NEURON_PROCESS ? "a Neuron process"
-		                                                 : "an ML process");
+	if (work_format(buf, size, &m->work))
 		return true;
-	}
-	if (m->busy_pid != 0 && m->busy_percent > c->multiplexer_busy_percent) {
-		snprintf(buf, size, "%s (pid %d) at %.0f%% CPU", m->busy_comm, (int)m->busy_pid,
-		         m->busy_percent);
+	if (busy(&m->busy, c)) {
+		busy_format(buf, size, &m->busy);
 		return true;
 	}
 	if (m->n_clients > 0 && recent(m->client_idle, c)) {
@@ -329,28 +369,56 @@ static void judge_multiplexers(const Sample *s, const Config *c, Decision *d)
 		 * only shows the one its command line created. */
 		if (m->kind == SESSION_OWNER_SCREEN)
 			reason_add(d, SIGNAL_MULTIPLEXER, "screen session '%s' of %s (pid %d): %s",
-				   m->name[0] ? m->name : "?", m->user, (int)m->pid, why);
+			           m->name[0] ? m->name : "?", m->user, (int)m->pid, why);
 		else if (m->name[0])
 			reason_add(d, SIGNAL_MULTIPLEXER,
-				   "tmux of %s (server pid %d, first session '%s'): %s", m->user,
-				   (int)m->pid, m->name, why);
+			           "tmux of %s (server pid %d, first session '%s'): %s", m->user,
+			           (int)m->pid, m->name, why);
 		else
 			reason_add(d, SIGNAL_MULTIPLEXER, "tmux of %s (server pid %d): %s", m->user,
-				   (int)m->pid, why);
+			           (int)m->pid, why);
 	}
 	if (f->n_multiplexers_dropped > 0)
 		reason_add(d, SIGNAL_MULTIPLEXER, "%zu more tmux/screen servers not examined",
 		           f->n_multiplexers_dropped);
 }
 
+/* A kernel counts while it (or what it started) computes or runs Neuron/ML work. An idle
+ * kernel does not, whether or not a browser tab is open on it: a user at the notebook reaches
+ * it through an SSH or SSM tunnel, which those signals count. */
+static void judge_jupyter(const Sample *s, const Config *c, Decision *d)
+{
+	const SessionFacts *f = &s->sessions;
+	if (!f->valid)
+		return;
+	for (size_t i = 0; i < f->n_kernels; i++) {
+		const JupyterKernelFacts *k = &f->kernels[i];
+		char why[128], server[64] = "";
+		if (!work_format(why, sizeof(why), &k->work)) {
+			if (!busy(&k->busy, c))
+				continue;
+			busy_format(why, sizeof(why), &k->busy);
+		}
+		if (k->server_pid != 0)
+			snprintf(server, sizeof(server), ", under %s pid %d", k->server,
+			         (int)k->server_pid);
+		reason_add(d, SIGNAL_JUPYTER, "kernel of %s (pid %d%s): %s", k->user, (int)k->pid,
+		           server, why);
+	}
+	if (f->n_kernels_dropped > 0)
+		reason_add(d, SIGNAL_JUPYTER, "%zu more Jupyter kernels not examined",
+		           f->n_kernels_dropped);
+}
+
 typedef void (*JudgeFn)(const Sample *s, const Config *c, Decision *d);
 
 /* Order is the order of reasons in the verdict: errors first, since they need attention. */
 static const JudgeFn judges[] = {
-	judge_probe_errors,  judge_cpu,        judge_memory,       judge_terminals,
-	judge_ssh,           judge_ssm,        judge_multiplexers, judge_neuron_process,
-	judge_neuron_device, judge_ml_process, judge_inhibitor,    judge_network,
-	judge_disk,
+	judge_probe_errors,  judge_cpu,        judge_memory,
+	judge_terminals,     judge_ssh,        judge_ssm,
+	judge_multiplexers,  judge_jupyter,    judge_neuron_process,
+	judge_neuron_device, judge_ml_process, judge_inhibitor,
+	judge_network,       judge_disk,
 };
 
 static void holds_expire(CoreState *st, usec_t now)

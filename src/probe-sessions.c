@@ -1,7 +1,8 @@
 /* Sessions from the process table: which /dev/pts/N are controlling terminals and what owns
  * each (sshd, ssm-session-worker, tmux, screen), SSH connections without a terminal, SSM
- * sessions, and every user's tmux and screen servers with what runs inside them. Nothing is
- * cached between checks; nothing is forked (`tmux ls` as root would only see root's server). */
+ * sessions, every user's tmux and screen servers and Jupyter kernels with what runs inside
+ * them. Nothing is cached between checks; nothing is forked (`tmux ls` as root would only see
+ * root's server, and a Jupyter server's API would need its user's token). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,15 @@
 #define ARGV_MAX    64
 #define CMDLINE_MAX 4096
 
+/* A Jupyter kernel is started as `python -m ipykernel_launcher -f kernel-ID.json` (Jupyter
+ * Server, Notebook, Lab, VS Code), older ones as a script path. */
+static char *const kernel_patterns[] = { "ipykernel_launcher", "ipykernel_launcher.py", "ipykernel",
+	                                 NULL };
+/* The server above a kernel: `jupyter lab` execs jupyter-lab (so comm is "jupyter-lab"),
+ * `python -m jupyterlab` keeps the interpreter's name. */
+static char *const server_patterns[] = { "jupyter*",  "jupyterlab", "notebook", "jupyter_server",
+	                                 "nbclassic", "voila",      NULL };
+
 typedef enum Role {
 	ROLE_NONE,
 	ROLE_SSHD,
@@ -31,6 +41,7 @@ typedef enum Role {
 	ROLE_SCREEN_SERVER,
 	ROLE_TMUX_CLIENT,
 	ROLE_SCREEN_CLIENT,
+	ROLE_KERNEL,
 } Role;
 
 /* What one check learnt about processes and terminals, before it is cut to the fixed caps. */
@@ -39,6 +50,7 @@ typedef struct Scan {
 	uint8_t *roles; /* per procs entry */
 	TerminalFacts *terms;
 	size_t n_terms;
+	size_t *idx; /* room for every entry, for descendant lists */
 	char *err;
 	size_t errlen;
 } Scan;
@@ -164,6 +176,30 @@ static int ssm_confirm(Scan *s, const ProcEntry *e)
 	return a.n > 0 && streq(path_basename(a.v[0]), "ssm-session-worker");
 }
 
+/* What the matchers of proc-match.h look at: argv and the executable (*ret_exe NULL when
+ * unreadable, as for a kernel thread). Returns 1, 0 when the process is gone, or -errno. */
+static int identity_read(Scan *s, const ProcEntry *e, Argv *a, char *exe, size_t size,
+                         const char **ret_exe)
+{
+	int r = argv_read(s, e->pid, a);
+	if (r <= 0)
+		return r;
+	*ret_exe = proc_exe_read(s->in->proc_root, e->pid, exe, size) == 0 ? exe : NULL;
+	return 1;
+}
+
+/* Whether process e matches patterns. Returns 1, 0 (no match, or gone) or -errno. */
+static int patterns_match(Scan *s, const ProcEntry *e, char *const *patterns)
+{
+	Argv a;
+	char exe[4096];
+	const char *exe_p;
+	int r = identity_read(s, e, &a, exe, sizeof(exe), &exe_p);
+	if (r <= 0)
+		return r;
+	return process_match(e->comm, a.n > 0 ? a.v : NULL, exe_p, patterns);
+}
+
 /* Sorts out the candidates by name; command lines only for those that need it. */
 static int roles_assign(Scan *s, SessionFacts *ret)
 {
@@ -202,6 +238,11 @@ static int roles_assign(Scan *s, SessionFacts *ret)
 				return r;
 			if (r > 0)
 				s->roles[i] = ROLE_SSM;
+		} else if (process_match_candidate(e->comm, kernel_patterns)) {
+			if ((r = patterns_match(s, e, kernel_patterns)) < 0)
+				return r;
+			if (r > 0)
+				s->roles[i] = ROLE_KERNEL;
 		}
 	}
 	return 0;
@@ -248,7 +289,22 @@ static TerminalFacts *term_find(const Scan *s, unsigned pts)
 	return NULL;
 }
 
-/* One entry per pts in use, with its session leader (or its lowest pid). */
+/* CPU of e over the interval since the previous check, % of one CPU. */
+static double cpu_percent(const Scan *s, const ProcEntry *e)
+{
+	return proc_cpu_percent(s->in->prev, s->in->procs, e, s->in->ticks_per_sec);
+}
+
+static void busy_consider(BusyProc *b, const ProcEntry *e, double percent)
+{
+	if (percent <= b->percent)
+		return;
+	*b = (BusyProc){ .pid = e->pid, .percent = percent };
+	strscpy(b->comm, sizeof(b->comm), e->comm);
+}
+
+/* One entry per pts in use, with its session leader (or its lowest pid) and its busiest
+ * process: a job that runs for hours without printing is still work. */
 static void terms_collect(Scan *s)
 {
 	const ProcTable *t = s->in->procs;
@@ -266,6 +322,7 @@ static void terms_collect(Scan *s)
 			term->leader_pid = e->pid;
 			strscpy(term->leader_comm, sizeof(term->leader_comm), e->comm);
 		}
+		busy_consider(&term->busy, e, cpu_percent(s, e));
 	}
 }
 
@@ -326,59 +383,50 @@ static void ssm_collect(Scan *s, SessionFacts *ret)
 				f->idle = term->idle;
 				f->pts = term->pts;
 			}
+			if (term->busy.percent > f->busy.percent)
+				f->busy = term->busy;
 		}
 	}
 }
 
-/* The Neuron or ML question for one process inside a multiplexer, with the other signals'
- * own matchers and lists (proc-match.h). Returns the signal, or _SIGNAL_MAX for neither;
+/* The Neuron or ML question for one process inside a session, with the other signals' own
+ * matchers and lists (proc-match.h). Returns 1 with *ret filled, 0 for neither (or gone),
  * 0 > r for a read error. */
-static int work_match(Scan *s, const ProcEntry *e, Signal *ret)
+static int work_match(Scan *s, const ProcEntry *e, WorkProc *ret)
 {
+	const Config *c = s->in->config;
 	Argv a;
 	char exe[4096];
-	int r = argv_read(s, e->pid, &a);
-	if (r <= 0) {
-		*ret = _SIGNAL_MAX;
+	const char *exe_p;
+	int r = identity_read(s, e, &a, exe, sizeof(exe), &exe_p);
+	if (r <= 0)
 		return r;
-	}
-	r = proc_exe_read(s->in->proc_root, e->pid, exe, sizeof(exe));
-	const char *exe_p = r == 0 ? exe : NULL;
 	char *const *argv = a.n > 0 ? a.v : NULL;
-	const Config *c = s->in->config;
+	Signal sig;
 	if (neuron_process_match(e->comm, argv, exe_p, c->neuron_processes))
-		*ret = SIGNAL_NEURON_PROCESS;
+		sig = SIGNAL_NEURON_PROCESS;
 	else if (ml_process_match(e->comm, argv, exe_p, c->ml_processes))
-		*ret = SIGNAL_ML_PROCESS;
+		sig = SIGNAL_ML_PROCESS;
 	else
-		*ret = _SIGNAL_MAX;
-	return 0;
+		return 0;
+	*ret = (WorkProc){ .pid = e->pid, .signal = sig };
+	strscpy(ret->comm, sizeof(ret->comm), e->comm);
+	return 1;
 }
 
-/* Busiest process and Neuron/ML work among the server's descendants. */
-static int mux_inside(Scan *s, const ProcEntry *server, size_t *idx, MultiplexerFacts *f)
+/* The busiest process and the first Neuron or ML work among root's descendants. */
+static int inside_scan(Scan *s, const ProcEntry *root, size_t *idx, BusyProc *busy, WorkProc *work)
 {
 	const ProcTable *t = s->in->procs;
-	size_t n = proc_table_descendants(t, server, idx, t->n);
+	size_t n = proc_table_descendants(t, root, idx, t->n);
 	for (size_t k = 0; k < n; k++) {
 		const ProcEntry *e = &t->entries[idx[k]];
-		double pct = proc_cpu_percent(s->in->prev, t, e, s->in->ticks_per_sec);
-		if (pct > f->busy_percent) {
-			f->busy_percent = pct;
-			f->busy_pid = e->pid;
-			strscpy(f->busy_comm, sizeof(f->busy_comm), e->comm);
-		}
-		if (f->work_pid != 0)
+		busy_consider(busy, e, cpu_percent(s, e));
+		if (work->pid != 0)
 			continue;
-		Signal sig;
-		int r = work_match(s, e, &sig);
+		int r = work_match(s, e, work);
 		if (r < 0)
 			return r;
-		if (sig != _SIGNAL_MAX) {
-			f->work_pid = e->pid;
-			f->work_signal = sig;
-			strscpy(f->work_comm, sizeof(f->work_comm), e->comm);
-		}
 	}
 	return 0;
 }
@@ -436,7 +484,7 @@ static int mux_clients(Scan *s, MultiplexerFacts *f, const char *server_key)
 	return 0;
 }
 
-static int mux_describe(Scan *s, const ProcEntry *e, Role role, size_t *idx, MultiplexerFacts *f)
+static int mux_describe(Scan *s, const ProcEntry *e, Role role, MultiplexerFacts *f)
 {
 	SessionOwner kind = role == ROLE_TMUX_SERVER ? SESSION_OWNER_TMUX : SESSION_OWNER_SCREEN;
 	*f = (MultiplexerFacts){ .kind = kind,
@@ -465,7 +513,8 @@ static int mux_describe(Scan *s, const ProcEntry *e, Role role, size_t *idx, Mul
 			f->pane_pts = term->pts;
 		}
 	}
-	if ((r = mux_clients(s, f, key)) < 0 || (r = mux_inside(s, e, idx, f)) < 0)
+	if ((r = mux_clients(s, f, key)) < 0 ||
+	    (r = inside_scan(s, e, s->idx, &f->busy, &f->work)) < 0)
 		return r;
 	return 1;
 }
@@ -473,11 +522,6 @@ static int mux_describe(Scan *s, const ProcEntry *e, Role role, size_t *idx, Mul
 static int mux_collect(Scan *s, SessionFacts *ret)
 {
 	const ProcTable *t = s->in->procs;
-	_cleanup_free_ size_t *idx = malloc(MAX(t->n, (size_t)1) * sizeof(size_t));
-	if (!idx) {
-		snprintf(s->err, s->errlen, "out of memory");
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < t->n; i++) {
 		Role role = (Role)s->roles[i];
 		if (role != ROLE_TMUX_SERVER && role != ROLE_SCREEN_SERVER)
@@ -487,11 +531,85 @@ static int mux_collect(Scan *s, SessionFacts *ret)
 			continue;
 		}
 		MultiplexerFacts *f = &ret->multiplexers[ret->n_multiplexers];
-		int r = mux_describe(s, &t->entries[i], role, idx, f);
+		int r = mux_describe(s, &t->entries[i], role, f);
 		if (r < 0)
 			return r;
 		if (r > 0)
 			ret->n_multiplexers++;
+	}
+	return 0;
+}
+
+/* The Jupyter server a kernel runs under: the nearest ancestor that is one, up to the first
+ * session owner (sshd, tmux …). NULL when none (VS Code, nbclient), or -errno in *r. */
+static const ProcEntry *kernel_server_find(Scan *s, const ProcEntry *kernel, int *r)
+{
+	const ProcTable *t = s->in->procs;
+	const ProcEntry *p = proc_table_parent(t, kernel);
+	*r = 0;
+	for (size_t steps = 0; p && p->pid > 1 && steps <= t->n; steps++) {
+		Role role = (Role)s->roles[proc_table_index(t, p)];
+		if (role != ROLE_NONE && role != ROLE_KERNEL)
+			return NULL;
+		if (startswith(p->comm, "jupyter"))
+			return p;
+		if (process_match_candidate(p->comm, server_patterns)) {
+			*r = patterns_match(s, p, server_patterns);
+			if (*r < 0)
+				return NULL;
+			if (*r > 0)
+				return p;
+		}
+		p = proc_table_parent(t, p);
+	}
+	return NULL;
+}
+
+/* The server's program for a human: comm keeps 15 characters ("jupyter-noteboo"), so a
+ * script run by python (`python3 /usr/bin/jupyter-notebook`) is named by its path. */
+static int server_name(Scan *s, const ProcEntry *server, char *buf, size_t size)
+{
+	Argv a;
+	strscpy(buf, size, server->comm);
+	int r = argv_read(s, server->pid, &a);
+	if (r <= 0)
+		return r;
+	if (a.n >= 2 && startswith(path_basename(a.v[0]), "python") && a.v[1][0] != '-')
+		strscpy(buf, size, path_basename(a.v[1]));
+	return 0;
+}
+
+static int kernel_describe(Scan *s, const ProcEntry *e, JupyterKernelFacts *f)
+{
+	*f = (JupyterKernelFacts){ .pid = e->pid, .uid = e->uid };
+	user_name(e->uid, f->user, sizeof(f->user));
+	int r;
+	const ProcEntry *server = kernel_server_find(s, e, &r);
+	if (r < 0)
+		return r;
+	if (server) {
+		f->server_pid = server->pid;
+		if ((r = server_name(s, server, f->server, sizeof(f->server))) < 0)
+			return r;
+	}
+	busy_consider(&f->busy, e, cpu_percent(s, e));
+	return inside_scan(s, e, s->idx, &f->busy, &f->work);
+}
+
+static int kernels_collect(Scan *s, SessionFacts *ret)
+{
+	const ProcTable *t = s->in->procs;
+	for (size_t i = 0; i < t->n; i++) {
+		if (s->roles[i] != ROLE_KERNEL)
+			continue;
+		if (ret->n_kernels >= JUPYTER_KERNELS_MAX) {
+			ret->n_kernels_dropped++;
+			continue;
+		}
+		int r = kernel_describe(s, &t->entries[i], &ret->kernels[ret->n_kernels]);
+		if (r < 0)
+			return r;
+		ret->n_kernels++;
 	}
 	return 0;
 }
@@ -509,6 +627,12 @@ static void terms_publish(Scan *s, SessionFacts *ret)
 		qsort(s->terms, s->n_terms, sizeof(*s->terms), term_idle_cmp);
 	ret->n_terminals = MIN(s->n_terms, (size_t)TERMINALS_MAX);
 	ret->n_terminals_dropped = s->n_terms - ret->n_terminals;
+	for (size_t i = ret->n_terminals; i < s->n_terms; i++) {
+		const TerminalFacts *term = &s->terms[i];
+		if ((term->owner == SESSION_OWNER_OTHER || term->owner == SESSION_OWNER_SSHD) &&
+		    term->busy.percent > ret->dropped_terminals_busy.percent)
+			ret->dropped_terminals_busy = term->busy;
+	}
 	memcpy(ret->terminals, s->terms, ret->n_terminals * sizeof(*s->terms));
 }
 
@@ -521,7 +645,8 @@ int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t
 	*ret = (SessionFacts){ 0 };
 	s.roles = calloc(MAX(t->n, (size_t)1), 1);
 	s.terms = calloc(MAX(t->n, (size_t)1), sizeof(*s.terms));
-	if (!s.roles || !s.terms) {
+	s.idx = calloc(MAX(t->n, (size_t)1), sizeof(*s.idx));
+	if (!s.roles || !s.terms || !s.idx) {
 		snprintf(err, errlen, "out of memory");
 		goto finish;
 	}
@@ -531,13 +656,14 @@ int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t
 	if ((r = terms_describe(&s)) < 0)
 		goto finish;
 	ssm_collect(&s, ret);
-	if ((r = mux_collect(&s, ret)) < 0)
+	if ((r = mux_collect(&s, ret)) < 0 || (r = kernels_collect(&s, ret)) < 0)
 		goto finish;
 	terms_publish(&s, ret);
 	ret->valid = true;
 finish:
 	free(s.roles);
 	free(s.terms);
+	free(s.idx);
 	if (r < 0)
 		*ret = (SessionFacts){ 0 };
 	return r < 0 ? r : 0;

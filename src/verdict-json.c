@@ -111,6 +111,14 @@ static json_object *inhibitor_json(const InhibitorFacts *f)
 	return o;
 }
 
+/* {"busy_pid", "busy_comm", "busy_percent"} into o. */
+static void busy_json(json_object *o, const BusyProc *b)
+{
+	json_object_object_add(o, "busy_pid", json_object_new_int64(b->pid));
+	json_object_object_add(o, "busy_comm", json_object_new_string(b->comm));
+	json_object_object_add(o, "busy_percent", json_object_new_double(b->percent));
+}
+
 /* Ages in seconds; null for "never" (no terminal). */
 static json_object *age_json(usec_t idle)
 {
@@ -134,6 +142,7 @@ static json_object *terminals_json(const SessionFacts *f)
 		json_object_object_add(o, "leader_pid", json_object_new_int64(t->leader_pid));
 		json_object_object_add(o, "leader", json_object_new_string(t->leader_comm));
 		json_object_object_add(o, "idle_sec", age_json(t->idle));
+		busy_json(o, &t->busy);
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -163,6 +172,7 @@ static json_object *ssm_json(const SessionFacts *f)
 		json_object_object_add(o, "terminals",
 		                       json_object_new_int64((int64_t)m->n_terminals));
 		json_object_object_add(o, "idle_sec", m->n_terminals ? age_json(m->idle) : NULL);
+		busy_json(o, &m->busy);
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -185,9 +195,26 @@ static json_object *multiplexers_json(const SessionFacts *f)
 		json_object_object_add(o, "clients", json_object_new_int64((int64_t)m->n_clients));
 		json_object_object_add(o, "client_idle_sec",
 		                       m->n_clients ? age_json(m->client_idle) : NULL);
-		json_object_object_add(o, "busy_pid", json_object_new_int64(m->busy_pid));
-		json_object_object_add(o, "busy_percent", json_object_new_double(m->busy_percent));
-		json_object_object_add(o, "work_pid", json_object_new_int64(m->work_pid));
+		busy_json(o, &m->busy);
+		json_object_object_add(o, "work_pid", json_object_new_int64(m->work.pid));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *kernels_json(const SessionFacts *f)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < f->n_kernels; i++) {
+		const JupyterKernelFacts *k = &f->kernels[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int64(k->pid));
+		json_object_object_add(o, "user", json_object_new_string(k->user));
+		json_object_object_add(o, "uid", json_object_new_int64(k->uid));
+		json_object_object_add(o, "server_pid", json_object_new_int64(k->server_pid));
+		json_object_object_add(o, "server", json_object_new_string(k->server));
+		busy_json(o, &k->busy);
+		json_object_object_add(o, "work_pid", json_object_new_int64(k->work.pid));
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -201,6 +228,7 @@ static void sessions_json(json_object *signals, const SessionFacts *f)
 	json_object_object_add(signals, "ssh", ssh_json(f));
 	json_object_object_add(signals, "ssm", ssm_json(f));
 	json_object_object_add(signals, "multiplexer", multiplexers_json(f));
+	json_object_object_add(signals, "jupyter", kernels_json(f));
 }
 
 static json_object *errors_json(const Sample *s)

@@ -1,5 +1,5 @@
 """Sessions with real processes: a pty from script(1), sshd on loopback, an ssm-session-worker,
-tmux and screen of two users. Each scenario runs inside its own PID namespace
+tmux and screen of two users, a Jupyter Notebook server on loopback with a real kernel. Each scenario runs inside its own PID namespace
 (unshare --pid --fork --mount-proc), so trnidled --once sees only the scenario's processes; the
 scenario prints the verdicts it collected as one JSON object and the test checks them here.
 
@@ -15,10 +15,11 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 HERE = os.path.abspath(__file__)
-SCENARIO_TIMEOUT = 120
+SCENARIO_TIMEOUT = 240
 QUIET = "[Thresholds]\nCpuPercent=100\nMemoryPercent=100\n"
 LONG_AGO = "3 hours ago"  # well past the default SessionIdleSec=1h
 
@@ -97,12 +98,12 @@ class Scene:
                 pass
         return out
 
-    def verdict_until(self, what, predicate, conf=QUIET, timeout=15):
+    def verdict_until(self, what, predicate, conf=QUIET, timeout=15, window="1s"):
         """Runs --once until predicate(verdict) holds (processes take a moment to appear)."""
         end = time.monotonic() + timeout
         v = None
         while time.monotonic() < end:
-            v = self.once(conf)
+            v = self.once(conf, window)
             if predicate(v):
                 return v
             time.sleep(0.3)
@@ -126,8 +127,15 @@ def scenario_script_pty(s):
     s.start(["script", "-q", "-c", "sleep 600", "/dev/null"])
     active = s.verdict_until("the pty", lambda v: terminals(v, "other"))
     s.set_back(active, "other")
-    return {"active": active, "idle": s.once(),
-            "zero": s.once(QUIET + "[Sessions]\nSessionIdleSec=0\n")}
+    res = {"active": active, "idle": s.once(),
+           "zero": s.once(QUIET + "[Sessions]\nSessionIdleSec=0\n")}
+    # A job that prints nothing: its terminal's times stay old, its CPU is the use.
+    s.start(["script", "-q", "-c", "sh -c 'while :; do :; done'", "/dev/null"])
+    v = s.verdict_until("the busy pty", lambda v: len(terminals(v, "other")) == 2)
+    s.set_back(v, "other")
+    res["busy"] = s.once(window="2s")
+    res["busy_at_100"] = s.once(QUIET + "[Sessions]\nBusyPercent=100\n", window="2s")
+    return res
 
 
 def scenario_ssm(s):
@@ -256,6 +264,72 @@ def scenario_screen(s):
     return res
 
 
+# Runs in Debian's python3 (where jupyter_client is): starts CODE in the kernel of the
+# connection file argv[1] without waiting for it to finish.
+KERNEL_CLIENT = """
+import sys
+from jupyter_client import BlockingKernelClient
+kc = BlockingKernelClient(connection_file=sys.argv[1])
+kc.load_connection_file()
+kc.start_channels()
+kc.wait_for_ready(timeout=60)
+kc.execute(sys.argv[2])
+kc.stop_channels()
+"""
+
+
+def scenario_jupyter(s):
+    port, token = free_port(), "trnidled-test"
+    env = dict(s.env, JUPYTER_RUNTIME_DIR=os.path.join(s.dir, "runtime"),
+               JUPYTER_DATA_DIR=os.path.join(s.dir, "data"),
+               JUPYTER_CONFIG_DIR=os.path.join(s.dir, "config"))
+    s.start(["jupyter-notebook", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+             f"--port={port}", f"--NotebookApp.token={token}", f"--notebook-dir={s.dir}"],
+            env=env)
+
+    def api(method, path):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/{path}", method=method,
+                                     headers={"Authorization": f"token {token}"},
+                                     data=b"{}" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def up():
+        try:
+            api("GET", "status")
+            return True
+        except OSError:
+            return False
+    s.wait_for("the notebook server", up, timeout=60)
+    kernel = api("POST", "kernels")["id"]
+    conn = os.path.join(env["JUPYTER_RUNTIME_DIR"], f"kernel-{kernel}.json")
+    s.wait_for("the kernel's connection file", lambda: os.path.exists(conn), timeout=60)
+
+    def kernel_settled(v):
+        return v["signals"].get("jupyter") and v["verdict"] == "idle"
+    res = {"idle": s.verdict_until("the kernel to settle", kernel_settled, timeout=60)}
+
+    def execute(code):
+        subprocess.run(["/usr/bin/python3", "-c", KERNEL_CLIENT, conn, code], check=True,
+                       timeout=90, stdin=subprocess.DEVNULL, env=env)
+    execute("while True: pass")
+    res["busy"] = s.verdict_until(
+        "the busy cell", lambda v: "jupyter" in [r["signal"] for r in v["reasons"]],
+        window="2s", timeout=30)
+    api("POST", f"kernels/{kernel}/interrupt")
+    res["interrupted"] = s.verdict_until("the kernel to settle again", kernel_settled,
+                                         timeout=60)
+
+    compiler = os.path.join(s.dir, "neuronx-cc")
+    shutil.copy("/bin/sleep", compiler)
+    execute(f"import subprocess; p = subprocess.Popen([{compiler!r}, '600'])")
+    res["compiler"] = s.verdict_until(
+        "the compiler the cell started",
+        lambda v: any(k["work_pid"] for k in v["signals"].get("jupyter", [])), timeout=30)
+    return res
+
+
 def scenario_main(name):
     s = Scene()
     try:
@@ -339,6 +413,14 @@ class Sessions(unittest.TestCase):
         self.assertGreater(terminals(r["idle"], "other")[0]["idle_sec"], 3600)
         # SessionIdleSec=0: an open terminal always counts, however old.
         self.assertIn("terminal", signals(r["zero"]))
+        # A silent job on an old terminal: the terminal counts by its process's CPU.
+        v = r["busy"]
+        self.assertEqual(v["verdict"], "active")
+        d = details(v, "terminal")
+        self.assertEqual(len(d), 1, d)  # the quiet pty stays idle
+        self.assertRegex(d[0], r"^pts/\d+ of root \(terminal, \w+ pid \d+\): sh \(pid \d+\) "
+                         r"at \d+% CPU$")
+        self.assertEqual(r["busy_at_100"]["verdict"], "idle", r["busy_at_100"]["reasons"])
 
     def test_ssh_interactive_notty_and_logout(self):
         r = run_scenario("ssh", {"SESSIONS_SSH_USER": self.ssh_user})
@@ -393,6 +475,31 @@ class Sessions(unittest.TestCase):
         self.assertEqual(v["verdict"], "active")
         d = details(v, "multiplexer")
         self.assertTrue(any("screen session 'busy' of root (pid" in x and "CPU" in x for x in d), d)
+
+
+    @unittest.skipUnless(shutil.which("jupyter-notebook") and os.path.exists("/usr/bin/python3"),
+                         "needs jupyter-notebook (scripts/install-deps test)")
+    def test_jupyter_kernel_idle_busy_and_work(self):
+        r = run_scenario("jupyter")
+        v = r["idle"]
+        self.assertEqual(v["verdict"], "idle", v["reasons"])
+        k = v["signals"]["jupyter"]
+        self.assertEqual(len(k), 1, k)
+        self.assertEqual(k[0]["user"], "root")
+        self.assertEqual(k[0]["server"], "jupyter-notebook", k)
+        self.assertGreater(k[0]["server_pid"], 0)
+        v = r["busy"]
+        self.assertEqual(v["verdict"], "active")
+        d = details(v, "jupyter")
+        self.assertRegex(d[0], r"^kernel of root \(pid (\d+), under jupyter-\S+ pid \d+\): "
+                         r"python3 \(pid \1\) at \d+% CPU$")
+        self.assertEqual(r["interrupted"]["verdict"], "idle", r["interrupted"]["reasons"])
+        v = r["compiler"]
+        self.assertEqual(v["verdict"], "active")
+        d = details(v, "jupyter")
+        self.assertTrue(d and d[0].endswith("neuronx-cc (pid %d) is a Neuron process"
+                                            % v["signals"]["jupyter"][0]["work_pid"]), d)
+        self.assertIn("neuron-process", signals(v))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-/* The session judges (terminal, ssh, ssm, multiplexer) driven with hand-made facts, and the
+/* The session judges (terminal, ssh, ssm, multiplexer, jupyter) driven with hand-made facts, and the
  * session probe's pure helpers. */
 #include "check-main.h"
 
@@ -16,7 +16,7 @@ static Config cfg(void)
 	c.cpu_percent = 100;
 	c.memory_percent = 100;
 	ck_assert_uint_eq(c.session_idle, HOUR); /* the documented default */
-	ck_assert(c.multiplexer_busy_percent == 5);
+	ck_assert(c.busy_percent == 5);
 	return c;
 }
 
@@ -51,23 +51,36 @@ static MultiplexerFacts mux(void)
 	return m;
 }
 
+static BusyProc busy_proc(pid_t pid, const char *comm, double percent)
+{
+	BusyProc b = { .pid = pid, .percent = percent };
+	strscpy(b.comm, sizeof(b.comm), comm);
+	return b;
+}
 
 typedef struct TermCase {
 	const char *name;
 	SessionOwner owner;
 	usec_t idle;
 	usec_t session_idle;
+	double busy; /* CPU of the busiest process on it */
 	bool active;
 } TermCase;
 
 static const TermCase term_cases[] = {
-	{ "ssh pts in use", SESSION_OWNER_SSHD, 59 * 60 * SEC, HOUR, true },
-	{ "ssh pts exactly at the limit", SESSION_OWNER_SSHD, HOUR, HOUR, false },
-	{ "ssh pts old", SESSION_OWNER_SSHD, 2 * HOUR, HOUR, false },
-	{ "other pts in use", SESSION_OWNER_OTHER, 10 * SEC, HOUR, true },
-	{ "SessionIdleSec=0: an old pts counts", SESSION_OWNER_OTHER, 30 * HOUR, 0, true },
-	{ "tmux pane is not a plain terminal", SESSION_OWNER_TMUX, 1 * SEC, HOUR, false },
-	{ "screen window is not a plain terminal", SESSION_OWNER_SCREEN, 1 * SEC, HOUR, false },
+	{ "ssh pts in use", SESSION_OWNER_SSHD, 59 * 60 * SEC, HOUR, 0, true },
+	{ "ssh pts exactly at the limit", SESSION_OWNER_SSHD, HOUR, HOUR, 0, false },
+	{ "ssh pts old", SESSION_OWNER_SSHD, 2 * HOUR, HOUR, 0, false },
+	{ "other pts in use", SESSION_OWNER_OTHER, 10 * SEC, HOUR, 0, true },
+	{ "SessionIdleSec=0: an old pts counts", SESSION_OWNER_OTHER, 30 * HOUR, 0, 0, true },
+	{ "tmux pane is not a plain terminal", SESSION_OWNER_TMUX, 1 * SEC, HOUR, 0, false },
+	{ "screen window is not a plain terminal", SESSION_OWNER_SCREEN, 1 * SEC, HOUR, 0, false },
+	{ "old ssh pts running a silent job", SESSION_OWNER_SSHD, 3 * HOUR, HOUR, 99, true },
+	{ "old pts, a job just above BusyPercent", SESSION_OWNER_OTHER, 3 * HOUR, HOUR, 5.5, true },
+	{ "old pts, CPU exactly at BusyPercent", SESSION_OWNER_OTHER, 3 * HOUR, HOUR, 5, false },
+	{ "old pts, an idle top", SESSION_OWNER_SSHD, 3 * HOUR, HOUR, 0.3, false },
+	{ "busy tmux pane is judged with its server", SESSION_OWNER_TMUX, 3 * HOUR, HOUR, 99,
+	  false },
 };
 
 START_TEST(test_terminal_rule)
@@ -76,7 +89,10 @@ START_TEST(test_terminal_rule)
 	Config c = cfg();
 	c.session_idle = t->session_idle;
 	Sample s = with_sessions();
-	s.sessions.terminals[s.sessions.n_terminals++] = term(7, t->owner, t->idle);
+	TerminalFacts tf = term(7, t->owner, t->idle);
+	if (t->busy > 0)
+		tf.busy = busy_proc(4242, "python3", t->busy);
+	s.sessions.terminals[s.sessions.n_terminals++] = tf;
 	Decision d = test_decide_once(&s, &c);
 	ck_assert_msg((d.verdict == VERDICT_ACTIVE) == t->active, "%s", t->name);
 	if (t->active) {
@@ -96,6 +112,38 @@ START_TEST(test_terminal_detail)
 	Decision d = test_decide_once(&s, &c);
 	ck_assert_str_eq(d.reasons[0].detail,
 	                 "pts/2 of alice (SSH session, bash pid 41): input or output 2min 5s ago");
+
+	/* A job that prints nothing for hours: the process is named, not the age. */
+	s.sessions.terminals[0].idle = 3 * HOUR;
+	s.sessions.terminals[0].busy = busy_proc(4242, "python3", 99.6);
+	d = test_decide_once(&s, &c);
+	ck_assert_str_eq(
+	        d.reasons[0].detail,
+	        "pts/2 of alice (SSH session, bash pid 41): python3 (pid 4242) at 100% CPU");
+
+	/* BusyPercent=0: any CPU at all on the terminal counts. */
+	s.sessions.terminals[0].busy = busy_proc(4242, "top", 0.3);
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
+	c.busy_percent = 0;
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_ACTIVE);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_dropped_terminals)
+{
+	/* Dropped terminals are older than every listed one, so their age cannot count; a busy
+	 * process on one still does. */
+	Config c = cfg();
+	Sample s = with_sessions();
+	s.sessions.terminals[s.sessions.n_terminals++] = term(2, SESSION_OWNER_SSHD, 3 * HOUR);
+	s.sessions.n_terminals_dropped = 70;
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
+	s.sessions.dropped_terminals_busy = busy_proc(900, "make", 80);
+	Decision d = test_decide_once(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_str_eq(d.reasons[0].detail,
+	                 "70 more terminals, one with make (pid 900) at 80% CPU");
 	config_free(&c);
 }
 END_TEST
@@ -155,6 +203,13 @@ START_TEST(test_ssm_rules)
 
 	m->idle = 2 * HOUR; /* an abandoned shell */
 	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
+	m->busy = busy_proc(60, "python3", 50); /* ... unless it runs a silent job */
+	d = test_decide_once(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_str_eq(d.reasons[0].detail, "SSM session of ssm-user (ssm-session-worker pid "
+	                                      "55): python3 (pid 60) at 50% CPU");
+	m->busy = busy_proc(60, "python3", 4);
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
 	/* Its terminal is judged with the session, not again as a plain terminal. */
 	s.sessions.terminals[s.sessions.n_terminals++] = term(4, SESSION_OWNER_SSM, 2 * HOUR);
 	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
@@ -203,15 +258,11 @@ START_TEST(test_multiplexer_rule)
 	m.n_clients = t->clients;
 	m.client_pts = 9;
 	m.client_idle = t->client_idle;
-	if (t->busy > 0) {
-		m.busy_pid = 4121;
-		m.busy_percent = t->busy;
-		strscpy(m.busy_comm, sizeof(m.busy_comm), "python3");
-	}
+	if (t->busy > 0)
+		m.busy = busy_proc(4121, "python3", t->busy);
 	if (t->work != _SIGNAL_MAX) {
-		m.work_pid = 4200;
-		m.work_signal = t->work;
-		strscpy(m.work_comm, sizeof(m.work_comm), "neuronx-cc");
+		m.work = (WorkProc){ .pid = 4200, .signal = t->work };
+		strscpy(m.work.comm, sizeof(m.work.comm), "neuronx-cc");
 	}
 	s.sessions.multiplexers[s.sessions.n_multiplexers++] = m;
 	/* The pane's pts itself never counts as a plain terminal. */
@@ -246,6 +297,66 @@ START_TEST(test_multiplexer_zero_idle_and_screen)
 	/* A server with no pane at all (its last window closing) is not kept up by the rule. */
 	s.sessions.multiplexers[0].n_panes = 0;
 	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
+	config_free(&c);
+}
+END_TEST
+
+typedef struct KernelCase {
+	const char *name;
+	pid_t server_pid;
+	double busy;
+	Signal work;
+	bool active;
+	const char *detail;
+} KernelCase;
+
+static const KernelCase kernel_cases[] = {
+	{ "idle kernel under jupyter-lab", 700, 0.2, _SIGNAL_MAX, false, NULL },
+	{ "kernel running a cell", 700, 97, _SIGNAL_MAX, true,
+	  "kernel of alice (pid 812, under jupyter-lab pid 700): python3 (pid 812) at 97% CPU" },
+	{ "kernel at BusyPercent exactly", 700, 5, _SIGNAL_MAX, false, NULL },
+	{ "VS Code kernel (no server) running a cell", 0, 40, _SIGNAL_MAX, true,
+	  "kernel of alice (pid 812): python3 (pid 812) at 40% CPU" },
+	{ "kernel that started the Neuron compiler", 700, 0, SIGNAL_NEURON_PROCESS, true,
+	  "kernel of alice (pid 812, under jupyter-lab pid 700): neuronx-cc (pid 900) is a "
+	  "Neuron process" },
+};
+
+START_TEST(test_jupyter_rule)
+{
+	const KernelCase *t = &kernel_cases[_i];
+	Config c = cfg();
+	Sample s = with_sessions();
+	JupyterKernelFacts k = { .pid = 812, .uid = 1000, .server_pid = t->server_pid };
+	strscpy(k.user, sizeof(k.user), "alice");
+	if (t->server_pid)
+		strscpy(k.server, sizeof(k.server), "jupyter-lab");
+	k.busy = busy_proc(812, "python3", t->busy);
+	if (t->work != _SIGNAL_MAX) {
+		k.work = (WorkProc){ .pid = 900, .signal = t->work };
+		strscpy(k.work.comm, sizeof(k.work.comm), "neuronx-cc");
+	}
+	s.sessions.kernels[s.sessions.n_kernels++] = k;
+	Decision d = test_decide_once(&s, &c);
+	ck_assert_msg((d.verdict == VERDICT_ACTIVE) == t->active, "%s", t->name);
+	if (t->active) {
+		ck_assert_uint_eq(d.n_reasons, 1);
+		ck_assert_int_eq(d.reasons[0].signal, SIGNAL_JUPYTER);
+	}
+	if (t->detail)
+		ck_assert_str_eq(d.reasons[0].detail, t->detail);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_jupyter_dropped_kernels)
+{
+	Config c = cfg();
+	Sample s = with_sessions();
+	s.sessions.n_kernels_dropped = 2; /* not examined: fail-safe */
+	Decision d = test_decide_once(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_str_eq(d.reasons[0].detail, "2 more Jupyter kernels not examined");
 	config_free(&c);
 }
 END_TEST
@@ -301,11 +412,14 @@ Suite *make_suite(void)
 	TCase *tc = tcase_create("core-sessions");
 	tcase_add_loop_test(tc, test_terminal_rule, 0, ELEMENTSOF(term_cases));
 	tcase_add_test(tc, test_terminal_detail);
+	tcase_add_test(tc, test_dropped_terminals);
 	tcase_add_test(tc, test_invalid_sessions_say_nothing);
 	tcase_add_test(tc, test_ssh_without_terminal);
 	tcase_add_test(tc, test_ssm_rules);
 	tcase_add_loop_test(tc, test_multiplexer_rule, 0, ELEMENTSOF(mux_cases));
 	tcase_add_test(tc, test_multiplexer_zero_idle_and_screen);
+	tcase_add_loop_test(tc, test_jupyter_rule, 0, ELEMENTSOF(kernel_cases));
+	tcase_add_test(tc, test_jupyter_dropped_kernels);
 	tcase_add_test(tc, test_pts_from_tty_nr);
 	tcase_add_test(tc, test_tmux_socket_and_names);
 	suite_add_tcase(s, tc);

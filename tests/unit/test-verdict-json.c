@@ -136,11 +136,56 @@ START_TEST(test_text)
 }
 END_TEST
 
+START_TEST(test_sessions_busy_and_kernels)
+{
+	Decision d = decision();
+	Sample s = sample();
+	s.sessions.valid = true;
+	TerminalFacts *t = &s.sessions.terminals[s.sessions.n_terminals++];
+	*t = (TerminalFacts){ .pts = 2,
+		              .idle = 3 * 3600 * SEC,
+		              .busy = { .pid = 4242, .comm = "python3", .percent = 99.5 } };
+	JupyterKernelFacts *k = &s.sessions.kernels[s.sessions.n_kernels++];
+	*k = (JupyterKernelFacts){ .pid = 812,
+		                   .uid = 1000,
+		                   .user = "alice",
+		                   .server_pid = 700,
+		                   .server = "jupyter-lab",
+		                   .busy = { .pid = 812, .comm = "python3", .percent = 97 },
+		                   .work = { .pid = 900, .comm = "neuronx-cc" } };
+	json_object *o = verdict_to_json(&d, &s), *signals, *a, *v;
+	json_object_object_get_ex(o, "signals", &signals);
+
+	ck_assert(json_object_object_get_ex(signals, "terminal", &a));
+	json_object *t0 = json_object_array_get_idx(a, 0);
+	json_object_object_get_ex(t0, "busy_pid", &v);
+	ck_assert_int_eq(json_object_get_int(v), 4242);
+	json_object_object_get_ex(t0, "busy_comm", &v);
+	ck_assert_str_eq(json_object_get_string(v), "python3");
+	json_object_object_get_ex(t0, "busy_percent", &v);
+	ck_assert_double_eq(json_object_get_double(v), 99.5);
+
+	ck_assert(json_object_object_get_ex(signals, "jupyter", &a));
+	ck_assert_uint_eq(json_object_array_length(a), 1);
+	static const char *const kernel_keys[] = { "pid",        "user",         "uid",
+		                                   "server_pid", "server",       "busy_pid",
+		                                   "busy_comm",  "busy_percent", "work_pid" };
+	json_object *k0 = json_object_array_get_idx(a, 0);
+	assert_keys(k0, kernel_keys, ELEMENTSOF(kernel_keys));
+	json_object_object_get_ex(k0, "server", &v);
+	ck_assert_str_eq(json_object_get_string(v), "jupyter-lab");
+	json_object_object_get_ex(k0, "work_pid", &v);
+	ck_assert_int_eq(json_object_get_int(v), 900);
+	json_object_put(o);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("verdict-json");
 	TCase *tc = tcase_create("json");
 	tcase_add_test(tc, test_shape);
+	tcase_add_test(tc, test_sessions_busy_and_kernels);
 	tcase_add_test(tc, test_idle_has_empty_reasons_and_memory_facts);
 	tcase_add_test(tc, test_every_verdict_name);
 	tcase_add_test(tc, test_text);
