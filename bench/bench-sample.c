@@ -92,7 +92,8 @@ int main(int argc, char **argv)
 	printf("processes=%zu runs=%d floor_ms=%.2f sample_ms=%.2f ratio=%.2f probe_errors=%zu\n",
 	       procs, runs, f, x, f > 0 ? x / f : 0.0, sample->n_errors);
 	for (size_t i = 0; i < sample->n_errors; i++)
-		printf("  probe-error %s: %s\n", sample->errors[i].probe, sample->errors[i].message);
+		printf("  probe-error %s: %s\n", sample->errors[i].probe,
+		       sample->errors[i].message);
 	sampler_done(&s);
 	free(sample);
 	free(t_floor);

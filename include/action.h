@@ -18,12 +18,12 @@ typedef struct Ec2Target {
 typedef struct ActionRequest {
 	bool dry_run;
 	const Config *config;
-	const char *why; /* the decision's summary, for messages */
+	const char *why;      /* the decision's summary, for messages */
 	const Ec2Target *ec2; /* stop-instance only */
 } ActionRequest;
 
 typedef struct ActionResult {
-	char path[64];	    /* how it was done: "logind", "systemd", "ec2", "none" */
+	char path[64];      /* how it was done: "logind", "systemd", "ec2", "none" */
 	char message[1024]; /* a sentence for the journal, including every step tried */
 } ActionResult;
 

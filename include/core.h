@@ -18,14 +18,14 @@ typedef enum Verdict {
 
 const char *verdict_to_string(Verdict v);
 
-#define HOLDS_MAX 64
+#define HOLDS_MAX       64
 #define HOLD_REASON_MAX 128
 
 typedef struct Hold {
 	uint64_t id;
 	uid_t uid;
 	char owner[32]; /* user name of uid, resolved by the daemon */
-	usec_t until;	/* CLOCK_BOOTTIME */
+	usec_t until;   /* CLOCK_BOOTTIME */
 	char reason[HOLD_REASON_MAX];
 } Hold;
 
@@ -36,7 +36,7 @@ typedef struct CoreState {
 	uint64_t next_hold_id;
 } CoreState;
 
-#define REASONS_MAX 48
+#define REASONS_MAX       48
 #define REASON_DETAIL_MAX 256
 
 typedef struct Reason {
@@ -49,9 +49,9 @@ typedef struct Decision {
 	Reason reasons[REASONS_MAX];
 	size_t n_reasons;
 	size_t n_reasons_dropped;
-	unsigned idle_checks;	     /* the streak after this check */
+	unsigned idle_checks;        /* the streak after this check */
 	unsigned idle_checks_needed; /* IdleChecks= */
-	bool action_due;	     /* idle_checks reached idle_checks_needed */
+	bool action_due;             /* idle_checks reached idle_checks_needed */
 } Decision;
 
 typedef enum DecideMode {
@@ -64,12 +64,12 @@ void core_state_init(CoreState *s);
 /* Decides one check. now is CLOCK_BOOTTIME. *ret_state gets the new state (expired holds
  * dropped, streak advanced or reset); it may alias state. */
 void core_decide(const Sample *sample, const Config *config, const CoreState *state, usec_t now,
-		 DecideMode mode, CoreState *ret_state, Decision *ret);
+                 DecideMode mode, CoreState *ret_state, Decision *ret);
 
 /* Adds a hold to *s. duration must be > 0 and <= max; returns the new hold's id in *ret_id,
  * -E2BIG when the table is full, -ERANGE for a bad duration. */
-int core_hold_add(CoreState *s, uid_t uid, const char *owner, usec_t now, usec_t duration, usec_t max,
-		  const char *reason, uint64_t *ret_id);
+int core_hold_add(CoreState *s, uid_t uid, const char *owner, usec_t now, usec_t duration,
+                  usec_t max, const char *reason, uint64_t *ret_id);
 
 /* Removes hold id. Returns 0, -ENOENT when there is no such hold, -EPERM when uid is neither
  * its owner nor root. */

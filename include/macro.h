@@ -10,22 +10,22 @@
 
 typedef uint64_t usec_t;
 
-#define USEC_PER_MSEC ((usec_t)1000ULL)
-#define USEC_PER_SEC ((usec_t)1000000ULL)
+#define USEC_PER_MSEC   ((usec_t)1000ULL)
+#define USEC_PER_SEC    ((usec_t)1000000ULL)
 #define USEC_PER_MINUTE (60ULL * USEC_PER_SEC)
-#define USEC_PER_HOUR (60ULL * USEC_PER_MINUTE)
-#define USEC_PER_DAY (24ULL * USEC_PER_HOUR)
-#define USEC_INFINITY ((usec_t)UINT64_MAX)
+#define USEC_PER_HOUR   (60ULL * USEC_PER_MINUTE)
+#define USEC_PER_DAY    (24ULL * USEC_PER_HOUR)
+#define USEC_INFINITY   ((usec_t)UINT64_MAX)
 
-#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define streq(a, b) (strcmp((a), (b)) == 0)
+#define ELEMENTSOF(x)   (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b)       ((a) < (b) ? (a) : (b))
+#define MAX(a, b)       ((a) > (b) ? (a) : (b))
+#define streq(a, b)     (strcmp((a), (b)) == 0)
 #define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _unused_ __attribute__((unused))
+#define _unused_       __attribute__((unused))
 
 static inline void freep(void *p)
 {

@@ -33,7 +33,7 @@ typedef struct Manager {
 
 	Sampler sampler;
 	CoreState state;
-	Decision last;	/* last scheduled check */
+	Decision last; /* last scheduled check */
 	Sample last_sample;
 	bool have_last;
 	usec_t last_at; /* CLOCK_BOOTTIME of the last check */
@@ -42,10 +42,10 @@ typedef struct Manager {
 	unsigned checks;   /* scheduled checks since start */
 	bool state_save_failed;
 
-	AwsRuntime *aws;	/* EC2: identity, spot notices, stop-instance, metrics */
-	PreAction *pre_action;	/* the PreActionCommand= while it runs */
-	bool action_after_pre;	/* the idle action waits for pre_action */
-	char action_why[512];	/* the decision that started the pending action */
+	AwsRuntime *aws;       /* EC2: identity, spot notices, stop-instance, metrics */
+	PreAction *pre_action; /* the PreActionCommand= while it runs */
+	bool action_after_pre; /* the idle action waits for pre_action */
+	char action_why[512];  /* the decision that started the pending action */
 } Manager;
 
 /* Sets everything up: lock, state, socket, timers. Takes over *config (also on failure).

@@ -12,7 +12,7 @@ char *state_serialize(const CoreState *s, const Decision *last, const char *boot
  * Returns 0; -EBADMSG with a reason in err for corrupt or truncated text; -ESTALE when the
  * file belongs to another boot. *ret is untouched on failure. */
 int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision *ret_last,
-		char *err, size_t errlen);
+                char *err, size_t errlen);
 
 /* Atomic save: write a temporary file in dir, fsync, rename over dir/state. */
 int state_save(const char *dir, const char *text);

@@ -9,9 +9,9 @@
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
-#define VARLINK_MESSAGE_MAX (64 * 1024)	  /* bytes of one message */
-#define VARLINK_OUTPUT_MAX (1024 * 1024)  /* unread replies before we drop the client */
-#define VARLINK_CLIENTS_MAX 64		  /* connections at once */
+#define VARLINK_MESSAGE_MAX       (64 * 1024)   /* bytes of one message */
+#define VARLINK_OUTPUT_MAX        (1024 * 1024) /* unread replies before we drop the client */
+#define VARLINK_CLIENTS_MAX       64            /* connections at once */
 #define VARLINK_IDLE_TIMEOUT_USEC (10ULL * 1000000ULL) /* silence allowed per connection */
 
 typedef struct VarlinkServer VarlinkServer;
@@ -32,7 +32,7 @@ typedef void (*VarlinkHandler)(VarlinkCall *call, void *userdata);
 /* Listens on fd if >= 0 (a socket passed by systemd), else binds path (mode 0666: every local
  * user may ask; the handler decides what each may do). */
 int varlink_server_new(sd_event *e, const char *path, int fd, VarlinkHandler handler,
-		       void *userdata, VarlinkServer **ret);
+                       void *userdata, VarlinkServer **ret);
 VarlinkServer *varlink_server_free(VarlinkServer *s);
 unsigned varlink_server_n_clients(const VarlinkServer *s);
 
@@ -44,5 +44,5 @@ void varlink_error_invalid_parameter(VarlinkCall *call, const char *parameter);
 /* Parses one message (without its NUL). Returns 0, or -EBADMSG with a reason in err. On
  * success *ret_msg holds the object (the caller puts it) and the out pointers point into it. */
 int varlink_parse_message(const char *buf, size_t len, json_object **ret_msg,
-			  const char **ret_method, json_object **ret_params, bool *ret_oneway,
-			  char *err, size_t errlen);
+                          const char **ret_method, json_object **ret_params, bool *ret_oneway,
+                          char *err, size_t errlen);

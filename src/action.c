@@ -13,16 +13,16 @@
 
 /* logind's flag for PowerOffWithFlags: check inhibitors even when the caller is root. */
 #define SD_LOGIND_ROOT_CHECK_INHIBITORS (UINT64_C(1) << 0)
-#define BUS_TIMEOUT_USEC (10 * USEC_PER_SEC)
+#define BUS_TIMEOUT_USEC                (10 * USEC_PER_SEC)
 
 static bool bus_error_is_unreachable(const sd_bus_error *e, int r)
 {
 	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
-				   SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT, SD_BUS_ERROR_DISCONNECTED,
-				   SD_BUS_ERROR_NO_SERVER))
+	                           SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT,
+	                           SD_BUS_ERROR_DISCONNECTED, SD_BUS_ERROR_NO_SERVER))
 		return true;
 	return !sd_bus_error_is_set(e) && (r == -ECONNREFUSED || r == -ENOENT || r == -ETIMEDOUT ||
-					   r == -ENOTCONN || r == -ECONNRESET);
+	                                   r == -ENOTCONN || r == -ECONNRESET);
 }
 
 static const char *errtext(const sd_bus_error *e, int r)
@@ -40,18 +40,17 @@ static int poweroff_logind(sd_bus *bus, bool dry_run, char *msg, size_t len)
 
 	if (dry_run)
 		r = sd_bus_call_method(bus, "org.freedesktop.login1", "/org/freedesktop/login1",
-				       "org.freedesktop.login1.Manager", "CanPowerOff", &e, &reply,
-				       "");
+		                       "org.freedesktop.login1.Manager", "CanPowerOff", &e, &reply,
+		                       "");
 	else {
 		r = sd_bus_call_method(bus, "org.freedesktop.login1", "/org/freedesktop/login1",
-				       "org.freedesktop.login1.Manager", "PowerOffWithFlags", &e,
-				       NULL, "t", SD_LOGIND_ROOT_CHECK_INHIBITORS);
+		                       "org.freedesktop.login1.Manager", "PowerOffWithFlags", &e,
+		                       NULL, "t", SD_LOGIND_ROOT_CHECK_INHIBITORS);
 		if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
 			sd_bus_error_free(&e);
-			r = sd_bus_call_method(bus, "org.freedesktop.login1",
-					       "/org/freedesktop/login1",
-					       "org.freedesktop.login1.Manager", "PowerOff", &e, NULL,
-					       "b", 0);
+			r = sd_bus_call_method(
+			        bus, "org.freedesktop.login1", "/org/freedesktop/login1",
+			        "org.freedesktop.login1.Manager", "PowerOff", &e, NULL, "b", 0);
 		}
 	}
 	if (r >= 0) {
@@ -59,14 +58,15 @@ static int poweroff_logind(sd_bus *bus, bool dry_run, char *msg, size_t len)
 		if (reply)
 			(void)sd_bus_message_read(reply, "s", &can);
 		if (dry_run)
-			strappendf(msg, len, "dry-run: would ask logind to power off (CanPowerOff=%s)",
-				   strempty(can));
+			strappendf(msg, len,
+			           "dry-run: would ask logind to power off (CanPowerOff=%s)",
+			           strempty(can));
 		else
 			strappendf(msg, len, "logind accepted PowerOff");
 	} else {
 		bool unreachable = bus_error_is_unreachable(&e, r);
 		strappendf(msg, len, "logind %s: %s", unreachable ? "unreachable" : "refused",
-			   errtext(&e, r));
+		           errtext(&e, r));
 		if (unreachable)
 			r = -EHOSTUNREACH;
 	}
@@ -82,18 +82,18 @@ static int poweroff_systemd(sd_bus *bus, bool dry_run, char *msg, size_t len)
 
 	if (dry_run) {
 		char *version = NULL;
-		r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1",
-					       "/org/freedesktop/systemd1",
-					       "org.freedesktop.systemd1.Manager", "Version", &e,
-					       &version);
+		r = sd_bus_get_property_string(
+		        bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+		        "org.freedesktop.systemd1.Manager", "Version", &e, &version);
 		free(version);
 	} else
 		r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-				       "org.freedesktop.systemd1.Manager", "StartUnit", &e, NULL,
-				       "ss", "poweroff.target", "replace-irreversibly");
+		                       "org.freedesktop.systemd1.Manager", "StartUnit", &e, NULL,
+		                       "ss", "poweroff.target", "replace-irreversibly");
 	if (r >= 0)
-		strappendf(msg, len, dry_run ? "; dry-run: would start poweroff.target through systemd"
-					     : "; systemd started poweroff.target");
+		strappendf(msg, len,
+		           dry_run ? "; dry-run: would start poweroff.target through systemd"
+		                   : "; systemd started poweroff.target");
 	else
 		strappendf(msg, len, "; systemd: %s", errtext(&e, r));
 	sd_bus_error_free(&e);
@@ -112,7 +112,8 @@ static int poweroff_run(const ActionRequest *req, ActionResult *ret)
 		r = poweroff_logind(bus, req->dry_run, ret->message, sizeof(ret->message));
 	} else {
 		strappendf(ret->message, sizeof(ret->message),
-			   "logind unreachable: cannot connect to the system bus: %s", strerror(-r));
+		           "logind unreachable: cannot connect to the system bus: %s",
+		           strerror(-r));
 		r = -EHOSTUNREACH;
 	}
 	if (r >= 0) {
@@ -130,7 +131,7 @@ out:
 	if (req->dry_run && r < 0) {
 		/* A dry run reports what a real run would meet; it has nothing to fail. */
 		strappendf(ret->message, sizeof(ret->message),
-			   "; dry-run: a real power-off would fail here and keep the machine up");
+		           "; dry-run: a real power-off would fail here and keep the machine up");
 		strscpy(ret->path, sizeof(ret->path), "unreachable");
 		return 0;
 	}
@@ -143,7 +144,7 @@ static int none_run(const ActionRequest *req, ActionResult *ret)
 {
 	*ret = (ActionResult){ .path = "none" };
 	snprintf(ret->message, sizeof(ret->message), "would power off (Action=none): %s",
-		 strempty(req->why));
+	         strempty(req->why));
 	return 0;
 }
 

@@ -51,7 +51,6 @@ struct AwsRuntime {
 	RateLimit cloudwatch, textfile;
 };
 
-
 const char *aws_resolve_auto(bool spot)
 {
 	return spot ? "stop-instance" : "poweroff";

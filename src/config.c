@@ -59,7 +59,7 @@ typedef struct KeyDef {
 	const char *def; /* default, in file syntax */
 } KeyDef;
 
-#define OFF(f) offsetof(Config, f)
+#define OFF(f)  offsetof(Config, f)
 #define NOLIMIT 0, 0
 
 /* The one table of keys: defaults, ranges and the order of --check-config output. */
@@ -167,8 +167,8 @@ static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t w
 		if ((double)t < k->min * 1e6 || (double)t > k->max * 1e6) {
 			char lo[32], hi[32];
 			snprintf(why, whylen, "out of range (%s to %s)",
-				 timespan_format(lo, sizeof(lo), (usec_t)(k->min * 1e6)),
-				 timespan_format(hi, sizeof(hi), (usec_t)(k->max * 1e6)));
+			         timespan_format(lo, sizeof(lo), (usec_t)(k->min * 1e6)),
+			         timespan_format(hi, sizeof(hi), (usec_t)(k->max * 1e6)));
 			return -ERANGE;
 		}
 		*(usec_t *)field = t;
@@ -178,7 +178,7 @@ static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t w
 	case VT_RATE:
 		if (parse_number(v, &d) < 0 || (k->type == VT_UINT && d != floor(d))) {
 			snprintf(why, whylen, "not a %s",
-				 k->type == VT_UINT ? "whole number" : "number");
+			         k->type == VT_UINT ? "whole number" : "number");
 			return -EINVAL;
 		}
 		if (d < k->min || d > k->max) {
@@ -199,7 +199,8 @@ static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t w
 		return 0;
 	case VT_ACTION:
 		if (action_kind_from_string(v, &a) < 0) {
-			snprintf(why, whylen, "unknown action (auto, poweroff, stop-instance, none)");
+			snprintf(why, whylen,
+			         "unknown action (auto, poweroff, stop-instance, none)");
 			return -EINVAL;
 		}
 		*(ActionKind *)field = a;
@@ -327,7 +328,7 @@ int config_parse_text(Config *c, const char *name, const char *text, ConfigDiag 
 			if (!e || *strip(e + 1) != '\0' || e - l - 1 <= 0 ||
 			    (size_t)(e - l - 1) >= sizeof(section)) {
 				diag_add(&d->errors, "%s:%u: bad section header '%s'", name, lineno,
-					 excerpt(l, ex, sizeof(ex)));
+				         excerpt(l, ex, sizeof(ex)));
 				errors++;
 				section[0] = '\0';
 				section_ok = false;
@@ -338,13 +339,13 @@ int config_parse_text(Config *c, const char *name, const char *text, ConfigDiag 
 			section_ok = section_known(section);
 			if (!section_ok)
 				diag_add(&d->warnings, "%s:%u: unknown section [%s], ignoring it",
-					 name, lineno, excerpt(section, ex, sizeof(ex)));
+				         name, lineno, excerpt(section, ex, sizeof(ex)));
 			continue;
 		}
 		char *eq = strchr(l, '=');
 		if (!eq) {
 			diag_add(&d->errors, "%s:%u: expected Key=value or [Section], got '%s'",
-				 name, lineno, excerpt(l, ex, sizeof(ex)));
+			         name, lineno, excerpt(l, ex, sizeof(ex)));
 			errors++;
 			continue;
 		}
@@ -352,7 +353,7 @@ int config_parse_text(Config *c, const char *name, const char *text, ConfigDiag 
 		char *key = strip(l), *value = strip(eq + 1);
 		if (section[0] == '\0') {
 			diag_add(&d->errors, "%s:%u: %s= outside of any [Section]", name, lineno,
-				 excerpt(key, ex, sizeof(ex)));
+			         excerpt(key, ex, sizeof(ex)));
 			errors++;
 			continue;
 		}
@@ -361,7 +362,7 @@ int config_parse_text(Config *c, const char *name, const char *text, ConfigDiag 
 		const KeyDef *k = key_find(section, key);
 		if (!k) {
 			diag_add(&d->warnings, "%s:%u: unknown key %s= in [%s], ignoring it", name,
-				 lineno, excerpt(key, ex, sizeof(ex)), section);
+			         lineno, excerpt(key, ex, sizeof(ex)), section);
 			continue;
 		}
 		char why[160] = "";
@@ -371,7 +372,7 @@ int config_parse_text(Config *c, const char *name, const char *text, ConfigDiag 
 		if (r < 0) {
 			char vex[80];
 			diag_add(&d->errors, "%s:%u: [%s] %s=%s: %s", name, lineno, k->section,
-				 k->key, excerpt(value, vex, sizeof(vex)), why);
+			         k->key, excerpt(value, vex, sizeof(vex)), why);
 			errors++;
 		}
 	}
@@ -420,7 +421,7 @@ static int load_one(Config *c, const char *path, bool optional, ConfigDiag *d)
 		return 0;
 	if (r < 0) {
 		diag_add(&d->errors, "%s: cannot read: %s", path,
-			 r == -EBADMSG ? "contains a NUL byte" : strerror(-r));
+		         r == -EBADMSG ? "contains a NUL byte" : strerror(-r));
 		return 1;
 	}
 	return config_parse_text(c, path, text, d);
@@ -477,7 +478,7 @@ int config_load(const char *main_path, const char *dropin_dir, Config *ret, Conf
 		int n = scandir(dropin_dir, &names, dropin_filter, alphasort);
 		if (n < 0 && errno != ENOENT) {
 			diag_add(&d->errors, "%s: cannot read directory: %s", dropin_dir,
-				 strerror(errno));
+			         strerror(errno));
 			errors++;
 		}
 		for (int i = 0; i < n; i++) {

@@ -14,36 +14,35 @@
 #define HOLD_REASON_INPUT_MAX 1024
 
 static const char interface_description[] =
-	"# trnidled: stops idle cloud accelerator machines; see trnidlectl(1).\n"
-	"interface io.trnidle\n"
-	"\n"
-	"type Reason (signal: string, detail: string)\n"
-	"type Hold (id: int, uid: int, owner: string, remaining_sec: int, reason: string)\n"
-	"\n"
-	"# The last scheduled check, the armed action and the holds.\n"
-	"method Status() -> (text: string, last_check: ?object, action: string,\n"
-	"                    dry_run: bool, holds: []Hold, next_check_sec: int,\n"
-	"                    aws: ?object, version: string)\n"
-	"# Samples now; does not advance the idle streak.\n"
-	"method CheckNow() -> (text: string, verdict: string, reasons: []Reason,\n"
-	"                      idle_checks: int, idle_checks_needed: int, signals: object)\n"
-	"# Keeps the machine up for duration (\"2h\", \"90min\").\n"
-	"method Hold(duration: string, reason: ?string) -> (text: string, hold: Hold)\n"
-	"# Ends hold id, or all of the caller's holds.\n"
-	"method Release(id: ?int) -> (text: string, released: []int)\n"
-	"# Re-reads the configuration (root only).\n"
-	"method Reload() -> (text: string)\n"
-	"\n"
-	"error PermissionDenied (message: string)\n"
-	"error NoSuchHold (message: string)\n"
-	"error TooManyHolds (message: string)\n"
-	"error ReloadFailed (message: string, errors: []string)\n"
-	"error InvalidMessage (reason: string)\n"
-	"error MessageTooLarge (reason: string)\n"
-	"error TooManyClients ()\n";
+        "# trnidled: stops idle cloud accelerator machines; see trnidlectl(1).\n"
+        "interface io.trnidle\n"
+        "\n"
+        "type Reason (signal: string, detail: string)\n"
+        "type Hold (id: int, uid: int, owner: string, remaining_sec: int, reason: string)\n"
+        "\n"
+        "# The last scheduled check, the armed action and the holds.\n"
+        "method Status() -> (text: string, last_check: ?object, action: string,\n"
+        "                    dry_run: bool, holds: []Hold, next_check_sec: int,\n"
+        "                    aws: ?object, version: string)\n"
+        "# Samples now; does not advance the idle streak.\n"
+        "method CheckNow() -> (text: string, verdict: string, reasons: []Reason,\n"
+        "                      idle_checks: int, idle_checks_needed: int, signals: object)\n"
+        "# Keeps the machine up for duration (\"2h\", \"90min\").\n"
+        "method Hold(duration: string, reason: ?string) -> (text: string, hold: Hold)\n"
+        "# Ends hold id, or all of the caller's holds.\n"
+        "method Release(id: ?int) -> (text: string, released: []int)\n"
+        "# Re-reads the configuration (root only).\n"
+        "method Reload() -> (text: string)\n"
+        "\n"
+        "error PermissionDenied (message: string)\n"
+        "error NoSuchHold (message: string)\n"
+        "error TooManyHolds (message: string)\n"
+        "error ReloadFailed (message: string, errors: []string)\n"
+        "error InvalidMessage (reason: string)\n"
+        "error MessageTooLarge (reason: string)\n"
+        "error TooManyClients ()\n";
 
-static void reply_error(VarlinkCall *call, const char *error, const char *fmt, ...)
-	_printf_(3, 4);
+static void reply_error(VarlinkCall *call, const char *error, const char *fmt, ...) _printf_(3, 4);
 static void reply_error(VarlinkCall *call, const char *error, const char *fmt, ...)
 {
 	char msg[512];
@@ -73,9 +72,9 @@ static json_object *hold_json(const Hold *h, usec_t now)
 	json_object_object_add(o, "id", json_object_new_uint64(h->id));
 	json_object_object_add(o, "uid", json_object_new_int64(h->uid));
 	json_object_object_add(o, "owner", json_object_new_string(h->owner));
-	json_object_object_add(o, "remaining_sec",
-			       json_object_new_int64((int64_t)((h->until - MIN(now, h->until)) /
-							       USEC_PER_SEC)));
+	json_object_object_add(
+	        o, "remaining_sec",
+	        json_object_new_int64((int64_t)((h->until - MIN(now, h->until)) / USEC_PER_SEC)));
 	json_object_object_add(o, "reason", json_object_new_string(h->reason));
 	return o;
 }
@@ -83,10 +82,10 @@ static json_object *hold_json(const Hold *h, usec_t now)
 static void hold_text(FILE *f, const Hold *h, usec_t now)
 {
 	char left[64];
-	timespan_format(left, sizeof(left), (h->until - MIN(now, h->until)) / USEC_PER_SEC *
-						    USEC_PER_SEC);
+	timespan_format(left, sizeof(left),
+	                (h->until - MIN(now, h->until)) / USEC_PER_SEC * USEC_PER_SEC);
 	fprintf(f, "  hold #%llu by %s, %s left%s%s\n", (unsigned long long)h->id, h->owner, left,
-		h->reason[0] ? ": " : "", h->reason);
+	        h->reason[0] ? ": " : "", h->reason);
 }
 
 /* Where on EC2 we run and whether a spot interruption is pending. */
@@ -97,15 +96,15 @@ static void aws_status(Manager *m, FILE *f, json_object *p)
 	json_object *o = NULL;
 	if (id) {
 		fprintf(f, "EC2: instance %s in %s, life cycle %s\n", id->instance_id, id->region,
-			id->life_cycle);
+		        id->life_cycle);
 		o = json_object_new_object();
 		json_object_object_add(o, "instance_id", json_object_new_string(id->instance_id));
 		json_object_object_add(o, "region", json_object_new_string(id->region));
 		json_object_object_add(o, "life_cycle", json_object_new_string(id->life_cycle));
 	}
 	if (n && o) {
-		fprintf(f, "spot interruption pending: EC2 will %s this instance at %s\n", n->action,
-			n->time);
+		fprintf(f, "spot interruption pending: EC2 will %s this instance at %s\n",
+		        n->action, n->time);
 		json_object *sn = json_object_new_object();
 		json_object_object_add(sn, "action", json_object_new_string(n->action));
 		json_object_object_add(sn, "time", json_object_new_string(n->time));
@@ -125,7 +124,8 @@ static void method_status(Manager *m, VarlinkCall *call)
 
 	if (m->have_last) {
 		decision_summary(&m->last, line, sizeof(line));
-		timespan_format(when, sizeof(when), (now - m->last_at) / USEC_PER_SEC * USEC_PER_SEC);
+		timespan_format(when, sizeof(when),
+		                (now - m->last_at) / USEC_PER_SEC * USEC_PER_SEC);
 		fprintf(f, "%s\n  (last check %s ago", line, when);
 		json_object_object_add(p, "last_check", verdict_to_json(&m->last, &m->last_sample));
 	} else {
@@ -133,14 +133,15 @@ static void method_status(Manager *m, VarlinkCall *call)
 		json_object_object_add(p, "last_check", NULL);
 	}
 	timespan_format(when, sizeof(when),
-			(m->next_check_at - MIN(now, m->next_check_at)) / USEC_PER_SEC * USEC_PER_SEC);
+	                (m->next_check_at - MIN(now, m->next_check_at)) / USEC_PER_SEC *
+	                        USEC_PER_SEC);
 	fprintf(f, "; next in %s)\n", when);
 	for (size_t i = 0; m->have_last && i < m->last.n_reasons; i++)
 		fprintf(f, "  %-16s %s\n", signal_to_string(m->last.reasons[i].signal),
-			m->last.reasons[i].detail);
+		        m->last.reasons[i].detail);
 	fprintf(f, "action: %s%s after %u idle check(s)%s\n", manager_armed_action(m),
-		m->opt.dry_run ? " (dry-run: nothing will be stopped)" : "",
-		m->config.idle_checks, m->warn_until ? ", warning running" : "");
+	        m->opt.dry_run ? " (dry-run: nothing will be stopped)" : "", m->config.idle_checks,
+	        m->warn_until ? ", warning running" : "");
 	aws_status(m, f, p);
 	for (size_t i = 0; i < m->state.n_holds; i++) {
 		if (m->state.holds[i].until <= now)
@@ -153,10 +154,10 @@ static void method_status(Manager *m, VarlinkCall *call)
 	json_object_object_add(p, "action", json_object_new_string(manager_armed_action(m)));
 	json_object_object_add(p, "dry_run", json_object_new_boolean(m->opt.dry_run));
 	json_object_object_add(p, "holds", holds);
-	json_object_object_add(p, "next_check_sec",
-			       json_object_new_int64((int64_t)((m->next_check_at -
-								MIN(now, m->next_check_at)) /
-							       USEC_PER_SEC)));
+	json_object_object_add(
+	        p, "next_check_sec",
+	        json_object_new_int64(
+	                (int64_t)((m->next_check_at - MIN(now, m->next_check_at)) / USEC_PER_SEC)));
 	json_object_object_add(p, "version", json_object_new_string(TRNIDLED_VERSION));
 	free(text);
 	varlink_reply(call, p);
@@ -194,26 +195,27 @@ static void method_hold(Manager *m, VarlinkCall *call)
 	timespan_format(max, sizeof(max), m->config.max_hold);
 	if (duration == 0 || duration > m->config.max_hold)
 		return reply_error(call, "org.varlink.service.InvalidParameter",
-				   "a hold lasts more than 0 and at most %s (MaxHoldSec=)", max);
+		                   "a hold lasts more than 0 and at most %s (MaxHoldSec=)", max);
 	user_name(call->uid, owner, sizeof(owner));
 	usec_t now = now_boottime();
 	int r = core_hold_add(&m->state, call->uid, owner, now, duration, m->config.max_hold,
-			      jr ? json_object_get_string(jr) : NULL, &id);
+	                      jr ? json_object_get_string(jr) : NULL, &id);
 	if (r == -E2BIG)
 		return reply_error(call, "io.trnidle.TooManyHolds",
-				   "there are already %d holds; release one first", HOLDS_MAX);
+		                   "there are already %d holds; release one first", HOLDS_MAX);
 	if (r < 0)
-		return reply_error(call, "org.varlink.service.InvalidParameter", "%s", strerror(-r));
+		return reply_error(call, "org.varlink.service.InvalidParameter", "%s",
+		                   strerror(-r));
 	manager_save_state(m);
 	const Hold *h = &m->state.holds[m->state.n_holds - 1];
 	log_info("hold #%llu by %s (uid %u) for %s: %s", (unsigned long long)id, owner,
-		 (unsigned)call->uid, timespan_format(left, sizeof(left), duration), h->reason);
+	         (unsigned)call->uid, timespan_format(left, sizeof(left), duration), h->reason);
 	char text[512];
 	snprintf(text, sizeof(text),
-		 "hold #%llu: the machine stays up for %s%s%s (release it with: trnidlectl release "
-		 "%llu)\n",
-		 (unsigned long long)id, left, h->reason[0] ? ": " : "", h->reason,
-		 (unsigned long long)id);
+	         "hold #%llu: the machine stays up for %s%s%s (release it with: trnidlectl release "
+	         "%llu)\n",
+	         (unsigned long long)id, left, h->reason[0] ? ": " : "", h->reason,
+	         (unsigned long long)id);
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "text", json_object_new_string(text));
 	json_object_object_add(p, "hold", hold_json(h, now));
@@ -235,12 +237,12 @@ static void method_release(Manager *m, VarlinkCall *call)
 		json_object_put(released);
 		if (r == -ENOENT)
 			return reply_error(call, "io.trnidle.NoSuchHold", "there is no hold #%llu",
-					   (unsigned long long)id);
+			                   (unsigned long long)id);
 		if (r == -EPERM)
 			return reply_error(call, "io.trnidle.PermissionDenied",
-					   "hold #%llu belongs to another user; only root may "
-					   "release it",
-					   (unsigned long long)id);
+			                   "hold #%llu belongs to another user; only root may "
+			                   "release it",
+			                   (unsigned long long)id);
 		released = json_object_new_array();
 		json_object_array_add(released, json_object_new_uint64(id));
 		snprintf(text, sizeof(text), "released hold #%llu\n", (unsigned long long)id);
@@ -253,7 +255,7 @@ static void method_release(Manager *m, VarlinkCall *call)
 			(void)core_hold_release(&m->state, id, call->uid);
 			json_object_array_add(released, json_object_new_uint64(id));
 			strappendf(text, sizeof(text), "released hold #%llu\n",
-				   (unsigned long long)id);
+			           (unsigned long long)id);
 		}
 		if (json_object_array_length(released) == 0) {
 			json_object_put(released);
@@ -278,7 +280,7 @@ static void method_reload(Manager *m, VarlinkCall *call)
 	char **errors = NULL;
 	if (call->uid != 0)
 		return reply_error(call, "io.trnidle.PermissionDenied",
-				   "only root may reload the configuration");
+		                   "only root may reload the configuration");
 	log_info("reload requested over the control socket");
 	int r = manager_reload(m, &errors);
 	if (r < 0) {
@@ -286,9 +288,9 @@ static void method_reload(Manager *m, VarlinkCall *call)
 		for (char **e = errors; e && *e; e++)
 			json_object_array_add(a, json_object_new_string(*e));
 		json_object_object_add(
-			p, "message",
-			json_object_new_string("the new configuration has errors; the old one "
-					       "stays in force"));
+		        p, "message",
+		        json_object_new_string("the new configuration has errors; the old one "
+		                               "stays in force"));
 		json_object_object_add(p, "errors", a);
 		strv_free(errors);
 		return varlink_error(call, "io.trnidle.ReloadFailed", p);

@@ -12,7 +12,6 @@
 /* New role credentials appear at least 5 minutes before the old ones expire. */
 #define CREDENTIALS_MARGIN_SEC 60
 
-
 void imds_init(Imds *im, const char *endpoint)
 {
 	*im = (Imds){ .timeout_ms = IMDS_TIMEOUT_MS };

@@ -44,12 +44,11 @@ static void stderr_line(int priority, const char *text)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ldZ %s%s\n", when, ts.tv_nsec / 1000000, priority_word(priority),
-		text);
+	        text);
 	fflush(stderr);
 }
 
-static void emit(int priority, const char *message_id, const char *const *fields,
-		 const char *text)
+static void emit(int priority, const char *message_id, const char *const *fields, const char *text)
 {
 	if (target == LOG_TARGET_STDERR) {
 		stderr_line(priority, text);
@@ -87,7 +86,7 @@ void log_msg(int priority, const char *fmt, ...)
 }
 
 void log_event(int priority, const char *message_id, const char *const *fields, const char *fmt,
-	       ...)
+               ...)
 {
 	char buf[2048];
 	va_list ap;
@@ -108,24 +107,25 @@ void log_check(const char *kind, const Decision *d)
 
 	for (size_t i = 0; i < d->n_reasons; i++)
 		strappendf(reasons, sizeof(reasons), "%s%s %s", i ? "; " : "",
-			   signal_to_string(d->reasons[i].signal), d->reasons[i].detail);
+		           signal_to_string(d->reasons[i].signal), d->reasons[i].detail);
 	if (d->n_reasons_dropped)
 		strappendf(reasons, sizeof(reasons), "; and %zu more", d->n_reasons_dropped);
 	if (d->n_reasons > 0)
 		snprintf(main_reason, sizeof(main_reason), "%s %s",
-			 signal_to_string(d->reasons[0].signal), d->reasons[0].detail);
+		         signal_to_string(d->reasons[0].signal), d->reasons[0].detail);
 
 	snprintf(text, sizeof(text), "%s: %s (idle %u/%u)%s%s%s", kind,
-		 verdict_to_string(d->verdict), d->idle_checks, d->idle_checks_needed,
-		 d->action_due ? ", action due" : "", reasons[0] ? ": " : "", reasons);
+	         verdict_to_string(d->verdict), d->idle_checks, d->idle_checks_needed,
+	         d->action_due ? ", action due" : "", reasons[0] ? ": " : "", reasons);
 	if (target == LOG_TARGET_STDERR) {
 		stderr_line(LOG_INFO, text);
 		return;
 	}
-	snprintf(f_verdict, sizeof(f_verdict), "TRNIDLED_VERDICT=%s", verdict_to_string(d->verdict));
+	snprintf(f_verdict, sizeof(f_verdict), "TRNIDLED_VERDICT=%s",
+	         verdict_to_string(d->verdict));
 	snprintf(f_idle, sizeof(f_idle), "TRNIDLED_IDLE_CHECKS=%u", d->idle_checks);
 	snprintf(f_needed, sizeof(f_needed), "TRNIDLED_IDLE_CHECKS_NEEDED=%u",
-		 d->idle_checks_needed);
+	         d->idle_checks_needed);
 	snprintf(f_due, sizeof(f_due), "TRNIDLED_ACTION_DUE=%d", d->action_due ? 1 : 0);
 	snprintf(f_kind, sizeof(f_kind), "TRNIDLED_CHECK_KIND=%s", kind);
 	fields[n++] = f_verdict;
@@ -139,7 +139,7 @@ void log_check(const char *kind, const Decision *d)
 		fields[n++] = f_reason;
 	for (size_t i = 0; i < d->n_reasons && i < REASONS_MAX; i++) {
 		snprintf(signal_fields[i], sizeof(signal_fields[i]), "TRNIDLED_SIGNAL=%s",
-			 signal_to_string(d->reasons[i].signal));
+		         signal_to_string(d->reasons[i].signal));
 		fields[n++] = signal_fields[i];
 	}
 	fields[n] = NULL;

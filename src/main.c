@@ -69,9 +69,9 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 	int c;
 
 	*a = (Args){ .mopt = { .config_path = TRNIDLED_CONF_PATH,
-			       .dropin_dir = TRNIDLED_CONF_DIR,
-			       .runtime_dir = TRNIDLED_RUNTIME_DIR,
-			       .dev_root = "/dev" },
+		               .dropin_dir = TRNIDLED_CONF_DIR,
+		               .runtime_dir = TRNIDLED_RUNTIME_DIR,
+		               .dev_root = "/dev" },
 		     .window = USEC_PER_SEC };
 	while ((c = getopt_long(argc, argv, "c:r:fnVh", options, NULL)) >= 0) {
 		switch (c) {
@@ -100,8 +100,10 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 		case OPT_WINDOW:
 			if (timespan_parse(optarg, &a->window) < 0 || a->window == 0 ||
 			    a->window > 60 * USEC_PER_SEC) {
-				fprintf(stderr, "trnidled: --window: '%s' is not a time span between "
-						"1ms and 60s\n", optarg);
+				fprintf(stderr,
+				        "trnidled: --window: '%s' is not a time span between "
+				        "1ms and 60s\n",
+				        optarg);
 				return -1;
 			}
 			break;
@@ -110,8 +112,10 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 			break;
 		case OPT_AWS_AGENT:
 			if (optarg[0] != '/') {
-				fprintf(stderr, "trnidled: --aws-agent: '%s' is not an absolute "
-						"path\n", optarg);
+				fprintf(stderr,
+				        "trnidled: --aws-agent: '%s' is not an absolute "
+				        "path\n",
+				        optarg);
 				return -1;
 			}
 			a->mopt.aws_agent = optarg;
@@ -129,7 +133,7 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 	}
 	if (optind < argc) {
 		fprintf(stderr, "trnidled: unexpected argument '%s'\nTry 'trnidled --help'.\n",
-			argv[optind]);
+		        argv[optind]);
 		return -1;
 	}
 	if (a->json && !a->once) {
@@ -171,7 +175,7 @@ static int run_once(const Args *a)
 	CoreState st;
 	ProbeEnv env = { .proc_root = "/proc", .dev_root = a->mopt.dev_root };
 	struct timespec ts = { .tv_sec = (time_t)(a->window / USEC_PER_SEC),
-			       .tv_nsec = (long)(a->window % USEC_PER_SEC) * 1000 };
+		               .tv_nsec = (long)(a->window % USEC_PER_SEC) * 1000 };
 
 	core_state_init(&st);
 	sampler_init(&s, &env);
@@ -183,12 +187,13 @@ static int run_once(const Args *a)
 	const char *action = aws_resolve_action_once(&c);
 	if (sample.inhibitor.say_absent)
 		fprintf(stderr, "trnidled: inhibitor: %s; the signal is off\n",
-			sample.inhibitor.absent);
+		        sample.inhibitor.absent);
 	if (a->json) {
 		json_object *o = verdict_to_json(&d, &sample);
 		json_object_object_add(o, "action", json_object_new_string(action));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								      JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+		                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
 		_cleanup_free_ char *text = verdict_to_text(&d);
@@ -228,7 +233,8 @@ int main(int argc, char **argv)
 	/* Config errors go to stderr in every mode; under systemd that is the journal too. */
 	Config c;
 	if (load_config_or_report(&a, &c) != 0) {
-		fprintf(stderr, "trnidled: refusing to start (check with 'trnidled --check-config')\n");
+		fprintf(stderr,
+		        "trnidled: refusing to start (check with 'trnidled --check-config')\n");
 		return EXIT_CONFIG;
 	}
 	log_set_target(a.foreground ? LOG_TARGET_STDERR : LOG_TARGET_JOURNAL);

@@ -48,12 +48,12 @@ static const ActionOps *armed_ops(const Manager *m)
 void manager_save_state(Manager *m)
 {
 	_cleanup_free_ char *text =
-		state_serialize(&m->state, m->have_last ? &m->last : NULL, m->boot_id);
+	        state_serialize(&m->state, m->have_last ? &m->last : NULL, m->boot_id);
 	int r = text ? state_save(m->opt.runtime_dir, text) : -ENOMEM;
 	if (r < 0 && !m->state_save_failed)
 		log_warning("cannot save state to %s/state: %s; deciding on without it "
-			    "(a restart would start the idle streak anew)",
-			    m->opt.runtime_dir, strerror(-r));
+		            "(a restart would start the idle streak anew)",
+		            m->opt.runtime_dir, strerror(-r));
 	if (r >= 0 && m->state_save_failed)
 		log_notice("state saved to %s/state again", m->opt.runtime_dir);
 	m->state_save_failed = r < 0;
@@ -68,18 +68,18 @@ static void load_state(Manager *m)
 		return;
 	if (r < 0) {
 		log_warning("cannot read %s/state: %s; starting with a fresh state",
-			    m->opt.runtime_dir, strerror(-r));
+		            m->opt.runtime_dir, strerror(-r));
 		return;
 	}
 	r = state_parse(text, m->boot_id, &m->state, &m->last, err, sizeof(err));
 	if (r < 0) {
-		log_warning("ignoring %s/state: %s; starting with a fresh state", m->opt.runtime_dir,
-			    err);
+		log_warning("ignoring %s/state: %s; starting with a fresh state",
+		            m->opt.runtime_dir, err);
 		return;
 	}
 	m->have_last = false; /* the old verdict is history, not this run's last check */
 	log_info("state restored from %s/state: idle %u/%u, %zu hold(s)", m->opt.runtime_dir,
-		 m->state.idle_checks, m->config.idle_checks, m->state.n_holds);
+	         m->state.idle_checks, m->config.idle_checks, m->state.n_holds);
 }
 
 static void notify_status(Manager *m, const Decision *d)
@@ -98,14 +98,13 @@ static void log_action_result(Manager *m, const ActionOps *ops, int r, const Act
 	const char *fields[] = { f_action, f_path, f_dry, NULL };
 	if (r >= 0)
 		log_event(LOG_NOTICE, MESSAGE_ID_ACTION_TAKEN, fields, "action %s%s: %s", ops->name,
-			  m->opt.dry_run ? " (dry-run)" : "", res->message);
+		          m->opt.dry_run ? " (dry-run)" : "", res->message);
 	else
-		log_event(LOG_ERR, MESSAGE_ID_ACTION_FAILED, fields, "action %s failed: %s", ops->name,
-			  res->message);
+		log_event(LOG_ERR, MESSAGE_ID_ACTION_FAILED, fields, "action %s failed: %s",
+		          ops->name, res->message);
 }
 
-static void on_aws_action_done(void *userdata, const ActionOps *ops, int r,
-			       const ActionResult *res)
+static void on_aws_action_done(void *userdata, const ActionOps *ops, int r, const ActionResult *res)
 {
 	log_action_result(userdata, ops, r, res);
 }
@@ -116,7 +115,9 @@ static void execute_action(Manager *m)
 	if (ops == &action_stop_instance)
 		return aws_runtime_stop_instance(m->aws, m->action_why);
 	ActionResult res;
-	ActionRequest req = { .dry_run = m->opt.dry_run, .config = &m->config, .why = m->action_why };
+	ActionRequest req = { .dry_run = m->opt.dry_run,
+		              .config = &m->config,
+		              .why = m->action_why };
 	int r = ops->run(&req, &res);
 	log_action_result(m, ops, r, &res);
 }
@@ -145,8 +146,8 @@ static int start_pre_action(Manager *m, const char *reason)
 		return -EBUSY;
 	}
 	return pre_action_start(m->event, m->config.pre_action_command,
-				m->config.pre_action_timeout, reason, manager_armed_action(m),
-				m->opt.dry_run, on_pre_action_done, m, &m->pre_action);
+	                        m->config.pre_action_timeout, reason, manager_armed_action(m),
+	                        m->opt.dry_run, on_pre_action_done, m, &m->pre_action);
 }
 
 static void on_spot_notice(void *userdata, const SpotNotice *n)
@@ -196,12 +197,12 @@ static void cancel_warning(Manager *m, const Decision *d)
 	m->warn_until = 0;
 	const char *fields[] = { "TRNIDLED_ACTION_CANCELLED=1", NULL };
 	log_event(LOG_NOTICE, MESSAGE_ID_ACTION_CANCELLED, fields,
-		  "action %s cancelled: the machine became busy again (%s)",
-		  manager_armed_action(m), why);
+	          "action %s cancelled: the machine became busy again (%s)",
+	          manager_armed_action(m), why);
 	char msg[1024];
 	snprintf(msg, sizeof(msg),
-		 "\r\n*** trnidled: the %s is cancelled, the machine is in use (%s). ***\r\n",
-		 action_phrase(m, true), why);
+	         "\r\n*** trnidled: the %s is cancelled, the machine is in use (%s). ***\r\n",
+	         action_phrase(m, true), why);
 	(void)wall_terminals(m->opt.dev_root, msg);
 }
 
@@ -211,18 +212,18 @@ static void start_warning(Manager *m, const Decision *d)
 	timespan_format(left, sizeof(left), m->config.warn);
 	decision_summary(d, why, sizeof(why));
 	snprintf(msg, sizeof(msg),
-		 "\r\n*** trnidled%s: this machine looks idle and will %s in %s. ***\r\n"
-		 "*** Why: %s ***\r\n"
-		 "*** To keep it up, run: trnidlectl hold 2h --reason \"...\" ***\r\n",
-		 m->opt.dry_run ? " (dry-run, nothing will happen)" : "",
-		 action_phrase(m, false), left, why);
+	         "\r\n*** trnidled%s: this machine looks idle and will %s in %s. ***\r\n"
+	         "*** Why: %s ***\r\n"
+	         "*** To keep it up, run: trnidlectl hold 2h --reason \"...\" ***\r\n",
+	         m->opt.dry_run ? " (dry-run, nothing will happen)" : "", action_phrase(m, false),
+	         left, why);
 	int n = wall_terminals(m->opt.dev_root, msg);
 	char f_terms[64];
 	snprintf(f_terms, sizeof(f_terms), "TRNIDLED_TERMINALS_WARNED=%d", n < 0 ? 0 : n);
 	const char *fields[] = { f_terms, NULL };
 	log_event(LOG_NOTICE, MESSAGE_ID_ACTION_WARNING, fields,
-		  "action %s in %s unless the machine becomes busy; warned %d terminal(s)",
-		  manager_armed_action(m), left, n < 0 ? 0 : n);
+	          "action %s in %s unless the machine becomes busy; warned %d terminal(s)",
+	          manager_armed_action(m), left, n < 0 ? 0 : n);
 	m->warn_until = now_boottime() + m->config.warn;
 	sd_event_source_set_time(m->warn_timer, m->warn_until);
 	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_ONESHOT);
@@ -237,7 +238,8 @@ static void do_check(Manager *m)
 
 	sampler_sample(&m->sampler, &m->config, now, true, &sample);
 	if (sample.inhibitor.say_absent)
-		log_info("inhibitor: %s; the signal is off until logind answers", sample.inhibitor.absent);
+		log_info("inhibitor: %s; the signal is off until logind answers",
+		         sample.inhibitor.absent);
 	core_decide(&sample, &m->config, &m->state, now, DECIDE_CHECK, &m->state, &d);
 	if (aws_runtime_spot_notice(m->aws)) {
 		spot_block_decision(aws_runtime_spot_notice(m->aws), &d);
@@ -326,8 +328,8 @@ int manager_reload(Manager *m, char ***ret_errors)
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	/* systemd pairs RELOADING=1 with CLOCK_MONOTONIC, whatever clock our checks use. */
 	(void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
-			 (unsigned long long)mono.tv_sec * USEC_PER_SEC +
-				 (unsigned long long)mono.tv_nsec / 1000);
+	                 (unsigned long long)mono.tv_sec * USEC_PER_SEC +
+	                         (unsigned long long)mono.tv_nsec / 1000);
 	int r = config_load(m->opt.config_path, m->opt.dropin_dir, &c, &diag);
 	for (char **w = diag.warnings; w && *w; w++)
 		log_warning("%s", *w);
@@ -382,8 +384,8 @@ static int take_lock(Manager *m)
 		int e = errno;
 		if (e == EWOULDBLOCK)
 			log_error("another trnidled is already running with runtime directory %s "
-				  "(it holds %s); not starting a second one",
-				  m->opt.runtime_dir, path);
+			          "(it holds %s); not starting a second one",
+			          m->opt.runtime_dir, path);
 		else
 			log_error("cannot lock %s: %s", path, strerror(e));
 		return -EBUSY;
@@ -431,12 +433,12 @@ static int setup_event_loop(Manager *m)
 		return r;
 	m->next_check_at = now_boottime() + m->config.interval;
 	r = sd_event_add_time(m->event, &m->check_timer, CLOCK_BOOTTIME, m->next_check_at,
-			      CHECK_ACCURACY_USEC, on_check_timer, m);
+	                      CHECK_ACCURACY_USEC, on_check_timer, m);
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_description(m->check_timer, "check");
 	r = sd_event_add_time(m->event, &m->warn_timer, CLOCK_BOOTTIME, USEC_INFINITY,
-			      CHECK_ACCURACY_USEC, on_warn_timer, m);
+	                      CHECK_ACCURACY_USEC, on_warn_timer, m);
 	if (r < 0)
 		return r;
 	return sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
@@ -459,7 +461,7 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 
 	if (mkdir(opt->runtime_dir, 0755) < 0 && errno != EEXIST) {
 		log_error("cannot create runtime directory %s: %s", opt->runtime_dir,
-			  strerror(errno));
+		          strerror(errno));
 		r = -errno;
 		goto fail;
 	}
@@ -480,10 +482,10 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 	if ((r = listen_control(m)) < 0)
 		goto fail;
 	AwsCallbacks cb = { .spot_notice = on_spot_notice,
-			    .action_done = on_aws_action_done,
-			    .userdata = m };
+		            .action_done = on_aws_action_done,
+		            .userdata = m };
 	if ((r = aws_runtime_new(m->event, &m->config, opt->dry_run, opt->aws_agent, &cb,
-				   &m->aws)) < 0) {
+	                         &m->aws)) < 0) {
 		log_error("cannot set up the EC2 timers: %s", strerror(-r));
 		goto fail;
 	}
@@ -516,13 +518,13 @@ int manager_run(Manager *m)
 {
 	char interval[64], grace[64];
 	log_info("trnidled %s started%s: checking every %s, boot grace %s, action %s after %u idle "
-		 "check(s)",
-		 TRNIDLED_VERSION, m->opt.dry_run ? " in dry-run mode" : "",
-		 timespan_format(interval, sizeof(interval), m->config.interval),
-		 timespan_format(grace, sizeof(grace), m->config.boot_grace),
-		 manager_armed_action(m), m->config.idle_checks);
+	         "check(s)",
+	         TRNIDLED_VERSION, m->opt.dry_run ? " in dry-run mode" : "",
+	         timespan_format(interval, sizeof(interval), m->config.interval),
+	         timespan_format(grace, sizeof(grace), m->config.boot_grace),
+	         manager_armed_action(m), m->config.idle_checks);
 	(void)sd_notifyf(false, "READY=1\nSTATUS=%sfirst check in %s",
-			 m->opt.dry_run ? "[dry-run] " : "", interval);
+	                 m->opt.dry_run ? "[dry-run] " : "", interval);
 	int r = sd_event_loop(m->event);
 	manager_save_state(m);
 	return r;

@@ -8,7 +8,7 @@
 #include "probe.h"
 #include "state.h"
 
-#define STATE_VERSION 1
+#define STATE_VERSION  1
 #define STATE_SIZE_MAX (256 * 1024)
 
 char *state_serialize(const CoreState *s, const Decision *last, const char *boot_id)
@@ -36,14 +36,14 @@ char *state_serialize(const CoreState *s, const Decision *last, const char *boot
 		for (size_t i = 0; i < last->n_reasons; i++) {
 			json_object *r = json_object_new_object();
 			json_object_object_add(
-				r, "signal",
-				json_object_new_string(signal_to_string(last->reasons[i].signal)));
+			        r, "signal",
+			        json_object_new_string(signal_to_string(last->reasons[i].signal)));
 			json_object_object_add(r, "detail",
-					       json_object_new_string(last->reasons[i].detail));
+			                       json_object_new_string(last->reasons[i].detail));
 			json_object_array_add(reasons, r);
 		}
 		json_object_object_add(o, "last_verdict",
-				       json_object_new_string(verdict_to_string(last->verdict)));
+		                       json_object_new_string(verdict_to_string(last->verdict)));
 		json_object_object_add(o, "last_reasons", reasons);
 	}
 	char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -109,7 +109,7 @@ static void parse_last(json_object *o, Decision *last)
 }
 
 int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision *ret_last,
-		char *err, size_t errlen)
+                char *err, size_t errlen)
 {
 	CoreState s;
 	uint64_t version, idle, next_id;
@@ -135,7 +135,8 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 	if (!o || jerr != json_tokener_success) {
 		json_object_put(o);
 		snprintf(err, errlen, "not JSON: %s",
-			 jerr == json_tokener_continue ? "truncated" : json_tokener_error_desc(jerr));
+		         jerr == json_tokener_continue ? "truncated"
+		                                       : json_tokener_error_desc(jerr));
 		return -EBADMSG;
 	}
 	if (text[used + strspn(text + used, " \t\r\n")] != '\0') {
@@ -160,8 +161,8 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 	s.idle_checks = (unsigned)idle;
 	s.next_hold_id = next_id;
 	for (size_t i = 0; i < json_object_array_length(holds); i++) {
-		if (s.n_holds >= HOLDS_MAX || parse_hold(json_object_array_get_idx(holds, i),
-							 &s.holds[s.n_holds]) < 0) {
+		if (s.n_holds >= HOLDS_MAX ||
+		    parse_hold(json_object_array_get_idx(holds, i), &s.holds[s.n_holds]) < 0) {
 			snprintf(err, errlen, "invalid hold #%zu", i);
 			goto out;
 		}

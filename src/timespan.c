@@ -16,13 +16,27 @@ static const struct {
 	usec_t usec;
 } units[] = {
 	/* Longer suffixes first so that "min" is not read as "m" followed by "in". */
-	{ "weeks", 7 * USEC_PER_DAY }, { "week", 7 * USEC_PER_DAY }, { "w", 7 * USEC_PER_DAY },
-	{ "days", USEC_PER_DAY },      { "day", USEC_PER_DAY },      { "d", USEC_PER_DAY },
-	{ "hours", USEC_PER_HOUR },    { "hour", USEC_PER_HOUR },    { "hr", USEC_PER_HOUR },
-	{ "h", USEC_PER_HOUR },        { "minutes", USEC_PER_MINUTE }, { "minute", USEC_PER_MINUTE },
-	{ "min", USEC_PER_MINUTE },    { "msec", USEC_PER_MSEC },   { "ms", USEC_PER_MSEC },
-	{ "m", USEC_PER_MINUTE },      { "seconds", USEC_PER_SEC }, { "second", USEC_PER_SEC },
-	{ "sec", USEC_PER_SEC },       { "s", USEC_PER_SEC },       { "usec", 1 },
+	{ "weeks", 7 * USEC_PER_DAY },
+	{ "week", 7 * USEC_PER_DAY },
+	{ "w", 7 * USEC_PER_DAY },
+	{ "days", USEC_PER_DAY },
+	{ "day", USEC_PER_DAY },
+	{ "d", USEC_PER_DAY },
+	{ "hours", USEC_PER_HOUR },
+	{ "hour", USEC_PER_HOUR },
+	{ "hr", USEC_PER_HOUR },
+	{ "h", USEC_PER_HOUR },
+	{ "minutes", USEC_PER_MINUTE },
+	{ "minute", USEC_PER_MINUTE },
+	{ "min", USEC_PER_MINUTE },
+	{ "msec", USEC_PER_MSEC },
+	{ "ms", USEC_PER_MSEC },
+	{ "m", USEC_PER_MINUTE },
+	{ "seconds", USEC_PER_SEC },
+	{ "second", USEC_PER_SEC },
+	{ "sec", USEC_PER_SEC },
+	{ "s", USEC_PER_SEC },
+	{ "usec", 1 },
 	{ "us", 1 },
 };
 
@@ -102,7 +116,7 @@ char *timespan_format(char *buf, size_t size, usec_t t)
 		const char *suffix;
 		usec_t usec;
 	} parts[] = {
-		{ "d", USEC_PER_DAY }, { "h", USEC_PER_HOUR }, { "min", USEC_PER_MINUTE },
+		{ "d", USEC_PER_DAY }, { "h", USEC_PER_HOUR },  { "min", USEC_PER_MINUTE },
 		{ "s", USEC_PER_SEC }, { "ms", USEC_PER_MSEC }, { "us", 1 },
 	};
 
@@ -123,7 +137,7 @@ char *timespan_format(char *buf, size_t size, usec_t t)
 		usec_t n = t / parts[i].usec;
 		t -= n * parts[i].usec;
 		strappendf(buf, size, "%s%llu%s", buf[0] ? " " : "", (unsigned long long)n,
-			   parts[i].suffix);
+		           parts[i].suffix);
 	}
 	return buf;
 }

@@ -127,8 +127,8 @@ void varlink_error_invalid_parameter(VarlinkCall *call, const char *parameter)
 }
 
 int varlink_parse_message(const char *buf, size_t len, json_object **ret_msg,
-			  const char **ret_method, json_object **ret_params, bool *ret_oneway,
-			  char *err, size_t errlen)
+                          const char **ret_method, json_object **ret_params, bool *ret_oneway,
+                          char *err, size_t errlen)
 {
 	json_tokener *tok = json_tokener_new_ex(32);
 	if (!tok) {
@@ -143,9 +143,9 @@ int varlink_parse_message(const char *buf, size_t len, json_object **ret_msg,
 		used++;
 	if (!m || jerr != json_tokener_success || used != len) {
 		snprintf(err, errlen, "not a JSON object: %s",
-			 jerr == json_tokener_continue	      ? "incomplete"
-			 : !m || jerr != json_tokener_success ? json_tokener_error_desc(jerr)
-							      : "trailing data");
+		         jerr == json_tokener_continue        ? "incomplete"
+		         : !m || jerr != json_tokener_success ? json_tokener_error_desc(jerr)
+		                                              : "trailing data");
 		json_object_put(m);
 		return -EBADMSG;
 	}
@@ -202,8 +202,12 @@ static void conn_dispatch(VarlinkConn *c, const char *buf, size_t len)
 		conn_protocol_error(c, "io.trnidle.InvalidMessage", err, false);
 		return;
 	}
-	VarlinkCall call = { .conn = c, .method = method, .parameters = params,
-			     .oneway = oneway, .uid = c->uid, .pid = c->pid };
+	VarlinkCall call = { .conn = c,
+		             .method = method,
+		             .parameters = params,
+		             .oneway = oneway,
+		             .uid = c->uid,
+		             .pid = c->pid };
 	c->server->handler(&call, c->server->userdata);
 	if (!call.replied)
 		varlink_error(&call, "org.varlink.service.MethodNotImplemented", NULL);
@@ -233,7 +237,7 @@ static int conn_read(VarlinkConn *c)
 		}
 		if (c->in_len >= VARLINK_MESSAGE_MAX) {
 			conn_protocol_error(c, "io.trnidle.MessageTooLarge",
-					    "a message is limited to 65536 bytes", true);
+			                    "a message is limited to 65536 bytes", true);
 			break;
 		}
 		c->in[c->in_len++] = ch;
@@ -256,8 +260,8 @@ static int conn_write(VarlinkConn *c)
 static int conn_arm_timer(VarlinkConn *c)
 {
 	return sd_event_source_set_time_relative(c->timer, VARLINK_IDLE_TIMEOUT_USEC) < 0
-		       ? -EIO
-		       : sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+	               ? -EIO
+	               : sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
 }
 
 static void conn_process(VarlinkConn *c, bool readable)
@@ -276,9 +280,8 @@ static void conn_process(VarlinkConn *c, bool readable)
 		return;
 	}
 	/* Requests already read wait for the next turn of the loop, not for more input. */
-	(void)sd_event_source_set_enabled(c->more, c->raw_off < c->raw_len && !c->closing
-							   ? SD_EVENT_ON
-							   : SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(
+	        c->more, c->raw_off < c->raw_len && !c->closing ? SD_EVENT_ON : SD_EVENT_OFF);
 	(void)conn_update_events(c);
 }
 
@@ -309,7 +312,7 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
 	if (s->n_conns >= VARLINK_CLIENTS_MAX) {
 		/* Full: close at once, never queue work that could delay a check. */
 		static const char busy[] = "{\"error\":\"io.trnidle.TooManyClients\","
-					   "\"parameters\":{}}";
+		                           "\"parameters\":{}}";
 		(void)send(cfd, busy, sizeof(busy), MSG_DONTWAIT | MSG_NOSIGNAL);
 		close(cfd);
 		return 0;
@@ -333,10 +336,9 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
 	c->next = s->conns;
 	s->conns = c;
 	s->n_conns++;
-	if (!c->in ||
-	    sd_event_add_io(s->event, &c->io, cfd, EPOLLIN, on_conn_io, c) < 0 ||
+	if (!c->in || sd_event_add_io(s->event, &c->io, cfd, EPOLLIN, on_conn_io, c) < 0 ||
 	    sd_event_add_time_relative(s->event, &c->timer, CLOCK_MONOTONIC,
-				       VARLINK_IDLE_TIMEOUT_USEC, 0, on_conn_timeout, c) < 0 ||
+	                               VARLINK_IDLE_TIMEOUT_USEC, 0, on_conn_timeout, c) < 0 ||
 	    sd_event_add_defer(s->event, &c->more, on_conn_more, c) < 0) {
 		conn_free(c);
 		return 0;
@@ -368,7 +370,7 @@ static int listen_path(const char *path)
 }
 
 int varlink_server_new(sd_event *e, const char *path, int fd, VarlinkHandler handler,
-		       void *userdata, VarlinkServer **ret)
+                       void *userdata, VarlinkServer **ret)
 {
 	VarlinkServer *s = calloc(1, sizeof(*s));
 	if (!s)

@@ -12,10 +12,10 @@
 #include "varlink-client.h"
 
 #define EXIT_DAEMON_ERROR 1
-#define EXIT_USAGE 2
-#define EXIT_NO_DAEMON 3
-#define REPLY_MAX (4 * 1024 * 1024)
-#define TIMEOUT_MSEC 30000
+#define EXIT_USAGE        2
+#define EXIT_NO_DAEMON    3
+#define REPLY_MAX         (4 * 1024 * 1024)
+#define TIMEOUT_MSEC      30000
 
 static void help(void)
 {
@@ -81,7 +81,7 @@ static void print_error(const char *error, json_object *params)
 	if (params && json_object_object_get_ex(params, "errors", &v))
 		for (size_t i = 0; i < json_object_array_length(v); i++)
 			fprintf(stderr, "  %s\n",
-				json_object_get_string(json_object_array_get_idx(v, i)));
+			        json_object_get_string(json_object_array_get_idx(v, i)));
 }
 
 static int call(const char *socket_path, const char *method, json_object *params, bool json)
@@ -89,9 +89,9 @@ static int call(const char *socket_path, const char *method, json_object *params
 	int fd = varlink_connect(socket_path);
 	if (fd < 0) {
 		fprintf(stderr,
-			"trnidlectl: cannot connect to %s: %s\n"
-			"Is the daemon running? Check with: systemctl status trnidled\n",
-			socket_path, strerror(-fd));
+		        "trnidlectl: cannot connect to %s: %s\n"
+		        "Is the daemon running? Check with: systemctl status trnidled\n",
+		        socket_path, strerror(-fd));
 		json_object_put(params);
 		return EXIT_NO_DAEMON;
 	}
@@ -116,8 +116,9 @@ static int call(const char *socket_path, const char *method, json_object *params
 		return EXIT_DAEMON_ERROR;
 	}
 	if (json)
-		printf("%s\n", json_object_to_json_string_ext(p, JSON_C_TO_STRING_PRETTY |
-								     JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(p, JSON_C_TO_STRING_PRETTY |
+		                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
 	else
 		print_text(p, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
 	varlink_reply_done(&reply);
@@ -132,14 +133,12 @@ static int usage_error(const char *msg)
 
 int main(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{}
-	};
+	static const struct option options[] = { { "json", no_argument, NULL, 'j' },
+		                                 { "socket", required_argument, NULL, 's' },
+		                                 { "reason", required_argument, NULL, 'r' },
+		                                 { "help", no_argument, NULL, 'h' },
+		                                 { "version", no_argument, NULL, 'V' },
+		                                 {} };
 	const char *socket_path = TRNIDLED_RUNTIME_DIR "/io.trnidle.sock", *reason = NULL;
 	bool json = false;
 	int c;
@@ -196,7 +195,7 @@ int main(int argc, char **argv)
 			if (errno || *end || end == argv[optind] || id < 1) {
 				json_object_put(p);
 				return usage_error("release takes a hold number (see trnidlectl "
-						   "status)");
+				                   "status)");
 			}
 			json_object_object_add(p, "id", json_object_new_int64(id));
 		}

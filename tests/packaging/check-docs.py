@@ -143,7 +143,7 @@ def main():
 
     log_h = open(f"{top}/include/log.h", encoding="utf-8").read()
     man_build = open(f"{top}/man/meson.build", encoding="utf-8").read()
-    ids = re.findall(r'^#define MESSAGE_ID_(\w+) "[0-9a-f]{32}"$', log_h, re.M)
+    ids = re.findall(r'^#define MESSAGE_ID_(\w+) +"[0-9a-f]{32}"$', log_h, re.M)
     if not ids:
         problems.append("include/log.h: no MESSAGE_ID_* found")
     for name in ids:

@@ -116,7 +116,8 @@ typedef struct BadCase {
 static const BadCase bad[] = {
 	{ "[Check]\nIntervalSec=soon\n",
 	  "t.conf:2: [Check] IntervalSec=soon: not a time span (examples: 90s, 5min, 2h)" },
-	{ "[Check]\nIntervalSec=0\n", "t.conf:2: [Check] IntervalSec=0: out of range (10ms to 1d)" },
+	{ "[Check]\nIntervalSec=0\n",
+	  "t.conf:2: [Check] IntervalSec=0: out of range (10ms to 1d)" },
 	{ "[Check]\nIntervalSec=\n",
 	  "t.conf:2: [Check] IntervalSec=: not a time span (examples: 90s, 5min, 2h)" },
 	{ "\n\n[Check]\nIdleChecks=0\n",

@@ -17,7 +17,6 @@ static Config cfg(void)
 	return c;
 }
 
-
 static ProcRef proc(pid_t pid, const char *comm, const char *match, const char *cmdline)
 {
 	ProcRef p = { .pid = pid, .uid = 1000 };
@@ -32,8 +31,8 @@ START_TEST(test_matched_processes)
 	Config c = cfg();
 	Sample s = { 0 };
 	s.neuron_procs = (MatchedProcs){ .valid = true, .n = 3 };
-	s.neuron_procs.procs[0] = proc(42, "python3", "neuronx-cc",
-				       "python3 /opt/bin/neuronx-cc compile m.hlo");
+	s.neuron_procs.procs[0] =
+	        proc(42, "python3", "neuronx-cc", "python3 /opt/bin/neuronx-cc compile m.hlo");
 	s.ml_procs = (MatchedProcs){ .valid = true, .n = 1 };
 	s.ml_procs.procs[0] = proc(7, "python3", "train.py", "python3 train.py");
 	Decision d = test_decide_once(&s, &c);
@@ -41,7 +40,7 @@ START_TEST(test_matched_processes)
 	ck_assert_uint_eq(d.n_reasons, 2);
 	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_NEURON_PROCESS);
 	ck_assert_str_eq(d.reasons[0].detail,
-			 "neuronx-cc: pid 42 python3 /opt/bin/neuronx-cc compile m.hlo (+2 more)");
+	                 "neuronx-cc: pid 42 python3 /opt/bin/neuronx-cc compile m.hlo (+2 more)");
 	ck_assert_int_eq(d.reasons[1].signal, SIGNAL_ML_PROCESS);
 	ck_assert_str_eq(d.reasons[1].detail, "train.py: pid 7 python3 train.py");
 	config_free(&c);
@@ -98,11 +97,11 @@ START_TEST(test_device)
 		f->holders[0] = proc(99, "python3", "/dev/neuron0", "python3 serve.py");
 	Decision d = test_decide_once(&s, &c);
 	ck_assert_msg((d.verdict == VERDICT_ACTIVE) == t->active, "%s: %s", t->name,
-		      verdict_to_string(d.verdict));
+	              verdict_to_string(d.verdict));
 	if (t->active) {
 		ck_assert_int_eq(d.reasons[0].signal, SIGNAL_NEURON_DEVICE);
-		ck_assert_msg(strstr(d.reasons[0].detail, t->detail_has), "%s: detail '%s'", t->name,
-			      d.reasons[0].detail);
+		ck_assert_msg(strstr(d.reasons[0].detail, t->detail_has), "%s: detail '%s'",
+		              t->name, d.reasons[0].detail);
 	}
 	config_free(&c);
 }

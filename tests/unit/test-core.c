@@ -20,8 +20,10 @@ static Config cfg(void)
 static Sample quiet(void)
 {
 	return (Sample){ .cpu = { .valid = true, .busy_percent = 1.0, .window = 60 * SEC },
-			 .memory = { .valid = true, .total_kib = 1000, .available_kib = 900,
-				     .used_percent = 10.0 } };
+		         .memory = { .valid = true,
+		                     .total_kib = 1000,
+		                     .available_kib = 900,
+		                     .used_percent = 10.0 } };
 }
 
 typedef struct StepCase {
@@ -70,15 +72,15 @@ START_TEST(test_step)
 		sample_add_error(&s, "memory", "/proc/meminfo: Permission denied");
 	core_decide(&s, &c, &st, t->now, DECIDE_CHECK, &out, &d);
 	ck_assert_msg(d.verdict == t->verdict, "%s: verdict %s", t->name,
-		      verdict_to_string(d.verdict));
+	              verdict_to_string(d.verdict));
 	ck_assert_msg(out.idle_checks == t->streak_after, "%s: streak %u", t->name,
-		      out.idle_checks);
+	              out.idle_checks);
 	ck_assert_msg(d.idle_checks == t->streak_after, "%s", t->name);
 	ck_assert_msg(d.action_due == t->due, "%s: due", t->name);
 	if (t->verdict == VERDICT_ACTIVE) {
 		ck_assert_uint_ge(d.n_reasons, 1);
 		ck_assert_msg(d.reasons[0].signal == t->first_signal, "%s: first reason %s",
-			      t->name, signal_to_string(d.reasons[0].signal));
+		              t->name, signal_to_string(d.reasons[0].signal));
 	}
 	if (t->verdict == VERDICT_IDLE)
 		ck_assert_uint_eq(d.n_reasons, 0);
@@ -135,8 +137,8 @@ START_TEST(test_hold_keeps_held_then_expires)
 
 	core_state_init(&st);
 	ck_assert_int_eq(core_hold_add(&st, 1000, "alice", 1000 * SEC, 3600 * SEC, 86400 * SEC,
-				       "training", &id),
-			 0);
+	                               "training", &id),
+	                 0);
 	ck_assert_uint_eq(id, 1);
 	core_decide(&s, &c, &st, 2000 * SEC, DECIDE_CHECK, &st, &d);
 	ck_assert_int_eq(d.verdict, VERDICT_HELD);
@@ -178,7 +180,7 @@ START_TEST(test_hold_limits_and_release)
 	core_state_init(&st);
 	ck_assert_int_eq(core_hold_add(&st, 1000, "a", 0, 0, 3600 * SEC, NULL, &id), -ERANGE);
 	ck_assert_int_eq(core_hold_add(&st, 1000, "a", 0, 3601 * SEC, 3600 * SEC, NULL, &id),
-			 -ERANGE);
+	                 -ERANGE);
 	ck_assert_int_eq(core_hold_add(&st, 1000, "a", 0, 60 * SEC, 3600 * SEC, NULL, &id), 0);
 	ck_assert_int_eq(core_hold_release(&st, id, 1001), -EPERM);
 	ck_assert_int_eq(core_hold_release(&st, id + 7, 1000), -ENOENT);
@@ -261,8 +263,8 @@ START_TEST(test_hold_resets_a_streak_and_grace_outranks_it)
 	core_state_init(&st);
 	core_decide(&s, &c, &st, 1000 * SEC, DECIDE_CHECK, &st, &d);
 	ck_assert_uint_eq(d.idle_checks, 1);
-	ck_assert_int_eq(core_hold_add(&st, 0, "root", 1000 * SEC, 600 * SEC, 3600 * SEC, NULL, &id),
-			 0);
+	ck_assert_int_eq(
+	        core_hold_add(&st, 0, "root", 1000 * SEC, 600 * SEC, 3600 * SEC, NULL, &id), 0);
 	core_decide(&s, &c, &st, 1060 * SEC, DECIDE_CHECK, &st, &d);
 	ck_assert_int_eq(d.verdict, VERDICT_HELD);
 	ck_assert_uint_eq(st.idle_checks, 0);
