@@ -49,6 +49,7 @@ typedef struct Config {
 
 	/* [Processes] */
 	char **ml_processes;
+	double user_busy_percent; /* a login user's process above this (% of one CPU); 0 = off */
 
 	/* [Control] */
 	usec_t max_hold;

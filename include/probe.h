@@ -32,6 +32,12 @@ int cpu_counters_read(const char *proc_root, CpuCounters *ret, char *err, size_t
 /* Busy share between two readings, 0..100; 0 when no time passed. */
 double cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now);
 
+/* user-process: the busiest processes of login users (uid >= USER_UID_MIN, not nobody) over
+ * the interval between prev and now (an empty prev: no facts), from the check's process
+ * table. Cannot fail. */
+void user_procs_probe(const ProcTable *now, const ProcTable *prev, unsigned long ticks_per_sec,
+                      UserProcFacts *ret);
+
 /* --- Memory: /proc/meminfo ---------------------------------------------------------------- */
 
 /* Parses the text of /proc/meminfo. Returns 0 or -EBADMSG when MemTotal or MemAvailable is

@@ -26,6 +26,7 @@ typedef enum Signal {
 	SIGNAL_DISK,
 	SIGNAL_JUPYTER,
 	SIGNAL_SPOT_INTERRUPTION,
+	SIGNAL_USER_PROCESS,
 	_SIGNAL_MAX,
 } Signal;
 
@@ -233,6 +234,28 @@ typedef struct SessionFacts {
 	size_t n_kernels, n_kernels_dropped;
 } SessionFacts;
 
+/* --- user-process ----------------------------------------------------------------------- */
+
+/* The first uid of login users (login.defs UID_MIN on Debian and Ubuntu); nobody is not one. */
+#define USER_UID_MIN        1000
+#define USER_UID_NOBODY     65534
+#define BUSY_USER_PROCS_MAX 6
+
+typedef struct BusyUserProc {
+	pid_t pid;
+	uid_t uid;
+	char user[USER_NAME_MAX];
+	char comm[16];
+	double percent; /* CPU over the interval since the previous check, % of one CPU */
+} BusyUserProc;
+
+/* Login users' processes that used CPU over the interval, busiest first. */
+typedef struct UserProcFacts {
+	bool valid;
+	size_t n; /* all that used any CPU; the busiest BUSY_USER_PROCS_MAX are in procs */
+	BusyUserProc procs[BUSY_USER_PROCS_MAX];
+} UserProcFacts;
+
 #define PROBE_ERRORS_MAX 16
 
 /* A probe that could not read what it needs. Counts as activity (fail-safe). */
@@ -251,6 +274,7 @@ typedef struct Sample {
 	RateFacts disk;
 	InhibitorFacts inhibitor;
 	SessionFacts sessions;
+	UserProcFacts user_procs;
 
 	ProbeError errors[PROBE_ERRORS_MAX];
 	size_t n_errors;

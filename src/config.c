@@ -89,6 +89,7 @@ static const KeyDef keys[] = {
 	{ "Neuron", "HeldIdleSec", VT_TIMESPAN, OFF(neuron_held_idle), 0, 30 * 86400, "0" },
 	{ "Processes", "Active", VT_WORDS, OFF(ml_processes), NOLIMIT,
 	  "train.py inference.py run_*.py torchrun accelerate deepspeed" },
+	{ "Processes", "UserBusyPercent", VT_PERCENT, OFF(user_busy_percent), 0, 100, "10" },
 	{ "Control", "MaxHoldSec", VT_TIMESPAN, OFF(max_hold), 60, 30 * 86400, "24h" },
 	{ "AWS", "ImdsEndpoint", VT_STRING, OFF(imds_endpoint), NOLIMIT, "http://169.254.169.254" },
 	{ "AWS", "Ec2Endpoint", VT_STRING, OFF(ec2_endpoint), NOLIMIT, "" },

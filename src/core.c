@@ -410,6 +410,28 @@ static void judge_jupyter(const Sample *s, const Config *c, Decision *d)
 		           f->n_kernels_dropped);
 }
 
+/* The busiest process of a login user names the reason; the others above the threshold are
+ * counted, so that one record stays one line. */
+static void judge_user_process(const Sample *s, const Config *c, Decision *d)
+{
+	const UserProcFacts *f = &s->user_procs;
+	if (!f->valid || c->user_busy_percent <= 0)
+		return;
+	size_t listed = MIN(f->n, (size_t)BUSY_USER_PROCS_MAX), above = 0;
+	while (above < listed && f->procs[above].percent > c->user_busy_percent)
+		above++;
+	if (above == 0)
+		return;
+	const BusyUserProc *p = &f->procs[0];
+	char more[64] = "";
+	if (above > 1)
+		snprintf(more, sizeof(more), ", and %zu more above %g%%%s", above - 1,
+		         c->user_busy_percent,
+		         above == listed && f->n > listed ? " (or more)" : "");
+	reason_add(d, SIGNAL_USER_PROCESS, "%s (pid %d) of %s at %.0f%% CPU%s", p->comm,
+	           (int)p->pid, p->user, p->percent, more);
+}
+
 typedef void (*JudgeFn)(const Sample *s, const Config *c, Decision *d);
 
 /* Order is the order of reasons in the verdict: errors first, since they need attention. */
@@ -417,8 +439,8 @@ static const JudgeFn judges[] = {
 	judge_probe_errors,  judge_cpu,        judge_memory,
 	judge_terminals,     judge_ssh,        judge_ssm,
 	judge_multiplexers,  judge_jupyter,    judge_neuron_process,
-	judge_neuron_device, judge_ml_process, judge_inhibitor,
-	judge_network,       judge_disk,
+	judge_neuron_device, judge_ml_process, judge_user_process,
+	judge_inhibitor,     judge_network,    judge_disk,
 };
 
 static void holds_expire(CoreState *st, usec_t now)

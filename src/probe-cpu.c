@@ -1,5 +1,6 @@
 /* CPU busy share from the aggregate "cpu" line of /proc/stat, averaged over the whole interval
- * between two checks (the seed sampled one second, which misses bursty work). */
+ * between two checks (the seed sampled one second, which misses bursty work), and the busiest
+ * processes of login users over the same interval. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -88,4 +89,45 @@ double cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now)
 	double total = (double)(now->total - prev->total);
 	double p = 100.0 * busy / total;
 	return p > 100.0 ? 100.0 : p;
+}
+
+static bool is_login_user(uid_t uid)
+{
+	return uid >= USER_UID_MIN && uid != USER_UID_NOBODY && uid != (uid_t)-1;
+}
+
+/* Inserts p into the busiest-first list, dropping the least busy when full. */
+static void busiest_insert(UserProcFacts *f, const BusyUserProc *p)
+{
+	size_t n = MIN(f->n, (size_t)BUSY_USER_PROCS_MAX), i = n;
+	if (n == BUSY_USER_PROCS_MAX && p->percent <= f->procs[n - 1].percent)
+		return;
+	if (n == BUSY_USER_PROCS_MAX)
+		i = n - 1;
+	for (; i > 0 && f->procs[i - 1].percent < p->percent; i--)
+		f->procs[i] = f->procs[i - 1];
+	f->procs[i] = *p;
+}
+
+void user_procs_probe(const ProcTable *now, const ProcTable *prev, unsigned long ticks_per_sec,
+                      UserProcFacts *ret)
+{
+	*ret = (UserProcFacts){ 0 };
+	if (!prev || prev->n == 0)
+		return; /* no interval to measure over: no facts, not "nobody computes" */
+	for (size_t i = 0; i < now->n; i++) {
+		const ProcEntry *e = &now->entries[i];
+		if (!is_login_user(e->uid) || e->state == 'Z')
+			continue;
+		double pct = proc_cpu_percent(prev, now, e, ticks_per_sec);
+		if (pct <= 0)
+			continue;
+		BusyUserProc p = { .pid = e->pid, .uid = e->uid, .percent = pct };
+		strscpy(p.comm, sizeof(p.comm), e->comm);
+		busiest_insert(ret, &p);
+		ret->n++;
+	}
+	for (size_t i = 0; i < MIN(ret->n, (size_t)BUSY_USER_PROCS_MAX); i++)
+		user_name(ret->procs[i].uid, ret->procs[i].user, sizeof(ret->procs[i].user));
+	ret->valid = true;
 }

@@ -21,6 +21,7 @@ static const char *const signal_names[_SIGNAL_MAX] = {
 	[SIGNAL_DISK] = "disk",
 	[SIGNAL_JUPYTER] = "jupyter",
 	[SIGNAL_SPOT_INTERRUPTION] = "spot-interruption",
+	[SIGNAL_USER_PROCESS] = "user-process",
 };
 
 static const char *const session_owner_names[_SESSION_OWNER_MAX] = {

@@ -133,23 +133,36 @@ static int probe_inhibitor(ProbeRun *run, char *err, size_t errlen)
 	                       errlen);
 }
 
+static unsigned long ticks_per_sec(void)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	return hz > 0 ? (unsigned long)hz : 100;
+}
+
 static int probe_sessions(ProbeRun *run, char *err, size_t errlen)
 {
 	if (!run->procs)
 		return 0; /* the failed scan is already a probe-error */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	long hz = sysconf(_SC_CLK_TCK);
 	SessionsInput in = {
 		.procs = run->procs,
 		.prev = run->prev_procs,
 		.proc_root = run->sampler->env.proc_root,
 		.dev_root = run->sampler->env.dev_root,
 		.realtime = (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000,
-		.ticks_per_sec = hz > 0 ? (unsigned long)hz : 100,
+		.ticks_per_sec = ticks_per_sec(),
 		.config = run->config,
 	};
 	return sessions_probe(&in, &run->sample->sessions, err, errlen);
+}
+
+static int probe_user_process(ProbeRun *run, char *err, size_t errlen)
+{
+	if (run->priming || !run->procs || run->config->user_busy_percent <= 0)
+		return 0; /* the failed scan is already a probe-error; or the signal is off */
+	user_procs_probe(run->procs, run->prev_procs, ticks_per_sec(), &run->sample->user_procs);
+	return 0;
 }
 
 static const struct {
@@ -164,6 +177,7 @@ static const struct {
 	{ "disk", probe_disk },
 	{ "inhibitor", probe_inhibitor },
 	{ "sessions", probe_sessions },
+	{ "user-process", probe_user_process },
 };
 
 static void sampler_run(Sampler *s, const Config *c, usec_t now, bool commit, bool priming,

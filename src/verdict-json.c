@@ -243,6 +243,25 @@ static json_object *errors_json(const Sample *s)
 	return a;
 }
 
+/* {"count", "busiest": [{"pid", "user", "uid", "comm", "cpu_percent"}]} */
+static json_object *user_procs_json(const UserProcFacts *f)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	json_object_object_add(o, "count", json_object_new_int64((int64_t)f->n));
+	for (size_t i = 0; i < MIN(f->n, (size_t)BUSY_USER_PROCS_MAX); i++) {
+		const BusyUserProc *p = &f->procs[i];
+		json_object *x = json_object_new_object();
+		json_object_object_add(x, "pid", json_object_new_int64(p->pid));
+		json_object_object_add(x, "user", json_object_new_string(p->user));
+		json_object_object_add(x, "uid", json_object_new_int64(p->uid));
+		json_object_object_add(x, "comm", json_object_new_string(p->comm));
+		json_object_object_add(x, "cpu_percent", json_object_new_double(p->percent));
+		json_object_array_add(a, x);
+	}
+	json_object_object_add(o, "busiest", a);
+	return o;
+}
+
 json_object *sample_signals_to_json(const Sample *s)
 {
 	json_object *o = json_object_new_object();
@@ -263,6 +282,8 @@ json_object *sample_signals_to_json(const Sample *s)
 	if (s->disk.valid)
 		json_object_object_add(o, "disk", rate_json(&s->disk));
 	sessions_json(o, &s->sessions);
+	if (s->user_procs.valid)
+		json_object_object_add(o, "user-process", user_procs_json(&s->user_procs));
 	json_object_object_add(o, "probe-error", errors_json(s));
 	return o;
 }

@@ -264,6 +264,21 @@ def scenario_screen(s):
     return res
 
 
+def scenario_user_process(s):
+    """A login user's detached busy loop (no terminal, no pattern) and root's."""
+    user = os.environ["SESSIONS_OTHER_USER"]
+    s.start(["sh", "-c", "while :; do :; done"])  # root's: not a login user
+    job = s.start(["runuser", "-u", user, "--", "setsid", "sh", "-c", "while :; do :; done"])
+    s.wait_for("the user's loop", lambda: any(
+        c.startswith("sh -c while") for c in s.cmdlines()) and job.poll() is None)
+    res = {"busy": s.once(window="2s"),
+           "off": s.once(QUIET + "[Processes]\nUserBusyPercent=0\n", window="2s")}
+    subprocess.run(["pkill", "-u", user], check=False)
+    job.wait(timeout=10)
+    res["after"] = s.once(window="2s")
+    return res
+
+
 # Runs in Debian's python3 (where jupyter_client is): starts CODE in the kernel of the
 # connection file argv[1] without waiting for it to finish.
 KERNEL_CLIENT = """
@@ -476,6 +491,20 @@ class Sessions(unittest.TestCase):
         d = details(v, "multiplexer")
         self.assertTrue(any("screen session 'busy' of root (pid" in x and "CPU" in x for x in d), d)
 
+
+    def test_user_process_detached_job(self):
+        r = run_scenario("user_process", {"SESSIONS_OTHER_USER": self.other_user})
+        v = r["busy"]
+        self.assertEqual(v["verdict"], "active")
+        self.assertEqual(signals(v), ["user-process"], v["reasons"])
+        self.assertRegex(details(v, "user-process")[0],
+                         rf"^sh \(pid \d+\) of {self.other_user} at \d+% CPU$")
+        busiest = v["signals"]["user-process"]["busiest"]
+        self.assertTrue(busiest and all(p["user"] == self.other_user for p in busiest), busiest)
+        self.assertEqual(r["off"]["verdict"], "idle", r["off"]["reasons"])
+        self.assertNotIn("user-process", r["off"]["signals"])
+        # Root's loop still runs: it is not a login user's.
+        self.assertEqual(r["after"]["verdict"], "idle", r["after"]["reasons"])
 
     @unittest.skipUnless(shutil.which("jupyter-notebook") and os.path.exists("/usr/bin/python3"),
                          "needs jupyter-notebook (scripts/install-deps test)")

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "core.h"
+#include "test-util.h"
 
 #define SEC USEC_PER_SEC
 
@@ -307,6 +308,75 @@ START_TEST(test_many_reasons_are_counted_not_lost)
 }
 END_TEST
 
+static BusyUserProc user_proc(pid_t pid, const char *user, double percent)
+{
+	BusyUserProc p = { .pid = pid, .uid = 1000, .percent = percent };
+	strscpy(p.user, sizeof(p.user), user);
+	strscpy(p.comm, sizeof(p.comm), "python3");
+	return p;
+}
+
+typedef struct UserProcCase {
+	const char *name;
+	double busiest[3]; /* CPU of the listed processes, busiest first; 0 ends */
+	size_t n;          /* all that used CPU */
+	double threshold;
+	const char *detail; /* NULL: idle */
+} UserProcCase;
+
+static const UserProcCase user_proc_cases[] = {
+	{ "nobody computes", { 0 }, 0, 10, NULL },
+	{ "an idle shell and top", { 0.4, 0.1 }, 2, 10, NULL },
+	{ "exactly at the threshold", { 10 }, 1, 10, NULL },
+	{ "a detached job", { 99.6, 0.2 }, 2, 10, "python3 (pid 100) of alice at 100% CPU" },
+	{ "two jobs",
+	  { 100, 50, 1 },
+	  3,
+	  10,
+	  "python3 (pid 100) of alice at 100% CPU, and 1 more above 10%" },
+	{ "off", { 100 }, 1, 0, NULL },
+};
+
+START_TEST(test_user_process_rule)
+{
+	const UserProcCase *t = &user_proc_cases[_i];
+	Config c = cfg();
+	c.user_busy_percent = t->threshold;
+	Sample s = quiet();
+	s.user_procs.valid = true;
+	s.user_procs.n = t->n;
+	for (size_t i = 0; i < ELEMENTSOF(t->busiest) && t->busiest[i] > 0; i++)
+		s.user_procs.procs[i] = user_proc(100 + (pid_t)i, "alice", t->busiest[i]);
+	Decision d = test_decide_once(&s, &c);
+	if (!t->detail) {
+		ck_assert_msg(d.verdict == VERDICT_IDLE, "%s", t->name);
+	} else {
+		ck_assert_msg(d.verdict == VERDICT_ACTIVE, "%s", t->name);
+		ck_assert_int_eq(d.reasons[0].signal, SIGNAL_USER_PROCESS);
+		ck_assert_str_eq(d.reasons[0].detail, t->detail);
+	}
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_user_process_more_than_listed)
+{
+	/* Every listed process is above the threshold and more used CPU: say so. */
+	Config c = cfg();
+	Sample s = quiet();
+	s.user_procs.valid = true;
+	s.user_procs.n = 9;
+	for (size_t i = 0; i < BUSY_USER_PROCS_MAX; i++)
+		s.user_procs.procs[i] = user_proc(100 + (pid_t)i, "bob", 90 - (double)i);
+	Decision d = test_decide_once(&s, &c);
+	ck_assert_str_eq(d.reasons[0].detail,
+	                 "python3 (pid 100) of bob at 90% CPU, and 5 more above 10% (or more)");
+	s.user_procs.valid = false; /* a failed scan: its probe-error speaks, not stale facts */
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
+	config_free(&c);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -322,6 +392,8 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_invalid_facts_do_not_count);
 	tcase_add_test(tc, test_hold_resets_a_streak_and_grace_outranks_it);
 	tcase_add_test(tc, test_many_reasons_are_counted_not_lost);
+	tcase_add_loop_test(tc, test_user_process_rule, 0, (int)ELEMENTSOF(user_proc_cases));
+	tcase_add_test(tc, test_user_process_more_than_listed);
 	suite_add_tcase(s, tc);
 	return s;
 }

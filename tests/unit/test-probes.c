@@ -157,6 +157,72 @@ static const MemCase mem_cases[] = {
 	{ "zero-total", -EBADMSG, 0, 0, 0 },
 };
 
+static ProcEntry entry(pid_t pid, uid_t uid, const char *comm, uint64_t ticks)
+{
+	ProcEntry e = { .pid = pid, .uid = uid, .state = 'R', .cpu_ticks = ticks, .starttime = 7 };
+	strscpy(e.comm, sizeof(e.comm), comm);
+	return e;
+}
+
+START_TEST(test_user_procs_probe)
+{
+	/* 100 ticks per second, 10 s between the scans: 1000 ticks are 100% of one CPU. */
+	ProcEntry before[] = {
+		entry(10, 0, "sshd", 0),         entry(20, 1000, "bash", 5),
+		entry(30, 1000, "python3", 100), entry(40, 1001, "yes", 0),
+		entry(50, 65534, "spin", 0),     entry(60, 999, "ssm-agent", 0),
+		entry(70, 1002, "gone", 0),
+	};
+	ProcEntry after[] = {
+		entry(10, 0, "sshd", 5000),       entry(20, 1000, "bash", 6),
+		entry(30, 1000, "python3", 1100), entry(40, 1001, "yes", 500),
+		entry(50, 65534, "spin", 9000),   entry(60, 999, "ssm-agent", 9000),
+		entry(80, 1000, "make", 300), /* started after the first scan: all its ticks */
+	};
+	ProcTable prev = { .entries = before, .n = ELEMENTSOF(before), .taken = 0 };
+	ProcTable now = { .entries = after, .n = ELEMENTSOF(after), .taken = 10 * USEC_PER_SEC };
+	UserProcFacts f;
+	user_procs_probe(&now, &prev, 100, &f);
+	ck_assert(f.valid);
+	ck_assert_uint_eq(f.n, 4); /* bash, python3, yes, make: root, nobody and uid 999 are not */
+	ck_assert_int_eq(f.procs[0].pid, 30);
+	ck_assert_double_eq_tol(f.procs[0].percent, 100.0, 1e-9);
+	ck_assert_int_eq(f.procs[1].pid, 40);
+	ck_assert_double_eq_tol(f.procs[1].percent, 50.0, 1e-9);
+	ck_assert_int_eq(f.procs[2].pid, 80);
+	ck_assert_double_eq_tol(f.procs[2].percent, 30.0, 1e-9);
+	ck_assert_int_eq(f.procs[3].pid, 20);
+	ck_assert_str_eq(f.procs[0].comm, "python3");
+	ck_assert_uint_eq(f.procs[0].uid, 1000);
+
+	/* A zombie has stopped computing; no previous scan: no facts at all. */
+	after[2].state = 'Z';
+	user_procs_probe(&now, &prev, 100, &f);
+	ck_assert_int_eq(f.procs[0].pid, 40);
+	ProcTable empty = { 0 };
+	user_procs_probe(&now, &empty, 100, &f);
+	ck_assert(!f.valid);
+}
+END_TEST
+
+START_TEST(test_user_procs_keeps_the_busiest)
+{
+	/* More busy processes than the facts hold: the busiest stay, in order. */
+	ProcEntry before[20], after[20];
+	for (int i = 0; i < 20; i++) {
+		before[i] = entry(100 + i, 1000, "w", 0);
+		after[i] = entry(100 + i, 1000, "w", (uint64_t)((i * 7) % 20 + 1) * 10);
+	}
+	ProcTable prev = { .entries = before, .n = 20, .taken = 0 };
+	ProcTable now = { .entries = after, .n = 20, .taken = USEC_PER_SEC };
+	UserProcFacts f;
+	user_procs_probe(&now, &prev, 100, &f);
+	ck_assert_uint_eq(f.n, 20);
+	for (size_t i = 0; i < BUSY_USER_PROCS_MAX; i++)
+		ck_assert_double_eq_tol(f.procs[i].percent, (double)(200 - 10 * (int)i), 1e-9);
+}
+END_TEST
+
 START_TEST(test_meminfo_parse)
 {
 	const MemCase *t = &mem_cases[_i];
@@ -251,6 +317,8 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_cpu_sum_overflow);
 	tcase_add_test(tc, test_cpu_read_names_the_path);
 	tcase_add_test(tc, test_cpu_busy_percent);
+	tcase_add_test(tc, test_user_procs_probe);
+	tcase_add_test(tc, test_user_procs_keeps_the_busiest);
 	tcase_add_loop_test(tc, test_meminfo_parse, 0, (int)ELEMENTSOF(mem_cases));
 	tcase_add_test(tc, test_meminfo_value_forms);
 	tcase_add_test(tc, test_memory_read_names_the_path);
