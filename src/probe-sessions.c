@@ -636,6 +636,15 @@ static void terms_publish(Scan *s, SessionFacts *ret)
 	memcpy(ret->terminals, s->terms, ret->n_terminals * sizeof(*s->terms));
 }
 
+static size_t processes_on_terminals(const ProcTable *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (pts_from_tty_nr(t->entries[i].tty_nr) >= 0 && t->entries[i].state != 'Z')
+			n++;
+	return n;
+}
+
 int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t errlen)
 {
 	const ProcTable *t = in->procs;
@@ -644,7 +653,9 @@ int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t
 
 	*ret = (SessionFacts){ 0 };
 	s.roles = calloc(MAX(t->n, (size_t)1), 1);
-	s.terms = calloc(MAX(t->n, (size_t)1), sizeof(*s.terms));
+	/* Room for one terminal per process that has one: on a machine with thousands of
+	 * processes a table per process would be most of the daemon's peak memory. */
+	s.terms = calloc(MAX(processes_on_terminals(t), (size_t)1), sizeof(*s.terms));
 	s.idx = calloc(MAX(t->n, (size_t)1), sizeof(*s.idx));
 	if (!s.roles || !s.terms || !s.idx) {
 		snprintf(err, errlen, "out of memory");
