@@ -566,7 +566,8 @@ static const ProcEntry *kernel_server_find(Scan *s, const ProcEntry *kernel, int
 }
 
 /* The server's program for a human: comm keeps 15 characters ("jupyter-noteboo"), so a
- * script run by python (`python3 /usr/bin/jupyter-notebook`) is named by its path. */
+ * script run by python (`python3 /usr/bin/jupyter-notebook`) is named by its path, and
+ * `python3 -m jupyterlab` by its module. */
 static int server_name(Scan *s, const ProcEntry *server, char *buf, size_t size)
 {
 	Argv a;
@@ -574,7 +575,11 @@ static int server_name(Scan *s, const ProcEntry *server, char *buf, size_t size)
 	int r = argv_read(s, server->pid, &a);
 	if (r <= 0)
 		return r;
-	if (a.n >= 2 && startswith(path_basename(a.v[0]), "python") && a.v[1][0] != '-')
+	if (a.n < 2 || !startswith(path_basename(a.v[0]), "python"))
+		return 0;
+	if (streq(a.v[1], "-m") && a.n >= 3)
+		strscpy(buf, size, a.v[2]);
+	else if (a.v[1][0] != '-')
 		strscpy(buf, size, path_basename(a.v[1]));
 	return 0;
 }

@@ -1,6 +1,8 @@
 /* The session judges (terminal, ssh, ssm, multiplexer, jupyter) driven with hand-made facts, and the
  * session probe's pure helpers. */
 #include "check-main.h"
+#include <stdio.h>
+#include <sys/stat.h>
 
 #include "core.h"
 #include "test-util.h"
@@ -361,6 +363,99 @@ START_TEST(test_jupyter_dropped_kernels)
 }
 END_TEST
 
+/* One fake /proc/PID with a stat line (no terminal) and a command line ('\n' for NUL). */
+static void fake_proc(pid_t pid, const char *comm, pid_t ppid, const char *cmdline)
+{
+	char rel[64], text[512], argv[512];
+	snprintf(rel, sizeof(rel), "proc/%d", (int)pid);
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/%s", test_tmpdir, rel);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	int n = snprintf(text, sizeof(text),
+	                 "%d (%s) S %d %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 500 1000 "
+	                 "200 0 0\n",
+	                 (int)pid, comm, (int)ppid, (int)pid, (int)pid);
+	snprintf(rel, sizeof(rel), "proc/%d/stat", (int)pid);
+	test_write_file(rel, text, (size_t)n);
+	size_t len = strlen(cmdline);
+	memcpy(argv, cmdline, len + 1);
+	for (size_t k = 0; k < len; k++)
+		if (argv[k] == '\n')
+			argv[k] = '\0';
+	snprintf(rel, sizeof(rel), "proc/%d/cmdline", (int)pid);
+	test_write_file(rel, argv, len);
+}
+
+static const JupyterKernelFacts *kernel_of(const SessionFacts *f, pid_t pid)
+{
+	for (size_t i = 0; i < f->n_kernels; i++)
+		if (f->kernels[i].pid == pid)
+			return &f->kernels[i];
+	return NULL;
+}
+
+START_TEST(test_kernels_found_by_command_line)
+{
+	char proc[512], dev[512], err[256] = "";
+	snprintf(proc, sizeof(proc), "%s/proc", test_tmpdir);
+	snprintf(dev, sizeof(dev), "%s/dev", test_tmpdir);
+	ck_assert_int_eq(mkdir(proc, 0755), 0);
+	ck_assert_int_eq(mkdir(dev, 0755), 0);
+	fake_proc(1, "systemd", 0, "/sbin/init\n");
+	/* jupyter lab execs jupyter-lab, a python script: comm is its name. */
+	fake_proc(700, "jupyter-lab", 1,
+	          "/usr/bin/python3\n/usr/local/bin/jupyter-lab\n--no-browser\n");
+	fake_proc(812, "python3", 700,
+	          "/usr/bin/python3\n-m\nipykernel_launcher\n-f\n/run/kernel-1.json\n");
+	/* VS Code: a kernel under its node server, with --f=. */
+	fake_proc(880, "node", 1, "/home/u/.vscode-server/node\nserver-main.js\n");
+	fake_proc(900, "python", 880,
+	          "/opt/venv/bin/python\n-m\nipykernel_launcher\n--ip=127.0.0.1\n"
+	          "--f=/home/u/kernel-v2-1.json\n");
+	/* python3 -m jupyterlab keeps the interpreter's name; an older kernel runs by path. */
+	fake_proc(960, "python3", 1, "python3\n-m\njupyterlab\n");
+	fake_proc(961, "python3", 960,
+	          "python3\n/usr/lib/python3/dist-packages/ipykernel_launcher.py\n-f\nk.json\n");
+	/* Not kernels: the name as an argument, code given inline. */
+	fake_proc(970, "python3", 1, "python3\nlint.py\nipykernel_launcher.py\n");
+	fake_proc(971, "python3", 1, "python3\n-c\nimport ipykernel_launcher\n");
+	fake_proc(972, "grep", 1, "grep\nipykernel_launcher\nnotes.txt\n");
+
+	ProcTable t;
+	ck_assert_int_eq(proc_table_scan(proc, &t, err, sizeof(err)), 0);
+	Config c = cfg();
+	ProcTable prev = { 0 };
+	SessionsInput in = { .procs = &t,
+		             .prev = &prev,
+		             .proc_root = proc,
+		             .dev_root = dev,
+		             .realtime = 0,
+		             .ticks_per_sec = 100,
+		             .config = &c };
+	SessionFacts *f = malloc(sizeof(*f));
+	ck_assert_int_eq(sessions_probe(&in, f, err, sizeof(err)), 0);
+	ck_assert_uint_eq(f->n_kernels, 3);
+
+	const JupyterKernelFacts *k = kernel_of(f, 812);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(k->server_pid, 700);
+	ck_assert_str_eq(k->server, "jupyter-lab");
+	k = kernel_of(f, 900);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(k->server_pid, 0); /* VS Code's node is no Jupyter server */
+	k = kernel_of(f, 961);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(k->server_pid, 960);
+	ck_assert_str_eq(k->server, "jupyterlab");
+	ck_assert_ptr_null(kernel_of(f, 970));
+	ck_assert_ptr_null(kernel_of(f, 971));
+
+	free(f);
+	proc_table_done(&t);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(test_pts_from_tty_nr)
 {
 	ck_assert_int_eq(pts_from_tty_nr(0), -1);
@@ -423,5 +518,10 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_pts_from_tty_nr);
 	tcase_add_test(tc, test_tmux_socket_and_names);
 	suite_add_tcase(s, tc);
+
+	TCase *probe = tcase_create("sessions-probe");
+	tcase_add_checked_fixture(probe, test_tmpdir_setup, test_tmpdir_teardown);
+	tcase_add_test(probe, test_kernels_found_by_command_line);
+	suite_add_tcase(s, probe);
 	return s;
 }
