@@ -20,7 +20,12 @@ typedef struct AwsCallbacks {
 	/* A new spot interruption notice appeared (it is logged already). */
 	void (*spot_notice)(void *userdata, const SpotNotice *n);
 	/* The stop-instance action, or its fallback, has an outcome to log. */
-	void (*action_done)(void *userdata, const ActionOps *ops, int r, const ActionResult *res);
+	void (*action_result)(void *userdata, const ActionOps *ops, int r, const ActionResult *res);
+	/* Asked before each step after the first (a retry, the fallback power-off): whether the
+	 * machine is still idle now. false stops the action (the caller says why). */
+	bool (*may_go_on)(void *userdata, const char *step);
+	/* The action has ended: done, failed, or stopped by may_go_on. */
+	void (*action_finished)(void *userdata);
 	void *userdata;
 } AwsCallbacks;
 
@@ -39,9 +44,11 @@ const SpotNotice *aws_runtime_spot_notice(const AwsRuntime *a);
 const AwsIdentity *aws_runtime_identity(const AwsRuntime *a);
 
 /* Starts StopInstances with retries (backoff on timers within max(WarnSec, 30s)), then the
- * fallback to power-off when FallbackPoweroff=yes. Outcomes go to cb->action_done. */
+ * fallback to power-off when FallbackPoweroff=yes, each later step only when cb->may_go_on
+ * says so. Outcomes go to cb->action_result, the end to cb->action_finished. */
 void aws_runtime_stop_instance(AwsRuntime *a, const char *why);
-bool aws_runtime_stopping(const AwsRuntime *a);
+/* Stops a stop-instance under way before its next step; cb->action_finished is not called. */
+void aws_runtime_stop_cancel(AwsRuntime *a);
 
 /* After each scheduled check: the textfile and CloudWatch. Failures are logged, rate-limited,
  * and never disturb the checks. */

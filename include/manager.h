@@ -8,6 +8,7 @@
 #include "aws-runtime.h"
 #include "config.h"
 #include "core.h"
+#include "pending.h"
 #include "pre-action.h"
 #include "probe.h"
 #include "varlink.h"
@@ -38,13 +39,13 @@ typedef struct Manager {
 	bool have_last;
 	usec_t last_at; /* CLOCK_BOOTTIME of the last check */
 	usec_t next_check_at;
-	usec_t warn_until; /* when a pending warning runs out, 0 when none */
-	unsigned checks;   /* scheduled checks since start */
+	unsigned checks; /* scheduled checks since start */
 	bool state_save_failed;
 
 	AwsRuntime *aws;       /* EC2: identity, spot notices, stop-instance, metrics */
 	PreAction *pre_action; /* the PreActionCommand= while it runs */
-	bool action_after_pre; /* the idle action waits for pre_action */
+	PendingPhase pending;  /* where the idle action stands (pending.h) */
+	usec_t warn_until;     /* while pending is PENDING_WARNING: when the warning runs out */
 	char action_why[512];  /* the decision that started the pending action */
 } Manager;
 
@@ -61,8 +62,15 @@ const char *manager_armed_action(const Manager *m);
  * *ret_errors (a strv) when given. */
 int manager_reload(Manager *m, char ***ret_errors);
 
-/* A fresh sample decided as a scheduled check would be, without advancing the streak. */
+/* A fresh sample decided as a scheduled check would be, without advancing the streak. A
+ * verdict other than idle cancels a pending action. */
 void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret);
+
+/* After a hold was taken: a pending action is cancelled at once, not at the next check. */
+void manager_holds_changed(Manager *m);
+
+/* ", warning running" and the like for the status text, "" when nothing is pending. */
+const char *manager_pending_phrase(const Manager *m);
 
 /* Saves the state; a failure is a warning, never fatal. */
 void manager_save_state(Manager *m);

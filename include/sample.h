@@ -264,7 +264,16 @@ typedef struct ProbeError {
 	char message[224]; /* names the path and the errno text */
 } ProbeError;
 
+/* spot-interruption: an interruption EC2 announced for this spot instance. Not a probe's: the
+ * daemon's AWS side polls instance metadata on its own timer and hands the notice in. */
+typedef struct SpotFacts {
+	bool pending;
+	char action[16]; /* "stop", "terminate", "hibernate" */
+	char time[32];   /* "2017-09-18T08:22:00Z" */
+} SpotFacts;
+
 typedef struct Sample {
+	SpotFacts spot;
 	CpuFacts cpu;
 	MemoryFacts memory;
 	MatchedProcs neuron_procs;

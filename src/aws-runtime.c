@@ -71,11 +71,6 @@ const AwsIdentity *aws_runtime_identity(const AwsRuntime *a)
 	return a && a->present ? &a->id : NULL;
 }
 
-bool aws_runtime_stopping(const AwsRuntime *a)
-{
-	return a && a->stopping;
-}
-
 /* ---- finding out where we run ---------------------------------------------------------- */
 
 static bool file_starts_with(const char *path, const char *prefix)
@@ -231,22 +226,29 @@ static int on_spot_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- stop-instance with retries and fallback -------------------------------------------- */
 
-static void stop_finish(AwsRuntime *a, int r, const ActionResult *res)
+static void stop_fallback(AwsRuntime *a)
 {
-	a->stopping = false;
-	a->cb.action_done(a->cb.userdata, &action_stop_instance, r, res);
-	if (r >= 0)
-		return;
 	if (!a->config->fallback_poweroff) {
 		log_error("FallbackPoweroff=no: not powering off; the machine stays up");
 		return;
 	}
+	if (!a->cb.may_go_on(a->cb.userdata, "the fallback power-off"))
+		return;
 	log_notice("falling back to an OS power-off (FallbackPoweroff=yes; with shutdown "
 	           "behaviour 'stop' this stops the instance too)");
 	ActionResult fb;
 	ActionRequest req = { .dry_run = a->dry_run, .config = a->config, .why = a->why };
 	int fr = action_poweroff.run(&req, &fb);
-	a->cb.action_done(a->cb.userdata, &action_poweroff, fr, &fb);
+	a->cb.action_result(a->cb.userdata, &action_poweroff, fr, &fb);
+}
+
+static void stop_finish(AwsRuntime *a, int r, const ActionResult *res)
+{
+	a->cb.action_result(a->cb.userdata, &action_stop_instance, r, res);
+	if (r < 0)
+		stop_fallback(a);
+	a->stopping = false;
+	a->cb.action_finished(a->cb.userdata);
 }
 
 static void stop_attempt(AwsRuntime *a)
@@ -271,9 +273,15 @@ static void stop_attempt(AwsRuntime *a)
 	a->backoff = MIN(a->backoff * 2, STOP_BACKOFF_MAX_USEC);
 }
 
+/* Time has passed since the decision that started the action: ask again before each retry. */
 static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	stop_attempt(userdata);
+	AwsRuntime *a = userdata;
+	char step[64];
+	snprintf(step, sizeof(step), "stop-instance attempt %u", a->attempts + 1);
+	if (!a->cb.may_go_on(a->cb.userdata, step))
+		return 0;
+	stop_attempt(a);
 	return 0;
 }
 
@@ -289,6 +297,14 @@ void aws_runtime_stop_instance(AwsRuntime *a, const char *why)
 	a->backoff = STOP_BACKOFF_FIRST_USEC;
 	a->stop_deadline = now_boottime() + MAX(a->config->warn, STOP_BUDGET_MIN_USEC);
 	stop_attempt(a);
+}
+
+void aws_runtime_stop_cancel(AwsRuntime *a)
+{
+	if (!a || !a->stopping)
+		return;
+	sd_event_source_set_enabled(a->stop_timer, SD_EVENT_OFF);
+	a->stopping = false;
 }
 
 /* ---- metrics ---------------------------------------------------------------------------- */

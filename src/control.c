@@ -141,7 +141,7 @@ static void method_status(Manager *m, VarlinkCall *call)
 		        m->last.reasons[i].detail);
 	fprintf(f, "action: %s%s after %u idle check(s)%s\n", manager_armed_action(m),
 	        m->opt.dry_run ? " (dry-run: nothing will be stopped)" : "", m->config.idle_checks,
-	        m->warn_until ? ", warning running" : "");
+	        manager_pending_phrase(m));
 	aws_status(m, f, p);
 	for (size_t i = 0; i < m->state.n_holds; i++) {
 		if (m->state.holds[i].until <= now)
@@ -210,6 +210,7 @@ static void method_hold(Manager *m, VarlinkCall *call)
 	const Hold *h = &m->state.holds[m->state.n_holds - 1];
 	log_info("hold #%llu by %s (uid %u) for %s: %s", (unsigned long long)id, owner,
 	         (unsigned)call->uid, timespan_format(left, sizeof(left), duration), h->reason);
+	manager_holds_changed(m);
 	char text[512];
 	snprintf(text, sizeof(text),
 	         "hold #%llu: the machine stays up for %s%s%s (release it with: trnidlectl release "

@@ -432,15 +432,30 @@ static void judge_user_process(const Sample *s, const Config *c, Decision *d)
 	           (int)p->pid, p->user, p->percent, more);
 }
 
+/* EC2 stops or terminates the instance anyway; the idle action must not race it, and the
+ * pre-action command has its own run for the notice. */
+static void judge_spot(const Sample *s, const Config *c, Decision *d)
+{
+	if (!s->spot.pending)
+		return;
+	reason_add(d, SIGNAL_SPOT_INTERRUPTION,
+	           "EC2 will %s this spot instance at %s; no idle action meanwhile", s->spot.action,
+	           s->spot.time);
+}
+
 typedef void (*JudgeFn)(const Sample *s, const Config *c, Decision *d);
 
-/* Order is the order of reasons in the verdict: errors first, since they need attention. */
+/* Order is the order of reasons in the verdict: a spot notice, then errors, since they need
+ * attention. */
 static const JudgeFn judges[] = {
-	judge_probe_errors,  judge_cpu,        judge_memory,
-	judge_terminals,     judge_ssh,        judge_ssm,
-	judge_multiplexers,  judge_jupyter,    judge_neuron_process,
-	judge_neuron_device, judge_ml_process, judge_user_process,
-	judge_inhibitor,     judge_network,    judge_disk,
+	judge_spot,          judge_probe_errors,
+	judge_cpu,           judge_memory,
+	judge_terminals,     judge_ssh,
+	judge_ssm,           judge_multiplexers,
+	judge_jupyter,       judge_neuron_process,
+	judge_neuron_device, judge_ml_process,
+	judge_user_process,  judge_inhibitor,
+	judge_network,       judge_disk,
 };
 
 static void holds_expire(CoreState *st, usec_t now)

@@ -15,7 +15,6 @@
 #include "build-config.h"
 #include "log.h"
 #include "manager.h"
-#include "spot.h"
 #include "state.h"
 #include "timespan.h"
 
@@ -104,78 +103,51 @@ static void log_action_result(Manager *m, const ActionOps *ops, int r, const Act
 		          ops->name, res->message);
 }
 
-static void on_aws_action_done(void *userdata, const ActionOps *ops, int r, const ActionResult *res)
+/* The sample's spot facts: the notice the AWS side holds, if any. */
+static void sample_add_spot(const Manager *m, Sample *s)
 {
-	log_action_result(userdata, ops, r, res);
-}
-
-static void execute_action(Manager *m)
-{
-	const ActionOps *ops = armed_ops(m);
-	if (ops == &action_stop_instance)
-		return aws_runtime_stop_instance(m->aws, m->action_why);
-	ActionResult res;
-	ActionRequest req = { .dry_run = m->opt.dry_run,
-		              .config = &m->config,
-		              .why = m->action_why };
-	int r = ops->run(&req, &res);
-	log_action_result(m, ops, r, &res);
-}
-
-static void on_pre_action_done(void *userdata)
-{
-	Manager *m = userdata;
-	m->pre_action = pre_action_free(m->pre_action);
-	if (!m->action_after_pre)
+	const SpotNotice *n = aws_runtime_spot_notice(m->aws);
+	s->spot = (SpotFacts){ .pending = n != NULL };
+	if (!n)
 		return;
-	m->action_after_pre = false;
-	/* A spot notice that came while the command ran wins: EC2 stops the machine anyway. */
-	if (aws_runtime_spot_notice(m->aws)) {
-		log_notice("not starting the idle action: a spot interruption is pending");
-		return;
-	}
-	execute_action(m);
+	strscpy(s->spot.action, sizeof(s->spot.action), n->action);
+	strscpy(s->spot.time, sizeof(s->spot.time), n->time);
 }
 
-static int start_pre_action(Manager *m, const char *reason)
+/* A check that ran this recently is "now" for CheckNow and for the re-checks before each step
+ * of the action: sampling again would average CPU over a few milliseconds, which is mostly the
+ * daemon itself, and read as busy (it cancelled power-offs whenever WarnSec= equalled
+ * IntervalSec=, as with the defaults). */
+#define FRESH_CHECK_USEC USEC_PER_SEC
+
+/* A decision as a scheduled check would make it now, holds, grace and spot included; the
+ * streak and the baselines stay as they are, so the next scheduled check still averages over
+ * its whole interval. */
+static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
-	if (!m->config.pre_action_command)
-		return -ENOENT;
-	if (m->pre_action) {
-		log_info("pre-action command still running; not starting it again for %s", reason);
-		return -EBUSY;
-	}
-	return pre_action_start(m->event, m->config.pre_action_command,
-	                        m->config.pre_action_timeout, reason, manager_armed_action(m),
-	                        m->opt.dry_run, on_pre_action_done, m, &m->pre_action);
+	usec_t now = now_boottime();
+	CoreState scratch;
+	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
+		*ret_sample = m->last_sample;
+	else
+		sampler_sample(&m->sampler, &m->config, now, false, ret_sample);
+	sample_add_spot(m, ret_sample);
+	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_CHECK, &scratch, ret);
+	/* It looks, it does not count: report the streak as it stands. */
+	ret->idle_checks = m->state.idle_checks;
+	ret->action_due = false;
 }
 
-static void on_spot_notice(void *userdata, const SpotNotice *n)
-{
-	Manager *m = userdata;
-	if (m->warn_until > 0) {
-		sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
-		m->warn_until = 0;
-		log_notice("idle warning ended: a spot interruption is pending");
-	}
-	(void)start_pre_action(m, "spot-interruption");
-}
+static const char *const pending_phrases[_PENDING_PHASE_MAX] = {
+	[PENDING_NONE] = "",
+	[PENDING_WARNING] = ", warning running",
+	[PENDING_PRE_ACTION] = ", PreActionCommand= running before it",
+	[PENDING_ACTING] = ", action under way",
+};
 
-static void run_action(Manager *m, const Decision *d)
+const char *manager_pending_phrase(const Manager *m)
 {
-	/* Start counting anew: a dry-run or failed action repeats only after another full
-	 * streak, not on every check. */
-	m->state.idle_checks = 0;
-	if (m->action_after_pre || aws_runtime_stopping(m->aws)) {
-		log_info("the previous action is still under way; not starting another");
-		return;
-	}
-	decision_summary(d, m->action_why, sizeof(m->action_why));
-	if (start_pre_action(m, "idle") >= 0) {
-		m->action_after_pre = true;
-		return;
-	}
-	execute_action(m);
+	return pending_phrases[m->pending];
 }
 
 /* How the terminal warnings name the armed action: a noun, or what the machine will do. */
@@ -189,16 +161,28 @@ static const char *action_phrase(const Manager *m, bool noun)
 	return noun ? "power-off" : "power off";
 }
 
-static void cancel_warning(Manager *m, const Decision *d)
+static const char *const phase_while[_PENDING_PHASE_MAX] = {
+	[PENDING_NONE] = "before it started",
+	[PENDING_WARNING] = "during the warning",
+	[PENDING_PRE_ACTION] = "while PreActionCommand= ran",
+	[PENDING_ACTING] = "before its next step",
+};
+
+static void cancel_pending(Manager *m, PendingPhase was, const Decision *d)
 {
-	char why[512];
+	char why[512], f_phase[64];
 	decision_summary(d, why, sizeof(why));
 	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
 	m->warn_until = 0;
-	const char *fields[] = { "TRNIDLED_ACTION_CANCELLED=1", NULL };
+	if (was == PENDING_ACTING)
+		aws_runtime_stop_cancel(m->aws);
+	snprintf(f_phase, sizeof(f_phase), "TRNIDLED_PENDING_PHASE=%s",
+	         pending_phase_to_string(was));
+	const char *fields[] = { "TRNIDLED_ACTION_CANCELLED=1", f_phase, NULL };
 	log_event(LOG_NOTICE, MESSAGE_ID_ACTION_CANCELLED, fields,
-	          "action %s cancelled: the machine became busy again (%s)",
-	          manager_armed_action(m), why);
+	          "action %s cancelled %s: the machine is in use again (%s); the idle streak "
+	          "starts anew",
+	          manager_armed_action(m), phase_while[was], why);
 	char msg[1024];
 	snprintf(msg, sizeof(msg),
 	         "\r\n*** trnidled: the %s is cancelled, the machine is in use (%s). ***\r\n",
@@ -229,7 +213,126 @@ static void start_warning(Manager *m, const Decision *d)
 	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_ONESHOT);
 }
 
-/* One scheduled check (or the re-check at the end of a warning). */
+static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *d);
+
+static void on_pre_action_done(void *userdata)
+{
+	Manager *m = userdata;
+	Sample sample;
+	Decision d;
+	m->pre_action = pre_action_free(m->pre_action);
+	if (m->pending != PENDING_PRE_ACTION)
+		return;
+	/* The command may have run for up to an hour: decide again before acting. */
+	decide_now(m, &sample, &d);
+	log_check("recheck", &d);
+	(void)pending_feed(m, PENDING_EVENT_PRE_ACTION_DONE, &d);
+	manager_save_state(m);
+}
+
+static int start_pre_action(Manager *m, const char *reason)
+{
+	if (m->pre_action) {
+		log_info("pre-action command still running; not starting it again for %s; the "
+		         "action waits for it to end",
+		         reason);
+		return 0;
+	}
+	return pre_action_start(m->event, m->config.pre_action_command,
+	                        m->config.pre_action_timeout, reason, manager_armed_action(m),
+	                        m->opt.dry_run, on_pre_action_done, m, &m->pre_action);
+}
+
+static void on_aws_action_result(void *userdata, const ActionOps *ops, int r,
+                                 const ActionResult *res)
+{
+	log_action_result(userdata, ops, r, res);
+}
+
+static bool on_aws_may_go_on(void *userdata, const char *step)
+{
+	Manager *m = userdata;
+	Sample sample;
+	Decision d;
+	decide_now(m, &sample, &d);
+	log_check("recheck", &d);
+	if (pending_feed(m, PENDING_EVENT_ACTION_STEP, &d) == PENDING_STEP_GO_ON)
+		return true;
+	log_notice("%s not taken: the action is no longer pending", step);
+	return false;
+}
+
+static void on_aws_action_finished(void *userdata)
+{
+	Manager *m = userdata;
+	(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
+}
+
+static void start_action(Manager *m)
+{
+	const ActionOps *ops = armed_ops(m);
+	if (ops == &action_stop_instance)
+		return aws_runtime_stop_instance(m->aws, m->action_why);
+	ActionResult res;
+	ActionRequest req = { .dry_run = m->opt.dry_run,
+		              .config = &m->config,
+		              .why = m->action_why };
+	int r = ops->run(&req, &res);
+	log_action_result(m, ops, r, &res);
+	(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
+}
+
+/* Advances the pending action (pending.c decides) and carries out its step. */
+static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *d)
+{
+	PendingPhase was = m->pending;
+	PendingPolicy policy = { .warn = m->config.warn,
+		                 .pre_action = m->config.pre_action_command != NULL };
+	PendingStep step = pending_advance(&m->pending, &m->state.idle_checks, event, d, &policy);
+
+	switch (step) {
+	case PENDING_STEP_WARN:
+		start_warning(m, d);
+		break;
+	case PENDING_STEP_RUN_PRE_ACTION:
+		decision_summary(d, m->action_why, sizeof(m->action_why));
+		if (start_pre_action(m, "idle") < 0)
+			return pending_feed(m, PENDING_EVENT_PRE_ACTION_DONE, d);
+		break;
+	case PENDING_STEP_ACT:
+		if (was != PENDING_PRE_ACTION)
+			decision_summary(d, m->action_why, sizeof(m->action_why));
+		sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
+		m->warn_until = 0;
+		start_action(m);
+		break;
+	case PENDING_STEP_CANCEL:
+		cancel_pending(m, was, d);
+		break;
+	case PENDING_STEP_REFUSE:
+		aws_runtime_stop_cancel(m->aws);
+		break;
+	default:
+		break;
+	}
+	return step;
+}
+
+static void on_spot_notice(void *userdata, const SpotNotice *n)
+{
+	Manager *m = userdata;
+	if (m->pending != PENDING_NONE) {
+		Sample sample;
+		Decision d;
+		decide_now(m, &sample, &d); /* active: the notice is in the sample now */
+		log_check("recheck", &d);
+		(void)pending_feed(m, PENDING_EVENT_DECISION, &d);
+	}
+	if (m->config.pre_action_command)
+		(void)start_pre_action(m, "spot-interruption");
+}
+
+/* One scheduled check. */
 static void do_check(Manager *m)
 {
 	usec_t now = now_boottime();
@@ -237,14 +340,11 @@ static void do_check(Manager *m)
 	Decision d;
 
 	sampler_sample(&m->sampler, &m->config, now, true, &sample);
+	sample_add_spot(m, &sample);
 	if (sample.inhibitor.say_absent)
 		log_info("inhibitor: %s; the signal is off until logind answers",
 		         sample.inhibitor.absent);
 	core_decide(&sample, &m->config, &m->state, now, DECIDE_CHECK, &m->state, &d);
-	if (aws_runtime_spot_notice(m->aws)) {
-		spot_block_decision(aws_runtime_spot_notice(m->aws), &d);
-		m->state.idle_checks = 0;
-	}
 	m->last = d;
 	m->last_sample = sample;
 	m->have_last = true;
@@ -252,16 +352,7 @@ static void do_check(Manager *m)
 	m->checks++;
 	log_check("check", &d);
 	notify_status(m, &d);
-
-	if (m->warn_until > 0) {
-		if (d.verdict != VERDICT_IDLE)
-			cancel_warning(m, &d);
-	} else if (d.action_due) {
-		if (m->config.warn == 0)
-			run_action(m, &d);
-		else
-			start_warning(m, &d);
-	}
+	(void)pending_feed(m, PENDING_EVENT_DECISION, &d);
 	manager_save_state(m);
 	aws_runtime_after_check(m->aws, &d, &sample);
 }
@@ -277,47 +368,36 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* A check that ran this recently is "now" for CheckNow and for the re-check at the end of a
- * warning: sampling again would average CPU over a few milliseconds, which is mostly the
- * daemon itself, and read as busy (it cancelled power-offs whenever WarnSec= equalled
- * IntervalSec=, as with the defaults). */
-#define FRESH_CHECK_USEC USEC_PER_SEC
-
-/* The re-check at the end of a warning looks like CheckNow: baselines and streak stay as they
- * are, so the next scheduled check still averages over its whole interval. */
 static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = userdata;
 	Sample sample;
 	Decision d;
-	manager_check_now(m, &sample, &d);
+	decide_now(m, &sample, &d);
 	log_check("recheck", &d);
 	notify_status(m, &d);
-	if (d.verdict != VERDICT_IDLE)
-		cancel_warning(m, &d);
-	else {
-		m->warn_until = 0;
-		run_action(m, &d);
-	}
+	m->warn_until = 0;
+	(void)pending_feed(m, PENDING_EVENT_WARNING_OVER, &d);
 	manager_save_state(m);
 	return 0;
 }
 
 void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
-	usec_t now = now_boottime();
-	CoreState scratch;
-	/* Facts this fresh are reused; the decision is made anew (a hold may have come since). */
-	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
-		*ret_sample = m->last_sample;
-	else
-		sampler_sample(&m->sampler, &m->config, now, false, ret_sample);
-	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_CHECK, &scratch, ret);
-	if (aws_runtime_spot_notice(m->aws))
-		spot_block_decision(aws_runtime_spot_notice(m->aws), ret);
-	/* CheckNow looks, it does not count: report the streak as it stands. */
-	ret->idle_checks = m->state.idle_checks;
-	ret->action_due = false;
+	decide_now(m, ret_sample, ret);
+	if (m->pending != PENDING_NONE &&
+	    pending_feed(m, PENDING_EVENT_DECISION, ret) == PENDING_STEP_CANCEL)
+		manager_save_state(m);
+}
+
+void manager_holds_changed(Manager *m)
+{
+	Sample sample;
+	Decision d;
+	if (m->pending == PENDING_NONE)
+		return;
+	manager_check_now(m, &sample, &d);
+	log_check("recheck", &d);
 }
 
 int manager_reload(Manager *m, char ***ret_errors)
@@ -482,7 +562,9 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 	if ((r = listen_control(m)) < 0)
 		goto fail;
 	AwsCallbacks cb = { .spot_notice = on_spot_notice,
-		            .action_done = on_aws_action_done,
+		            .action_result = on_aws_action_result,
+		            .may_go_on = on_aws_may_go_on,
+		            .action_finished = on_aws_action_finished,
 		            .userdata = m };
 	if ((r = aws_runtime_new(m->event, &m->config, opt->dry_run, opt->aws_agent, &cb,
 	                         &m->aws)) < 0) {

@@ -8,7 +8,6 @@
 #include "aws-runtime.h"
 #include "imds.h"
 #include "metrics.h"
-#include "spot.h"
 
 START_TEST(test_instance_action)
 {
@@ -199,30 +198,6 @@ START_TEST(test_prometheus_text)
 }
 END_TEST
 
-START_TEST(test_spot_blocks_action)
-{
-	SpotNotice n = { .action = "stop", .time = "2030-01-01T00:02:00Z" };
-	Decision d = idle_decision();
-	spot_block_decision(&n, &d);
-	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
-	ck_assert(!d.action_due);
-	ck_assert_uint_eq(d.idle_checks, 0);
-	ck_assert_uint_eq(d.n_reasons, 1);
-	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SPOT_INTERRUPTION);
-	ck_assert_ptr_nonnull(strstr(d.reasons[0].detail, "2030-01-01T00:02:00Z"));
-
-	/* Full reason table: the notice goes first, the last reason is counted as dropped. */
-	d = (Decision){ .verdict = VERDICT_ACTIVE, .n_reasons = REASONS_MAX };
-	for (size_t i = 0; i < REASONS_MAX; i++)
-		d.reasons[i].signal = SIGNAL_CPU;
-	spot_block_decision(&n, &d);
-	ck_assert_uint_eq(d.n_reasons, REASONS_MAX);
-	ck_assert_uint_eq(d.n_reasons_dropped, 1);
-	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SPOT_INTERRUPTION);
-	ck_assert_int_eq(d.reasons[1].signal, SIGNAL_CPU);
-}
-END_TEST
-
 static void write_file(const char *dir, const char *rel, const char *text)
 {
 	char path[512], cmd[600];
@@ -269,7 +244,6 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_url_encode_and_time);
 	tcase_add_test(tc, test_cloudwatch_body);
 	tcase_add_test(tc, test_prometheus_text);
-	tcase_add_test(tc, test_spot_blocks_action);
 	tcase_add_test(tc, test_platform_detection);
 	suite_add_tcase(s, tc);
 	return s;

@@ -337,6 +337,34 @@ static const UserProcCase user_proc_cases[] = {
 	{ "off", { 100 }, 1, 0, NULL },
 };
 
+START_TEST(test_spot_notice_blocks_the_action)
+{
+	Config c = cfg();
+	CoreState st;
+	Decision d;
+	core_state_init(&st);
+	st.idle_checks = 5;
+	Sample s = quiet();
+	s.spot = (SpotFacts){ .pending = true, .action = "stop", .time = "2030-01-01T00:02:00Z" };
+	core_decide(&s, &c, &st, 400 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert(!d.action_due);
+	ck_assert_uint_eq(st.idle_checks, 0);
+	ck_assert_uint_eq(d.n_reasons, 1);
+	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SPOT_INTERRUPTION);
+	ck_assert_ptr_nonnull(strstr(d.reasons[0].detail, "stop this spot instance"));
+	ck_assert_ptr_nonnull(strstr(d.reasons[0].detail, "2030-01-01T00:02:00Z"));
+
+	/* With other activity the notice still comes first. */
+	s.cpu.busy_percent = 50;
+	core_decide(&s, &c, &st, 400 * SEC, DECIDE_CHECK, &st, &d);
+	ck_assert_uint_eq(d.n_reasons, 2);
+	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SPOT_INTERRUPTION);
+	ck_assert_int_eq(d.reasons[1].signal, SIGNAL_CPU);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(test_user_process_rule)
 {
 	const UserProcCase *t = &user_proc_cases[_i];
@@ -392,6 +420,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_invalid_facts_do_not_count);
 	tcase_add_test(tc, test_hold_resets_a_streak_and_grace_outranks_it);
 	tcase_add_test(tc, test_many_reasons_are_counted_not_lost);
+	tcase_add_test(tc, test_spot_notice_blocks_the_action);
 	tcase_add_loop_test(tc, test_user_process_rule, 0, (int)ELEMENTSOF(user_proc_cases));
 	tcase_add_test(tc, test_user_process_more_than_listed);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,55 @@
+/* The idle action from the moment a streak is due until it is done or cancelled, as explicit
+ * phases. Pure: the manager feeds it each event together with a decision it has just made from
+ * a fresh sample (holds, boot grace and spot notices included), and carries out the step it
+ * returns. So no action starts, and no retry or fallback goes on, on a decision older than the
+ * moment it runs: a hold, a login or a job that came while the warning, PreActionCommand= or a
+ * stop-instance retry was under way cancels it. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "core.h"
+
+typedef enum PendingPhase {
+	PENDING_NONE,       /* nothing pending: the idle streak counts */
+	PENDING_WARNING,    /* terminals were warned; the action waits out WarnSec= */
+	PENDING_PRE_ACTION, /* PreActionCommand= runs; the action waits for it */
+	PENDING_ACTING,     /* the action runs (stop-instance retries, the fallback power-off) */
+	_PENDING_PHASE_MAX,
+} PendingPhase;
+
+typedef enum PendingEvent {
+	PENDING_EVENT_DECISION,     /* any fresh decision: a check, check-now, a hold, a notice */
+	PENDING_EVENT_WARNING_OVER, /* WarnSec= ran out */
+	PENDING_EVENT_PRE_ACTION_DONE, /* the command ended, failed to start or timed out */
+	PENDING_EVENT_ACTION_STEP,     /* the action asks to take its next step (retry, fallback) */
+	PENDING_EVENT_ACTION_DONE,     /* the action ended, done or failed */
+	_PENDING_EVENT_MAX,
+} PendingEvent;
+
+typedef enum PendingStep {
+	PENDING_STEP_NOTHING,
+	PENDING_STEP_WARN,           /* write the warning to the terminals, arm WarnSec= */
+	PENDING_STEP_RUN_PRE_ACTION, /* start PreActionCommand= */
+	PENDING_STEP_ACT,            /* start the action */
+	PENDING_STEP_GO_ON,          /* the running action may take its next step */
+	PENDING_STEP_CANCEL, /* stop what is pending; say why in the journal and terminals */
+	PENDING_STEP_REFUSE, /* an action that is not the pending one must not go on */
+	_PENDING_STEP_MAX,
+} PendingStep;
+
+typedef struct PendingPolicy {
+	usec_t warn;     /* WarnSec= */
+	bool pre_action; /* PreActionCommand= is set */
+} PendingPolicy;
+
+const char *pending_phase_to_string(PendingPhase p);
+const char *pending_event_to_string(PendingEvent e);
+const char *pending_step_to_string(PendingStep s);
+
+/* Advances *phase on event. d is the decision made for this event from a fresh sample (unused
+ * for PENDING_EVENT_ACTION_DONE, may be NULL there). *idle_checks, the streak, starts again
+ * when an action starts and when it ends (a dry-run or a failed action repeats only after
+ * another whole streak) and when a pending action is cancelled. */
+PendingStep pending_advance(PendingPhase *phase, unsigned *idle_checks, PendingEvent event,
+                            const Decision *d, const PendingPolicy *policy);
