@@ -45,13 +45,28 @@ MonitoringEndpoint={stub.aws_url}
 class Process:
     """A daemon process logging to self.logpath."""
 
+    def terminate(self):
+        """SIGTERM to the daemon: under unshare --fork it is unshare's child, and unshare does
+        not pass signals on."""
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                children = [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            children = []
+        if children and self.proc.poll() is None:
+            os.kill(children[0], signal.SIGTERM)
+        else:
+            self.proc.terminate()
+
     def text(self):
-        with open(self.logpath) as f:
+        # Outside a PID namespace the daemon sees every process here: bytes another test's
+        # process put in its name must not break the reading.
+        with open(self.logpath, errors="replace") as f:
             return f.read()
 
     def stop(self):
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -78,8 +93,9 @@ class Daemon(Process):
         self.log = open(self.logpath, "w")
         # netns: a network namespace of its own with nothing but a down lo, as under
         # PrivateNetwork=yes; then every AWS call must go through the agent.
+        # A PID namespace of its own, so that no other test's sessions on this machine count.
         self.proc = subprocess.Popen(
-            (["unshare", "--net"] if netns else []) +
+            ["unshare", "--pid", "--fork", "--mount-proc"] + (["--net"] if netns else []) +
             [TRNIDLED, "--foreground", "--dry-run", "--config", self.conf, "--runtime-dir",
              self.rundir, "--dev-dir", os.path.join(tmp, "dev")] +
             (["--aws-agent", agent] if agent else []),
