@@ -24,13 +24,6 @@ export const SUPPRESSIONS: Record<string, NagPackSuppression[]> = {
         'by the cloudwatch:namespace condition to Trnidled) and the Session Manager minimum ' +
         '(ssm:UpdateInstanceInformation, ssmmessages:*Channel).',
     },
-    {
-      id: 'AwsSolutions-IAM5',
-      appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:ssm:\\*:<AWS::AccountId>:parameter/ec2/keypair/\\*$/' }, 'Action::ssm:GetParameter*'],
-      reason:
-        'A Deny, not a grant: the instance may never read an EC2 key pair\'s private key from ' +
-        'Parameter Store, in any region, whatever other policy is attached later.',
-    },
   ],
   'SpotRequestLookup/CustomResourcePolicy/Resource': [
     {
