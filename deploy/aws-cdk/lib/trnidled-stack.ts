@@ -557,6 +557,7 @@ export class TrnidledStack extends Stack {
   private addSelfPolicy(instanceId: string): void {
     const instanceArn = this.formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId });
     const volumeArn = this.formatArn({ service: 'ec2', resource: 'volume', resourceName: this.dataVolume.volumeId });
+    // The id is kept from when the policy held only the stop: renaming would churn the stack.
     new iam.Policy(this, 'SelfStop', {
       roles: [this.role],
       statements: [
