@@ -26,12 +26,17 @@ const bool = (key: string): boolean | undefined => {
 
 const props: TrnidledStackProps = {
   // Account from the CLI's credentials when there are some; none are needed to synth.
+  // The CLI sets CDK_DEFAULT_REGION from the profile, and to us-east-1 when none is configured;
+  // the AZ follows the region (or synth fails when -c az is not in it).
   env: {
     account: process.env.CDK_DEFAULT_ACCOUNT,
     region: ctx('region') ?? process.env.CDK_DEFAULT_REGION ?? 'us-east-2',
   },
   availabilityZone: ctx('az'),
   sshCidr: ctx('sshCidr'),
+  imdsHopLimit: num('imdsHopLimit'),
+  homeVolumeGiB: num('homeVolumeGiB'),
+  amiId: ctx('amiId'),
   instanceType: ctx('instanceType'),
   ami: ctx('ami') as TrnidledStackProps['ami'],
   amiParameter: ctx('amiParameter'),

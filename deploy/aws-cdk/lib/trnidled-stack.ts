@@ -7,19 +7,23 @@ import {
   CfnOutput,
   Duration,
   IgnoreMode,
+  RemovalPolicy,
+  Size,
   Stack,
   StackProps,
   Tags,
+  Token,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as cwActions,
   aws_ec2 as ec2,
   aws_iam as iam,
   aws_s3_assets as s3assets,
+  aws_ssm as ssm,
   custom_resources as cr,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { DEB_PATH } from './instance-scripts';
-import { buildCloudConfig } from './user-data';
+import { ACTIVE_UNIT, DATA_MOUNT, DEB_PATH, InstanceConfig, STATUS_TAG, UPDATE_UNIT } from './instance-scripts';
+import { buildCloudConfig, renderDropIn } from './user-data';
 
 /** Ubuntu 24.04 amd64, gp3 root volume, from Canonical's public SSM parameter. */
 export const UBUNTU_2404_PARAMETER =
@@ -53,33 +57,67 @@ export function packageDir(): string {
   return dir;
 }
 
-/** Paths left out of the source asset (gitignore syntax, relative to the repository root). */
-export const SOURCE_EXCLUDES = [
-  '.git',
-  'node_modules/',
-  'cdk.out/',
-  '/build*/',
-  '/deploy/aws-cdk/dist/',
-  '*.deb',
-  '/bench/out/',
-  '/tests/vm/cache/',
-  '/tests/fuzz/corpus-run/',
+/**
+ * What packaging/build-deb needs to build the package (meson.build reads bench/ too; the
+ * package build turns the tests off). The source asset holds these and nothing else, so an
+ * edit to docs, tests or this app leaves the asset, and so the template, as it is.
+ */
+export const BUILD_INPUTS = [
+  'meson.build',
+  'meson_options.txt',
+  'src',
+  'include',
+  'bench',
+  'systemd',
+  'man',
+  'completion',
+  'packaging/build-deb',
+  'packaging/debian',
 ];
+
+/**
+ * The allowlist in gitignore syntax (relative to the repository root), with build output left
+ * out. No trailing slashes: the asset staging asks about a directory by its bare name.
+ */
+export const SOURCE_EXCLUDES = [
+  '/*',
+  '!/packaging',
+  '/packaging/*',
+  ...BUILD_INPUTS.map((p) => `!/${p}`),
+  '*.md',
+  '*.o',
+  '*.deb',
+  '/bench/out',
+];
+
+/** The stack tag on the spot request, which the clean-up may cancel (and no other). */
+export const STACK_TAG = 'trnidled:stack';
+
+/** AZ used when none is given: us-east-2c as in the old stack (changing it replaces the VPC), else "a". */
+export function defaultAvailabilityZone(region: string): string {
+  return region === 'us-east-2' ? 'us-east-2c' : `${region}a`;
+}
 
 export type AmiChoice = 'ubuntu' | 'neuron-dlami';
 
 export interface TrnidledStackProps extends StackProps {
-  /** AZ of the single public subnet. Pick one that offers the instance type (README). @default 'us-east-2c' */
+  /** AZ of the single public subnet and the data volume; must be in the stack's region. Pick one that offers the instance type (README). @default defaultAvailabilityZone(region) */
   readonly availabilityZone?: string;
-  /** CIDR allowed to SSH (port 22). Warned at synth time when open to the world. @default '0.0.0.0/0' */
+  /** CIDR allowed to SSH (port 22). @default no inbound rule (SSM Session Manager needs none) */
   readonly sshCidr?: string;
+  /** IMDSv2 hop limit; 2 lets a container on the instance reach IMDS. @default 1 */
+  readonly imdsHopLimit?: number;
+  /** Size of the retained gp3 data volume mounted at /home. @default 100 */
+  readonly homeVolumeGiB?: number;
+  /** A fixed AMI id. @default looked up from the SSM parameter once and kept in cdk.context.json */
+  readonly amiId?: string;
   /** @default 'trn1.2xlarge' */
   readonly instanceType?: string;
   /** Vendor-neutral Ubuntu 24.04 or the Neuron DLAMI. @default 'ubuntu' */
   readonly ami?: AmiChoice;
   /** Override the SSM parameter that names the AMI. @default by `ami` */
   readonly amiParameter?: string;
-  /** Root volume size (gp3, encrypted). @default 50 */
+  /** Root volume size (gp3, encrypted; replaced with the instance, see homeVolumeGiB). @default 50 */
   readonly volumeSizeGiB?: number;
   /** @default 3000 */
   readonly volumeIops?: number;
@@ -127,16 +165,18 @@ export class TrnidledStack extends Stack {
   readonly instance: ec2.CfnInstance;
   readonly launchTemplate: ec2.LaunchTemplate;
   readonly role: iam.Role;
+  readonly dataVolume: ec2.Volume;
+  readonly instanceConfig: ssm.StringParameter;
   readonly activeAlarm?: cloudwatch.Alarm;
   readonly cpuAlarm?: cloudwatch.Alarm;
+  /** True only when the user opened SSH to 0.0.0.0/0 on purpose (cdk-nag EC23 is then suppressed). */
+  readonly sshOpenToWorld: boolean;
   private readonly az: string;
 
   constructor(scope: Construct, id: string, props: TrnidledStackProps = {}) {
     super(scope, id, props);
     const pkg = packageDir();
-    const az = props.availabilityZone ?? 'us-east-2c';
-    this.az = az;
-    const sshCidr = props.sshCidr ?? '0.0.0.0/0';
+    this.az = this.checkAvailabilityZone(props.availabilityZone);
     const instanceType = props.instanceType ?? 'trn1.2xlarge';
     const ami = props.ami ?? 'ubuntu';
     if (ami !== 'ubuntu' && ami !== 'neuron-dlami') {
@@ -149,7 +189,7 @@ export class TrnidledStack extends Stack {
 
     // Network: one public subnet in one AZ, no NAT gateway.
     const vpc = new ec2.Vpc(this, 'Vpc', {
-      availabilityZones: [az],
+      availabilityZones: [this.az],
       natGateways: 0,
       subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
       flowLogs: {
@@ -157,27 +197,41 @@ export class TrnidledStack extends Stack {
       },
     });
 
+    // No inbound rule unless asked: Session Manager dials out.
     const sg = new ec2.SecurityGroup(this, 'Sg', {
       vpc,
-      description: 'trnidled instance: SSH only (SSM Session Manager needs no inbound rule)',
+      description: 'trnidled instance: SSH only from sshCidr (SSM Session Manager needs no inbound rule)',
       allowAllOutbound: true,
     });
-    sg.addIngressRule(ec2.Peer.ipv4(sshCidr), ec2.Port.tcp(22), 'SSH');
-    if (sshCidr === '0.0.0.0/0') {
+    this.sshOpenToWorld = props.sshCidr === '0.0.0.0/0';
+    if (props.sshCidr !== undefined) {
+      sg.addIngressRule(ec2.Peer.ipv4(props.sshCidr), ec2.Port.tcp(22), 'SSH');
+    }
+    if (this.sshOpenToWorld) {
       Annotations.of(this).addWarningV2(
         'trnidled:OpenSsh',
-        'SSH (22) is open to 0.0.0.0/0. Pass -c sshCidr=YOUR.IP/32, or use SSM Session Manager, ' +
-          'which needs no inbound rule.',
+        'SSH (22) is open to 0.0.0.0/0. Pass -c sshCidr=YOUR.IP/32, or leave it out and use SSM ' +
+          'Session Manager, which needs no inbound rule.',
       );
     }
 
     const keyPair = new ec2.KeyPair(this, 'KeyPair', { type: ec2.KeyPairType.ED25519 });
 
+    // Users' work lives here, not on the root volume: it survives a replacement of the instance
+    // (new AMI, new instance type) and the deletion of the stack.
+    this.dataVolume = new ec2.Volume(this, 'HomeVolume', {
+      availabilityZone: this.az,
+      size: Size.gibibytes(props.homeVolumeGiB ?? 100),
+      volumeType: ec2.EbsDeviceVolumeType.GP3,
+      encrypted: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'trnidled instance: SSM, PutMetricData to Trnidled, stop itself',
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+      description: 'trnidled instance: Session Manager, PutMetricData to Trnidled, its own asset and parameter, stop itself',
     });
+    this.addSessionManagerPolicy();
     this.role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['cloudwatch:PutMetricData'],
@@ -186,7 +240,7 @@ export class TrnidledStack extends Stack {
       }),
     );
 
-    // trnidled itself: the source tree (built on the instance) or a prebuilt .deb.
+    // trnidled itself: the build inputs (built on the instance) or a prebuilt .deb.
     const sourcePath = path.resolve(props.sourcePath ?? path.join(pkg, '..', '..'));
     if (!props.debPath && !fs.existsSync(path.join(sourcePath, 'packaging', 'build-deb'))) {
       throw new Error(
@@ -201,49 +255,65 @@ export class TrnidledStack extends Stack {
           ignoreMode: IgnoreMode.GIT,
           exclude: SOURCE_EXCLUDES,
         });
-    asset.grantRead(this.role);
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [asset.bucket.arnForObjects(asset.s3ObjectKey)],
+      }),
+    );
+
+    // Where the asset is, and the stack's drop-in, reach the instance through this parameter,
+    // not the user data: a new trnidled changes the parameter, not the launch template.
+    const config: InstanceConfig = {
+      url: `https://${asset.s3BucketName}.s3.${Aws.REGION}.${Aws.URL_SUFFIX}/${asset.s3ObjectKey}`,
+      kind: props.debPath ? 'deb' : 'source',
+      dropIn: renderDropIn({
+        intervalSec: props.intervalSec ?? 60,
+        bootGraceSec: props.bootGraceSec ?? 900,
+        idleChecks: props.idleChecks ?? 30,
+        namespace: METRIC_NAMESPACE,
+      }),
+    };
+    const parameterName = `/trnidled/${this.stackName}/instance`;
+    this.instanceConfig = new ssm.StringParameter(this, 'InstanceConfig', {
+      parameterName,
+      description: 'trnidled CDK stack: where the instance gets trnidled, and its drop-in',
+      stringValue: this.toJsonString(config),
+    });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['ssm:GetParameter'],
+        resources: [this.instanceConfig.parameterArn],
+      }),
+    );
 
     const installNeuron = props.installNeuron ?? ami === 'ubuntu';
     const cloudConfig = buildCloudConfig({
       templatePath: path.resolve(
         props.userDataPath ?? path.join(pkg, '..', '..', 'packaging', 'cloud-init', 'user-data.yaml'),
       ),
-      trnidled: {
-        intervalSec: props.intervalSec ?? 60,
-        bootGraceSec: props.bootGraceSec ?? 900,
-        idleChecks: props.idleChecks ?? 30,
-        namespace: METRIC_NAMESPACE,
-      },
-      asset: {
-        bucketName: asset.s3BucketName,
-        objectKey: asset.s3ObjectKey,
-        region: Aws.REGION,
-        urlSuffix: Aws.URL_SUFFIX,
-        kind: props.debPath ? 'deb' : 'source',
-      },
+      parameterName,
+      volumeId: this.dataVolume.volumeId,
+      namespace: METRIC_NAMESPACE,
       neuronPackages: installNeuron ? (props.neuronPackages ?? DEFAULT_NEURON_PACKAGES) : [],
     });
-
-    const machineImage = ec2.MachineImage.fromSsmParameter(
-      props.amiParameter ?? (ami === 'ubuntu' ? UBUNTU_2404_PARAMETER : NEURON_DLAMI_PARAMETER),
-      { os: ec2.OperatingSystemType.LINUX },
-    );
 
     const cpuOptions =
       props.cpuCores !== undefined || props.threadsPerCore !== undefined
         ? { coreCount: props.cpuCores, threadsPerCore: props.threadsPerCore }
         : undefined;
 
+    const image = this.machineImage(props, ami);
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       instanceType: new ec2.InstanceType(instanceType),
-      machineImage,
+      machineImage: image,
       userData: ec2.UserData.custom(cloudConfig),
       role: this.role,
       keyPair,
       securityGroup: sg,
       requireImdsv2: true,
       httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
-      httpPutResponseHopLimit: 2,
+      httpPutResponseHopLimit: props.imdsHopLimit ?? 1,
       detailedMonitoring: true,
       instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.STOP,
       cpuOptions,
@@ -265,10 +335,23 @@ export class TrnidledStack extends Stack {
         maxPrice: props.spotMaxPrice !== undefined ? Number(props.spotMaxPrice) : undefined,
       },
     });
+    const ltResource = this.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate;
     // The L2 renders validUntil with Date.toUTCString(); EC2 wants YYYY-MM-DDTHH:MM:SSZ.
-    (this.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate).addPropertyOverride(
+    ltResource.addPropertyOverride(
       'LaunchTemplateData.InstanceMarketOptions.SpotOptions.ValidUntil',
       props.spotValidUntil ?? '2099-12-31T23:59:59Z',
+    );
+    // The L2 tags only the instance and its volume; the spot request carries the stack tag
+    // too, which is what lets the clean-up cancel this request and no other.
+    const instanceName = `${this.stackName}-trainium`;
+    const launchTags = [
+      { Key: 'AutoShutdown', Value: 'enabled' },
+      { Key: 'Name', Value: instanceName },
+      { Key: STACK_TAG, Value: Aws.STACK_ID },
+    ];
+    ltResource.addPropertyOverride(
+      'LaunchTemplateData.TagSpecifications',
+      ['instance', 'volume', 'spot-instances-request'].map((type) => ({ ResourceType: type, Tags: launchTags })),
     );
 
     const subnet = vpc.publicSubnets[0];
@@ -282,25 +365,14 @@ export class TrnidledStack extends Stack {
       monitoring: true,
     });
     this.instance.node.addDependency(subnet.internetConnectivityEstablished);
-    const instanceName = `${this.stackName}-trainium`;
-    for (const target of [this.instance, this.launchTemplate]) {
-      Tags.of(target).add('Name', instanceName, { priority: 300 });
+    for (const target of [this.instance, this.launchTemplate, this.dataVolume]) {
+      Tags.of(target).add('Name', target === this.dataVolume ? `${this.stackName}-home` : instanceName, {
+        priority: 300,
+      });
       Tags.of(target).add('AutoShutdown', 'enabled');
     }
     const instanceId = this.instance.ref;
-    const instanceArn = this.formatArn({
-      service: 'ec2',
-      resource: 'instance',
-      resourceName: instanceId,
-    });
-
-    // Separate policy: on the role's default policy the instance ARN would make a cycle.
-    new iam.Policy(this, 'SelfStop', {
-      roles: [this.role],
-      statements: [
-        new iam.PolicyStatement({ actions: ['ec2:StopInstances'], resources: [instanceArn] }),
-      ],
-    });
+    this.addSelfPolicy(instanceId);
 
     const stop = new cwActions.Ec2Action(cwActions.Ec2InstanceAction.STOP);
     const alarmArns: Record<string, string> = {};
@@ -316,6 +388,8 @@ export class TrnidledStack extends Stack {
           dimensionsMap: { InstanceId: instanceId },
           statistic: cloudwatch.Stats.MAXIMUM,
           period: Duration.minutes(5),
+          // The unit trnidled and the boot heartbeat publish: one unit, named.
+          unit: ACTIVE_UNIT as cloudwatch.Unit,
         }),
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         threshold: 1,
@@ -361,6 +435,7 @@ export class TrnidledStack extends Stack {
       new CfnOutput(this, name, { value, description });
     out('InstanceId', instanceId);
     out('InstanceType', instanceType);
+    out('ImageId', image.getImage(this).imageId, 'The AMI in use: pass it as -c amiId=... to keep it');
     out('KeyPairId', keyPair.keyPairId);
     out('KeyPairName', keyPair.keyPairName);
     out(
@@ -371,6 +446,9 @@ export class TrnidledStack extends Stack {
       'Writes the private key to KEYPAIRNAME.pem',
     );
     out('Region', region);
+    out('AvailabilityZone', this.az);
+    out('HomeVolumeId', this.dataVolume.volumeId, `Retained EBS volume mounted at ${DATA_MOUNT}`);
+    out('InstanceConfigParameter', this.instanceConfig.parameterName);
     out('LaunchTemplateId', this.launchTemplate.launchTemplateId!);
     out('VpcId', vpc.vpcId);
     for (const [name, arn] of Object.entries(alarmArns)) {
@@ -380,9 +458,22 @@ export class TrnidledStack extends Stack {
       'SshCommand',
       `ssh -i ${keyPair.keyPairName}.pem ubuntu@$(aws ec2 describe-instances --region ${region} ` +
         `--instance-ids ${instanceId} --query 'Reservations[0].Instances[0].PublicIpAddress' --output text)`,
-      'The public IP changes at every start',
+      'Needs -c sshCidr=...; the public IP changes at every start',
     );
     out('SsmCommand', `aws ssm start-session --region ${region} --target ${instanceId}`);
+    out(
+      'UpdateNowCommand',
+      `aws ssm start-session --region ${region} --target ${instanceId} ` +
+        `--document-name AWS-StartInteractiveCommand ` +
+        `--parameters command="sudo systemctl start ${UPDATE_UNIT}.service"`,
+      'Installs a newly deployed trnidled now instead of within 15 minutes',
+    );
+    out(
+      'SetupStatusCommand',
+      `aws ec2 describe-tags --region ${region} --filters Name=resource-id,Values=${instanceId} ` +
+        `Name=key,Values=${STATUS_TAG} --query 'Tags[0].Value' --output text`,
+      'ok, or the first-boot or update step that failed',
+    );
     out(
       'CancelSpotRequestCommand',
       `aws ec2 cancel-spot-instance-requests --region ${region} --spot-instance-request-ids ` +
@@ -390,6 +481,95 @@ export class TrnidledStack extends Stack {
         `--query 'Reservations[0].Instances[0].SpotInstanceRequestId' --output text)`,
     );
     out('DebPathOnInstance', DEB_PATH);
+  }
+
+  /** The AZ, checked against the region: a deploy to a region that lacks it would fail late. */
+  private checkAvailabilityZone(az: string | undefined): string {
+    const region = this.region;
+    if (Token.isUnresolved(region)) {
+      throw new Error('the stack needs a concrete region (env.region, or -c region=...) to pick its AZ');
+    }
+    const zone = az ?? defaultAvailabilityZone(region);
+    if (!new RegExp(`^${region.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[a-z]$`).test(zone)) {
+      throw new Error(
+        `availability zone ${zone} is not in region ${region}: pass -c az=${region}<letter> ` +
+          '(one that offers the instance type, see README "Pick an AZ"), or -c region=<its region>',
+      );
+    }
+    return zone;
+  }
+
+  /**
+   * The AMI, fixed at the first synth with credentials (kept in cdk.context.json), so that a new
+   * image in the public parameter does not replace the instance at the next deploy.
+   */
+  private machineImage(props: TrnidledStackProps, ami: AmiChoice): ec2.IMachineImage {
+    if (props.amiId !== undefined) {
+      return ec2.MachineImage.genericLinux({ [this.region]: props.amiId });
+    }
+    const parameter = props.amiParameter ?? (ami === 'ubuntu' ? UBUNTU_2404_PARAMETER : NEURON_DLAMI_PARAMETER);
+    if (Token.isUnresolved(this.account)) {
+      Annotations.of(this).addWarningV2(
+        'trnidled:AmiNotPinned',
+        'No account (no AWS credentials): the AMI is read from SSM at deploy time, and a newer ' +
+          'image would replace the instance. Synthesize with credentials, or pass -c amiId=ami-..., ' +
+          'to pin it.',
+      );
+      return ec2.MachineImage.fromSsmParameter(parameter, { os: ec2.OperatingSystemType.LINUX });
+    }
+    return ec2.MachineImage.fromSsmParameter(parameter, {
+      os: ec2.OperatingSystemType.LINUX,
+      cachedInContext: true,
+    });
+  }
+
+  /**
+   * Session Manager's own needs (AWS's documented minimum for an instance profile), instead of
+   * AmazonSSMManagedInstanceCore, whose ssm:GetParameter* on * can read every /ec2/keypair/*
+   * private key in the account. The explicit deny keeps it so if a broader policy is added later.
+   */
+  private addSessionManagerPolicy(): void {
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ssm:UpdateInstanceInformation',
+          'ssmmessages:CreateControlChannel',
+          'ssmmessages:CreateDataChannel',
+          'ssmmessages:OpenControlChannel',
+          'ssmmessages:OpenDataChannel',
+        ],
+        resources: ['*'],
+      }),
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['ssm:GetParameter*'],
+        resources: [this.formatArn({ service: 'ssm', region: '*', resource: 'parameter', resourceName: 'ec2/keypair/*' })],
+      }),
+    );
+  }
+
+  /**
+   * What the instance may do to itself: stop, attach its data volume, set its status tag. A
+   * separate policy: on the role's default policy the instance ARN would make a cycle.
+   */
+  private addSelfPolicy(instanceId: string): void {
+    const instanceArn = this.formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId });
+    const volumeArn = this.formatArn({ service: 'ec2', resource: 'volume', resourceName: this.dataVolume.volumeId });
+    // The id is kept from when the policy held only the stop: renaming would churn the stack.
+    new iam.Policy(this, 'SelfStop', {
+      roles: [this.role],
+      statements: [
+        new iam.PolicyStatement({ actions: ['ec2:StopInstances'], resources: [instanceArn] }),
+        new iam.PolicyStatement({ actions: ['ec2:AttachVolume'], resources: [instanceArn, volumeArn] }),
+        new iam.PolicyStatement({
+          actions: ['ec2:CreateTags'],
+          resources: [instanceArn],
+          conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [STATUS_TAG] } },
+        }),
+      ],
+    });
   }
 
   /** The one AZ we use. Overridden so that synth needs no AZ lookup (no AWS credentials). */
@@ -438,11 +618,14 @@ export class TrnidledStack extends Stack {
           actions: ['ec2:DescribeSpotInstanceRequests'],
           resources: ['*'],
         }),
+        // The request id is known only after launch, and an old request must stay cancellable
+        // when the instance is replaced: the launch template tags every request of this stack.
         new iam.PolicyStatement({
           actions: ['ec2:CancelSpotInstanceRequests'],
           resources: [
             this.formatArn({ service: 'ec2', resource: 'spot-instances-request', resourceName: '*' }),
           ],
+          conditions: { StringEquals: { [`aws:ResourceTag/${STACK_TAG}`]: Aws.STACK_ID } },
         }),
       ]),
       installLatestAwsSdk: false,

@@ -1,21 +1,32 @@
 // Builds the instance's #cloud-config from the delivery user-data
 // (packaging/cloud-init/user-data.yaml) instead of writing a second one:
-//  - the trnidled drop-in's content is replaced from props,
-//  - helper scripts are added to write_files,
-//  - fetch (and build) steps, and optionally the Neuron install, are PREPENDED to runcmd,
-//    so the delivery steps (apt-get install the .deb, enable the service) run last.
+//  - its drop-in stays as it is; the stack's own settings reach the instance through the SSM
+//    parameter (60-cdk-stack.conf, which overrides only the keys the stack sets),
+//  - helper scripts and the update timer are added to write_files,
+//  - every runcmd step runs through run-step, which stops at the first failure and reports it;
+//    the data-volume check and the install come first, the delivery steps next, Neuron last.
+// Nothing in it depends on the trnidled asset, so a new trnidled does not change the launch
+// template (which would replace the instance).
 import * as fs from 'fs';
 import * as YAML from 'yaml';
 import {
+  APT_CONF,
+  APT_CONF_PATH,
   AWS_LIB,
-  AssetLocation,
+  DATA_MOUNT,
+  PER_BOOT_PATH,
+  RUN_STEP,
   SCRIPT_DIR,
-  bootHeartbeatScript,
+  UPDATE_SERVICE,
+  UPDATE_TIMER,
+  UPDATE_UNIT,
+  dataVolumeScript,
   neuronScript,
-  provisionScript,
+  perBootScript,
+  updateScript,
 } from './instance-scripts';
 
-/** The drop-in path that the delivery user-data defines and consumers rewrite. */
+/** The drop-in that the delivery user-data writes; the stack leaves it as it is. */
 export const DROP_IN_PATH = '/etc/trnidled.conf.d/50-cloud-init.conf';
 
 /** EC2 refuses user data over 16 KiB (before base64). */
@@ -36,16 +47,24 @@ export interface TrnidledSettings {
 export interface CloudConfigOptions {
   /** Path of the delivery user-data (#cloud-config) to start from. */
   readonly templatePath: string;
-  readonly trnidled: TrnidledSettings;
-  readonly asset: AssetLocation;
+  /** SSM parameter that names the trnidled asset and holds the stack's drop-in. */
+  readonly parameterName: string;
+  /** The retained EBS volume mounted at /home. */
+  readonly volumeId: string;
+  /** CloudWatch namespace of the Active metric (boot heartbeat). */
+  readonly namespace: string;
   /** Neuron packages to install from the Neuron apt repository; none when empty. */
   readonly neuronPackages: string[];
 }
 
-/** The drop-in text. Keys are the ones trnidled reads. */
+/**
+ * The stack's drop-in: only the keys the stack sets. It sorts after the delivery drop-in, so
+ * every other key (WarnSec, thresholds, sessions...) keeps the delivery or packaged value.
+ */
 export function renderDropIn(s: TrnidledSettings): string {
   return [
-    '# Written by the trnidled AWS CDK stack (deploy/aws-cdk); change the stack props instead.',
+    '# Written by the trnidled AWS CDK stack (deploy/aws-cdk) from its SSM parameter; change the',
+    '# stack props instead. Only the keys the stack sets: the others come from 50-cloud-init.conf.',
     '[Check]',
     `IntervalSec=${s.intervalSec}`,
     `BootGraceSec=${s.bootGraceSec}`,
@@ -89,6 +108,13 @@ function script(path: string, content: string, permissions = '0755'): object {
   return { path, owner: 'root:root', permissions, content };
 }
 
+/** A runcmd item of the delivery file as argv: a string item is a shell command line. */
+function argv(item: unknown): string[] {
+  if (YAML.isScalar(item)) return ['sh', '-c', String(item.value)];
+  if (YAML.isSeq(item)) return item.items.map((part) => String(YAML.isScalar(part) ? part.value : part));
+  return fail(`runcmd item ${String(item)} is neither a string nor a list`);
+}
+
 /** Returns the complete #cloud-config text (may contain CDK tokens). */
 export function buildCloudConfig(opts: CloudConfigOptions): string {
   const doc = loadTemplate(opts.templatePath);
@@ -100,33 +126,34 @@ export function buildCloudConfig(opts: CloudConfigOptions): string {
   if (!YAML.isSeq(runcmd)) {
     fail(`${opts.templatePath} has no runcmd list`);
   }
-  const dropIn = writeFiles.items.find(
-    (item) => YAML.isMap(item) && item.get('path') === DROP_IN_PATH,
-  );
-  if (!YAML.isMap(dropIn)) {
-    fail(`${opts.templatePath} has no write_files entry for ${DROP_IN_PATH}`);
-  }
-  dropIn.set('content', renderDropIn(opts.trnidled));
-
-  const urlSuffix = opts.asset.urlSuffix;
   const files = [
+    script(APT_CONF_PATH, APT_CONF, '0644'),
     script(`${SCRIPT_DIR}/awslib.sh`, AWS_LIB, '0644'),
-    script(`${SCRIPT_DIR}/provision`, provisionScript(opts.asset)),
-    script(
-      '/var/lib/cloud/scripts/per-boot/trnidled-boot-heartbeat',
-      bootHeartbeatScript(opts.trnidled.namespace, urlSuffix),
-    ),
+    script(`${SCRIPT_DIR}/run-step`, RUN_STEP),
+    script(`${SCRIPT_DIR}/update`, updateScript(opts.parameterName)),
+    script(`${SCRIPT_DIR}/data-volume`, dataVolumeScript(opts.volumeId)),
+    script(PER_BOOT_PATH, perBootScript(opts.namespace)),
+    script(`/etc/systemd/system/${UPDATE_UNIT}.service`, UPDATE_SERVICE, '0644'),
+    script(`/etc/systemd/system/${UPDATE_UNIT}.timer`, UPDATE_TIMER, '0644'),
   ];
-  const steps: string[][] = [[`${SCRIPT_DIR}/provision`]];
+  const runStep = `${SCRIPT_DIR}/run-step`;
+  const steps: string[][] = [
+    // The per-boot script mounted it (before runcmd); without it, work would land on the root
+    // volume, which a replacement deletes.
+    ['mountpoint', '-q', DATA_MOUNT],
+    [`${SCRIPT_DIR}/update`],
+    ...runcmd.items.map(argv),
+  ];
   if (opts.neuronPackages.length > 0) {
     files.push(script(`${SCRIPT_DIR}/install-neuron`, neuronScript(opts.neuronPackages)));
-    // After the trnidled fetch, so a Neuron failure does not keep trnidled off the instance.
+    // Last, so that a Neuron failure never keeps trnidled off the instance.
     steps.push([`${SCRIPT_DIR}/install-neuron`]);
   }
+  steps.push(['--done']);
   for (const file of files) {
     writeFiles.items.push(doc.createNode(file));
   }
-  runcmd.items.unshift(...steps.map((step) => doc.createNode(step, { flow: true })));
+  runcmd.items = steps.map((step) => doc.createNode([runStep, ...step], { flow: true }));
 
   const text = doc.toString({ lineWidth: 0 });
   return text.startsWith('#cloud-config') ? text : `#cloud-config\n${text}`;

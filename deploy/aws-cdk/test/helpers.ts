@@ -2,12 +2,31 @@
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { TrnidledStack, TrnidledStackProps, packageDir } from '../lib/trnidled-stack';
+import {
+  NEURON_DLAMI_PARAMETER,
+  TrnidledStack,
+  TrnidledStackProps,
+  UBUNTU_2404_PARAMETER,
+  packageDir,
+} from '../lib/trnidled-stack';
 
 export const FIXTURES = path.join(packageDir(), 'test', 'fixtures');
 export const ENV = { account: '123456789012', region: 'us-east-2' };
 
-export function makeStack(props: TrnidledStackProps = {}, app = new App()): TrnidledStack {
+/** The AMI that the tests' cdk.context.json stand-in pins. */
+export const AMI = 'ami-0123456789abcdef0';
+
+/** What `cdk synth` with credentials stores in cdk.context.json: the AMI looked up once. */
+export function amiContext(region = ENV.region): Record<string, string> {
+  return Object.fromEntries(
+    [UBUNTU_2404_PARAMETER, NEURON_DLAMI_PARAMETER].map((p) => [
+      `ssm:account=${ENV.account}:parameterName=${p}:region=${region}`,
+      AMI,
+    ]),
+  );
+}
+
+export function makeStack(props: TrnidledStackProps = {}, app = new App({ context: amiContext() })): TrnidledStack {
   return new TrnidledStack(app, 'TestStack', {
     env: ENV,
     userDataPath: path.join(FIXTURES, 'user-data.yaml'),

@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { App, Aspects } from 'aws-cdk-lib';
-import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { SUPPRESSIONS, addNagSuppressions } from '../lib/nag';
+import { OPEN_SSH, SUPPRESSIONS, addNagSuppressions } from '../lib/nag';
 import { TrnidledStackProps } from '../lib/trnidled-stack';
 import { makeStack } from './helpers';
 
@@ -37,8 +37,16 @@ describe('cdk-nag AwsSolutions', () => {
     );
   });
 
+  it('suppresses EC23 only when the user opens SSH to the world on purpose', () => {
+    assert.deepEqual(findings({ sshCidr: '0.0.0.0/0' }), []);
+    const app = new App();
+    const stack = makeStack({ sshCidr: '203.0.113.7/32' }, app);
+    addNagSuppressions(stack);
+    assert.doesNotMatch(JSON.stringify(Template.fromStack(stack).toJSON()), /AwsSolutions-EC23/);
+  });
+
   it('gives a written reason for every suppression', () => {
-    for (const [p, list] of Object.entries(SUPPRESSIONS)) {
+    for (const [p, list] of [...Object.entries(SUPPRESSIONS), ['Sg', [OPEN_SSH]] as const]) {
       for (const s of list) {
         assert.ok(s.reason.length >= 40, `${p} ${s.id}: reason too short`);
       }

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { NEURON_DLAMI_PARAMETER, UBUNTU_2404_PARAMETER } from '../lib/trnidled-stack';
-import { FIXTURES, makeStack, synth } from './helpers';
+import { AMI, ENV, FIXTURES, amiContext, makeStack, synth } from './helpers';
 
 const STOP_ACTION = {
   'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':automate:us-east-2:ec2:stop']],
@@ -30,12 +30,12 @@ describe('default stack', () => {
     template.resourceCountIs('AWS::EC2::InternetGateway', 1);
   });
 
-  it('opens SSH from 0.0.0.0/0 by default and nothing else inbound', () => {
+  it('has no inbound rule by default (Session Manager needs none)', () => {
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      SecurityGroupIngress: [
-        Match.objectLike({ CidrIp: '0.0.0.0/0', FromPort: 22, ToPort: 22, IpProtocol: 'tcp' }),
-      ],
+      SecurityGroupIngress: Match.absent(),
     });
+    template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+    assert.doesNotMatch(JSON.stringify(template.findResources('AWS::EC2::SecurityGroup')), /"CidrIp":"0\.0\.0\.0\/0","Description":"SSH/);
   });
 
   it('creates an ED25519 key pair', () => {
@@ -53,10 +53,11 @@ describe('default stack', () => {
     });
   });
 
-  it('has trn1.2xlarge, IMDSv2 required, detailed monitoring, shutdown stop', () => {
+  it('has trn1.2xlarge, IMDSv2 required with hop limit 1, detailed monitoring, shutdown stop', () => {
     const d = ltData();
     assert.equal(d.InstanceType, 'trn1.2xlarge');
     assert.equal(d.MetadataOptions.HttpTokens, 'required');
+    assert.equal(d.MetadataOptions.HttpPutResponseHopLimit, 1);
     assert.deepEqual(d.Monitoring, { Enabled: true });
     assert.equal(d.InstanceInitiatedShutdownBehavior, 'stop');
   });
@@ -81,11 +82,11 @@ describe('default stack', () => {
     assert.equal(ltData().CpuOptions, undefined);
   });
 
-  it('takes the Ubuntu 24.04 AMI from the SSM parameter at deploy time', () => {
-    const params = template.toJSON().Parameters as Record<string, { Type: string; Default: string }>;
-    const ami = Object.values(params).find((p) => p.Default === UBUNTU_2404_PARAMETER);
-    assert.ok(ami, 'SSM parameter for the Ubuntu AMI');
-    assert.equal(ami.Type, 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
+  it('pins the AMI looked up once (cdk.context.json), not re-read from SSM at every deploy', () => {
+    assert.equal(ltData().ImageId, AMI);
+    const params = (template.toJSON().Parameters ?? {}) as Record<string, { Type: string }>;
+    assert.ok(!Object.values(params).some((p) => /SSM::Parameter::Value<AWS::EC2::Image::Id>/.test(p.Type)));
+    assert.equal(template.toJSON().Outputs.ImageId.Value, AMI);
   });
 
   it('launches the instance from the template with monitoring and the tags', () => {
@@ -102,39 +103,30 @@ describe('default stack', () => {
     });
   });
 
-  it('gives the role SSM core and PutMetricData in the Trnidled namespace only', () => {
+  it('gives the role Session Manager and PutMetricData in the Trnidled namespace, no managed policy', () => {
     template.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: Match.objectLike({
         Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
       }),
-      ManagedPolicyArns: [
-        {
-          'Fn::Join': [
-            '',
-            ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore'],
-          ],
-        },
-      ],
+      ManagedPolicyArns: Match.absent(),
     });
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyName: Match.stringLikeRegexp('^RoleDefaultPolicy'),
       PolicyDocument: {
         Statement: Match.arrayWith([
+          Match.objectLike({ Action: Match.arrayWith(['ssm:UpdateInstanceInformation', 'ssmmessages:OpenDataChannel']) }),
           {
             Action: 'cloudwatch:PutMetricData',
             Condition: { StringEquals: { 'cloudwatch:namespace': 'Trnidled' } },
             Effect: 'Allow',
             Resource: '*',
           },
-          Match.objectLike({
-            Action: ['s3:GetObject*', 's3:GetBucket*', 's3:List*'],
-          }),
         ]),
       },
     });
   });
 
-  it('allows ec2:StopInstances on this instance only, in a separate policy', () => {
+  it('allows the instance to stop itself, attach its data volume and set its status tag, nothing else', () => {
     const policies = template.findResources('AWS::IAM::Policy');
     const stopping = Object.entries(policies).filter(([, p]) =>
       JSON.stringify(p).includes('ec2:StopInstances'),
@@ -142,18 +134,29 @@ describe('default stack', () => {
     assert.equal(stopping.length, 1);
     const [id, policy] = stopping[0];
     assert.match(id, /^SelfStop/);
-    assert.deepEqual(policy.Properties.PolicyDocument.Statement, [
-      {
-        Action: 'ec2:StopInstances',
-        Effect: 'Allow',
-        Resource: {
-          'Fn::Join': [
-            '',
-            ['arn:', { Ref: 'AWS::Partition' }, ':ec2:us-east-2:123456789012:instance/', INSTANCE_REF],
-          ],
-        },
+    const instanceArn = {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:us-east-2:123456789012:instance/', INSTANCE_REF]],
+    };
+    const volumeArn = {
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':ec2:us-east-2:123456789012:volume/', { Ref: Match.stringLikeRegexp('^HomeVolume') }],
+      ],
+    };
+    Template.fromJSON({ Resources: { P: policy } }).hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: [
+          { Action: 'ec2:StopInstances', Effect: 'Allow', Resource: instanceArn },
+          { Action: 'ec2:AttachVolume', Effect: 'Allow', Resource: [instanceArn, volumeArn] },
+          {
+            Action: 'ec2:CreateTags',
+            Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['trnidled:setup'] } },
+            Effect: 'Allow',
+            Resource: instanceArn,
+          },
+        ],
       },
-    ]);
+    });
     assert.equal(policy.Properties.Roles.length, 1);
     assert.match(JSON.stringify(policy.Properties.Roles), /Role1ABCC5F0/);
   });
@@ -171,9 +174,30 @@ describe('default stack', () => {
       ComparisonOperator: 'LessThanThreshold',
       Threshold: 1,
       TreatMissingData: 'missing',
+      Unit: 'None',
       AlarmActions: [STOP_ACTION],
       InsufficientDataActions: [STOP_ACTION],
     });
+  });
+
+  it('cancels only spot requests that carry this stack\'s tag, which the launch template sets', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'ec2:CancelSpotInstanceRequests',
+            Condition: { StringEquals: { 'aws:ResourceTag/trnidled:stack': { Ref: 'AWS::StackId' } } },
+          }),
+        ]),
+      },
+    });
+    const specs = ltData().TagSpecifications as { ResourceType: string; Tags: unknown[] }[];
+    const spot = specs.find((s) => s.ResourceType === 'spot-instances-request');
+    assert.ok(spot, 'the launch template tags the spot request');
+    assert.deepEqual(
+      spot.Tags.filter((t) => JSON.stringify(t).includes('trnidled:stack')),
+      [{ Key: 'trnidled:stack', Value: { Ref: 'AWS::StackId' } }],
+    );
   });
 
   it('cancels the persistent spot request on delete', () => {
@@ -206,6 +230,12 @@ describe('default stack', () => {
       'SshCommand',
       'SsmCommand',
       'CancelSpotRequestCommand',
+      'ImageId',
+      'HomeVolumeId',
+      'AvailabilityZone',
+      'InstanceConfigParameter',
+      'UpdateNowCommand',
+      'SetupStatusCommand',
     ]) {
       assert.ok(outputs.includes(name), `output ${name}`);
     }
@@ -216,23 +246,48 @@ describe('default stack', () => {
 });
 
 describe('stack props', () => {
-  it('warns at synth time when SSH is open, not when restricted', () => {
-    const open = makeStack();
+  it('opens port 22 only to the sshCidr given, and warns only when that is 0.0.0.0/0', () => {
+    const open = makeStack({ sshCidr: '0.0.0.0/0' });
     Annotations.fromStack(open).hasWarning('*', Match.stringLikeRegexp('0\\.0\\.0\\.0/0'));
+    for (const props of [{}, { sshCidr: '203.0.113.7/32' }]) {
+      const warnings = Annotations.fromStack(makeStack(props)).findWarning('*', Match.stringLikeRegexp('SSH \\(22\\) is open'));
+      assert.equal(warnings.length, 0);
+    }
     const closed = makeStack({ sshCidr: '203.0.113.7/32' });
-    const warnings = Annotations.fromStack(closed).findWarning(
-      '*',
-      Match.stringLikeRegexp('SSH \\(22\\) is open'),
-    );
-    assert.equal(warnings.length, 0);
     Template.fromStack(closed).hasResourceProperties('AWS::EC2::SecurityGroup', {
-      SecurityGroupIngress: [Match.objectLike({ CidrIp: '203.0.113.7/32', FromPort: 22 })],
+      SecurityGroupIngress: [Match.objectLike({ CidrIp: '203.0.113.7/32', FromPort: 22, ToPort: 22 })],
     });
+  });
+
+  it('sets the IMDS hop limit to 2 only when asked (containers)', () => {
+    synth({ imdsHopLimit: 2 }).hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ MetadataOptions: Match.objectLike({ HttpPutResponseHopLimit: 2 }) }),
+    });
+  });
+
+  it('derives the AZ from the region: us-east-2 and us-west-2', () => {
+    const east = synth();
+    east.hasResourceProperties('AWS::EC2::Subnet', { AvailabilityZone: 'us-east-2c' });
+    east.hasResourceProperties('AWS::EC2::Volume', { AvailabilityZone: 'us-east-2c' });
+    const west = Template.fromStack(
+      makeStack({ env: { ...ENV, region: 'us-west-2' } }, new App({ context: amiContext('us-west-2') })),
+    );
+    west.hasResourceProperties('AWS::EC2::Subnet', { AvailabilityZone: 'us-west-2a' });
+    west.hasResourceProperties('AWS::EC2::Volume', { AvailabilityZone: 'us-west-2a' });
+  });
+
+  it('fails at synth with a clear message when the AZ is not in the region', () => {
+    assert.throws(
+      () => makeStack({ env: { ...ENV, region: 'us-west-2' }, availabilityZone: 'us-east-2c' }, new App({ context: amiContext('us-west-2') })),
+      /availability zone us-east-2c is not in region us-west-2: pass -c az=us-west-2<letter>/,
+    );
+    assert.throws(() => makeStack({ availabilityZone: 'us-east-22a' }), /not in region us-east-2/);
   });
 
   it('takes the AZ, instance type and volume from props', () => {
     const t = synth({ availabilityZone: 'us-east-2a', instanceType: 'trn1.32xlarge', volumeSizeGiB: 200 });
     t.hasResourceProperties('AWS::EC2::Subnet', { AvailabilityZone: 'us-east-2a' });
+    t.hasResourceProperties('AWS::EC2::Volume', { AvailabilityZone: 'us-east-2a' });
     t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({
         InstanceType: 'trn1.32xlarge',
@@ -248,9 +303,25 @@ describe('stack props', () => {
     });
   });
 
-  it('uses the Neuron DLAMI parameter when asked', () => {
-    const params = synth({ ami: 'neuron-dlami' }).toJSON().Parameters as Record<string, { Default: string }>;
-    assert.ok(Object.values(params).some((p) => p.Default === NEURON_DLAMI_PARAMETER));
+  it('looks up the Neuron DLAMI parameter when asked, and takes a fixed amiId as it is', () => {
+    const app = new App();
+    makeStack({ ami: 'neuron-dlami' }, app);
+    const missing = app.synth().manifest.missing ?? [];
+    assert.deepEqual(
+      missing.map((m) => m.key),
+      [`ssm:account=123456789012:parameterName=${NEURON_DLAMI_PARAMETER}:region=us-east-2`],
+    );
+    synth({ amiId: 'ami-0fedcba9876543210' }).hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ ImageId: 'ami-0fedcba9876543210' }),
+    });
+  });
+
+  it('without an account (no credentials) reads the AMI at deploy time, with a warning', () => {
+    const app = new App();
+    const stack = makeStack({ env: { region: 'us-east-2' } }, app);
+    Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp('the AMI is read from SSM at deploy time'));
+    const params = Template.fromStack(stack).toJSON().Parameters as Record<string, { Default: string }>;
+    assert.ok(Object.values(params).some((p) => p.Default === UBUNTU_2404_PARAMETER));
   });
 
   it('adds the old CPU alarm when asked: < 3 % for 3 x 1 min, then stop', () => {
@@ -299,37 +370,70 @@ describe('stack props', () => {
     assert.throws(() => makeStack({ sourcePath: empty }), /packaging\/build-deb not found/);
   });
 
-  it('needs no AWS lookups (no missing context)', () => {
-    const app = new App();
-    makeStack({}, app);
-    const assembly = app.synth();
-    assert.equal(assembly.manifest.missing, undefined);
+  it('needs one AWS lookup, the AMI, and none once cdk.context.json has it', () => {
+    const fresh = new App();
+    makeStack({}, fresh);
+    assert.deepEqual(
+      (fresh.synth().manifest.missing ?? []).map((m) => m.key),
+      [`ssm:account=123456789012:parameterName=${UBUNTU_2404_PARAMETER}:region=us-east-2`],
+    );
+    const pinned = new App({ context: amiContext() });
+    makeStack({}, pinned);
+    assert.equal(pinned.synth().manifest.missing, undefined);
   });
 });
 
+/** A repository tree in a temporary folder: build inputs, docs, tests and this app. */
+function fakeRepo(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'trnidled-repo-'));
+  const files = [
+    'meson.build',
+    'meson_options.txt',
+    'src/main.c',
+    'src/README.md',
+    'include/log.h',
+    'bench/meson.build',
+    'systemd/trnidled.service',
+    'man/trnidled.8.in',
+    'completion/trnidlectl',
+    'packaging/build-deb',
+    'packaging/debian/control',
+    'packaging/cloud-init/user-data.yaml',
+    'packaging/README.md',
+    'README.md',
+    'docs/signals.md',
+    'tests/integration/test_x.py',
+    'scripts/test',
+    'build/trnidled',
+    'build-asan/x.o',
+    'src/x.o',
+    '.git/HEAD',
+    'deploy/aws-cdk/package.json',
+    'deploy/aws-cdk/node_modules/x/index.js',
+    'deploy/aws-cdk/cdk.out/manifest.json',
+    'deploy/aws-cdk/dist/bin/app.js',
+    'trnidled_0.1_amd64.deb',
+  ];
+  for (const f of files) {
+    fs.mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+    fs.writeFileSync(path.join(root, f), f);
+  }
+  return root;
+}
+
+function templateOf(sourcePath: string): Record<string, { Type: string }> {
+  return Template.fromStack(makeStack({ sourcePath })).toJSON().Resources;
+}
+
+function byType(resources: Record<string, { Type: string }>, type: string): unknown[] {
+  return Object.values(resources).filter((r) => r.Type === type);
+}
+
 describe('source asset', () => {
-  it('ships the source tree without build output, node_modules, cdk.out or .git', () => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'trnidled-repo-'));
-    const files = [
-      'meson.build',
-      'src/main.c',
-      'packaging/build-deb',
-      'packaging/cloud-init/user-data.yaml',
-      'build/trnidled',
-      'build-asan/x.o',
-      '.git/HEAD',
-      'deploy/aws-cdk/package.json',
-      'deploy/aws-cdk/node_modules/x/index.js',
-      'deploy/aws-cdk/cdk.out/manifest.json',
-      'deploy/aws-cdk/dist/bin/app.js',
-      'trnidled_0.1_amd64.deb',
-    ];
-    for (const f of files) {
-      fs.mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
-      fs.writeFileSync(path.join(root, f), f);
-    }
+  it('ships only the build inputs that packaging/build-deb needs', () => {
+    const root = fakeRepo();
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'trnidled-out-'));
-    const app = new App({ outdir });
+    const app = new App({ outdir, context: amiContext() });
     makeStack({ sourcePath: root }, app);
     app.synth();
     const staged = fs
@@ -341,12 +445,48 @@ describe('source asset', () => {
         e.isDirectory() ? list(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
       );
     assert.deepEqual(list(path.join(outdir, staged)).sort(), [
-      'deploy/aws-cdk/package.json',
+      'bench/meson.build',
+      'completion/trnidlectl',
+      'include/log.h',
+      'man/trnidled.8.in',
       'meson.build',
+      'meson_options.txt',
       'packaging/build-deb',
-      'packaging/cloud-init/user-data.yaml',
+      'packaging/debian/control',
       'src/main.c',
+      'systemd/trnidled.service',
     ]);
+  });
+
+  it('leaves the template unchanged when docs, tests or this app change', () => {
+    const root = fakeRepo();
+    const before = templateOf(root);
+    for (const f of ['README.md', 'docs/signals.md', 'tests/integration/test_x.py', 'src/README.md', 'deploy/aws-cdk/package.json']) {
+      fs.appendFileSync(path.join(root, f), '\none more line\n');
+    }
+    fs.mkdirSync(path.join(root, 'deploy/aws-cdk/cdk.out.2'));
+    fs.writeFileSync(path.join(root, 'deploy/aws-cdk/cdk.out.2/x.json'), '{}');
+    assert.deepEqual(templateOf(root), before);
+  });
+
+  it('hands a new trnidled to the instance without touching the launch template or the instance', () => {
+    const root = fakeRepo();
+    const before = templateOf(root);
+    fs.appendFileSync(path.join(root, 'src/main.c'), '\n/* a change */\n');
+    const after = templateOf(root);
+    assert.notDeepEqual(byType(after, 'AWS::SSM::Parameter'), byType(before, 'AWS::SSM::Parameter'));
+    for (const type of ['AWS::EC2::LaunchTemplate', 'AWS::EC2::Instance', 'AWS::EC2::Volume']) {
+      assert.deepEqual(byType(after, type), byType(before, type), type);
+    }
+  });
+
+  it('changes only the SSM parameter when the daemon settings change', () => {
+    const before = synth().toJSON().Resources;
+    const after = synth({ intervalSec: 30, idleChecks: 20 }).toJSON().Resources;
+    assert.notDeepEqual(byType(after, 'AWS::SSM::Parameter'), byType(before, 'AWS::SSM::Parameter'));
+    for (const type of ['AWS::EC2::LaunchTemplate', 'AWS::EC2::Instance']) {
+      assert.deepEqual(byType(after, type), byType(before, type), type);
+    }
   });
 
   it('ships a prebuilt .deb as a single file when debPath is given', () => {
@@ -355,8 +495,76 @@ describe('source asset', () => {
     fs.writeFileSync(deb, '!<arch>\n');
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'trnidled-src-'));
     const t = synth({ debPath: deb, sourcePath: empty });
-    const ud = JSON.stringify(t.toJSON());
-    assert.match(ud, /\.deb/);
-    assert.doesNotMatch(ud, /build-deb/);
+    const param = JSON.stringify(byType(t.toJSON().Resources, 'AWS::SSM::Parameter'));
+    assert.match(param, /\.deb/);
+    assert.match(param, /\\"kind\\":\\"deb\\"/);
+  });
+});
+
+describe('data kept across a replacement', () => {
+  const template = synth();
+
+  it('keeps /home on a retained, encrypted gp3 volume in the instance\'s AZ', () => {
+    template.resourceCountIs('AWS::EC2::Volume', 1);
+    template.hasResource('AWS::EC2::Volume', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({ AvailabilityZone: 'us-east-2c', Encrypted: true, VolumeType: 'gp3', Size: 100 }),
+    });
+    // The instance attaches it itself at boot: a VolumeAttachment would fail on replacement,
+    // while the old instance still holds the volume.
+    template.resourceCountIs('AWS::EC2::VolumeAttachment', 0);
+  });
+
+  it('takes the volume size from props', () => {
+    synth({ homeVolumeGiB: 500 }).hasResourceProperties('AWS::EC2::Volume', { Size: 500 });
+  });
+});
+
+describe('least privilege', () => {
+  const template = synth();
+  const statements = (): { Effect: string; Action: string | string[]; Resource: unknown }[] =>
+    Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement,
+    );
+  const actions = (s: { Action: string | string[] }) => ([] as string[]).concat(s.Action);
+
+  it('grants no ssm:GetParameter* beyond the stack\'s own parameter, and denies the key pairs', () => {
+    const instanceRole = template.findResources('AWS::IAM::Role', {
+      Properties: { AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })] } },
+    });
+    for (const role of Object.values(instanceRole)) {
+      assert.equal(role.Properties.ManagedPolicyArns, undefined, 'no AmazonSSMManagedInstanceCore');
+    }
+    const reads = statements().filter(
+      (s) => s.Effect === 'Allow' && actions(s).some((a) => /^ssm:(GetParameter|\*)/.test(a) || a === '*'),
+    );
+    assert.deepEqual(reads.map((s) => actions(s)), [['ssm:GetParameter']]);
+    assert.match(JSON.stringify(reads[0].Resource), /:parameter",\{"Ref":"InstanceConfig/);
+    assert.ok(
+      statements().some(
+        (s) => s.Effect === 'Deny' && actions(s).includes('ssm:GetParameter*') && /parameter\/ec2\/keypair\/\*/.test(JSON.stringify(s.Resource)),
+      ),
+      'explicit deny on /ec2/keypair/*',
+    );
+  });
+
+  it('grants s3:GetObject on the one asset key, and nothing else in S3', () => {
+    const s3 = statements().filter((s) => actions(s).some((a) => a.startsWith('s3:')));
+    assert.equal(s3.length, 1);
+    assert.deepEqual(actions(s3[0]), ['s3:GetObject']);
+    assert.match(JSON.stringify(s3[0].Resource), /:s3:::cdk-hnb659fds-assets-123456789012-us-east-2\/[0-9a-f]{64}\.zip"/);
+  });
+});
+
+describe('one unit for Active', () => {
+  it('names the unit the daemon publishes (src/aws-runtime.c) in the alarm', (t) => {
+    const runtime = path.join(FIXTURES, '..', '..', '..', '..', 'src', 'aws-runtime.c');
+    synth().hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Active', Unit: 'None' });
+    if (!fs.existsSync(runtime)) {
+      t.skip('src/aws-runtime.c is not in this tree');
+      return;
+    }
+    assert.match(fs.readFileSync(runtime, 'utf8'), /\{ "Active", [^}]*, "None" \}/);
   });
 });
