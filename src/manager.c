@@ -320,6 +320,26 @@ void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret)
 	ret->action_due = false;
 }
 
+static int diag_gone(ConfigDiag *d, const char *path)
+{
+	char msg[4200];
+	snprintf(msg, sizeof(msg),
+	         "%s: No such file or directory; it was there when the configuration in force "
+	         "was read (restore it, or restart trnidled to run without it)",
+	         path);
+	return strv_push(&d->errors, msg);
+}
+
+/* The next check stays due at the last one + the interval (the new one, after a change):
+ * re-arming from the time of the reload let a reload every second put the checks off for
+ * ever. */
+static void reschedule_after_reload(Manager *m, usec_t old_interval)
+{
+	usec_t last = m->next_check_at - old_interval, now = now_boottime();
+	m->next_check_at = MAX(last + m->config.interval, now);
+	(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
+}
+
 int manager_reload(Manager *m, char ***ret_errors)
 {
 	Config c;
@@ -333,6 +353,13 @@ int manager_reload(Manager *m, char ***ret_errors)
 	int r = config_load(m->opt.config_path, m->opt.dropin_dir, &c, &diag);
 	for (char **w = diag.warnings; w && *w; w++)
 		log_warning("%s", *w);
+	/* A main file renamed away by mistake must not bring back the built-in defaults
+	 * (Action=none would become poweroff); removing it on purpose takes a restart. */
+	if (r == 0 && m->config.main_file_found && !c.main_file_found) {
+		config_free(&c);
+		(void)diag_gone(&diag, m->opt.config_path);
+		r = 1;
+	}
 	if (r != 0) {
 		for (char **e = diag.errors; e && *e; e++)
 			log_error("%s", *e);
@@ -344,13 +371,11 @@ int manager_reload(Manager *m, char ***ret_errors)
 		return r < 0 ? r : -EINVAL;
 	}
 	config_diag_clear(&diag);
-	bool interval_changed = c.interval != m->config.interval;
+	usec_t old_interval = m->config.interval;
 	config_free(&m->config);
 	m->config = c;
-	if (interval_changed) {
-		m->next_check_at = now_boottime() + m->config.interval;
-		(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
-	}
+	if (m->config.interval != old_interval)
+		reschedule_after_reload(m, old_interval);
 	aws_runtime_reload(m->aws);
 	log_info("configuration reloaded");
 	(void)sd_notify(false, "READY=1");
@@ -371,23 +396,25 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	return sd_event_exit(m->event, 0);
 }
 
+/* Locks the runtime directory itself: a lock file could be deleted from under the lock, and
+ * then a second daemon started on the same directory and the two overwrote each other's
+ * state. The directory cannot go while it holds our socket and state. */
 static int take_lock(Manager *m)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/trnidled.lock", m->opt.runtime_dir);
-	m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	m->lock_fd = open(m->opt.runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->lock_fd < 0) {
-		log_error("cannot open lock file %s: %s", path, strerror(errno));
-		return -errno;
+		int e = errno;
+		log_error("cannot open runtime directory %s: %s", m->opt.runtime_dir, strerror(e));
+		return -e;
 	}
 	if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		if (e == EWOULDBLOCK)
 			log_error("another trnidled is already running with runtime directory %s "
-			          "(it holds %s); not starting a second one",
-			          m->opt.runtime_dir, path);
+			          "(it holds a lock on it); not starting a second one",
+			          m->opt.runtime_dir);
 		else
-			log_error("cannot lock %s: %s", path, strerror(e));
+			log_error("cannot lock %s: %s", m->opt.runtime_dir, strerror(e));
 		return -EBUSY;
 	}
 	return 0;

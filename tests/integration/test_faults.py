@@ -360,6 +360,117 @@ class ReloadFaultTest(Fixture):
         self.assertEqual(d.call("io.trnidle.Status")["parameters"]["action"], "none")
 
 
+class ConfigFileFaultTest(Fixture):
+    """Root's mistakes with configuration files: each is named, none freezes the daemon or
+    silently turns a safeguard off."""
+    CONFIG = IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000").replace(
+        "Action=poweroff", "Action=none")
+
+    def action(self, d):
+        return d.call("io.trnidle.Status")["parameters"]["action"]
+
+    def test_empty_value_is_refused_at_file_and_line(self):
+        # An empty SysfsRoot= passed --check-config and crashed the daemon at every start.
+        for key, line in (("SysfsRoot", 12), ("DevicePattern", 12)):
+            with self.subTest(key=key):
+                d = Daemon(IDLE_CONFIG + f"[Neuron]\n{key}=\n", args=["--dev-dir", self.devdir])
+                self.daemons.append(d)
+                expected = f"trnidled.conf:{line}: [Neuron] {key}=: must not be empty"
+                r = subprocess.run([reliability.TRNIDLED, "--check-config", "--config",
+                                    d.config], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(expected, r.stderr)
+                self.assertEqual(d.proc.wait(20), 2)
+                self.assertIn(expected, d.log())
+
+    def test_main_file_renamed_away_keeps_the_configuration(self):
+        d = self.start(self.CONFIG)
+        d.wait_for(r" check: ", timeout=10)
+        self.assertEqual(self.action(d), "none")
+        os.rename(d.config, d.config + ".old")
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{d.config}: No such file or directory; it was there", r.stderr + r.stdout)
+        d.wait_for(r"error: reload failed: keeping the configuration in force")
+        d.signal(signal.SIGHUP)  # the same outcome
+        d.wait_for(r"reload failed", count=2)
+        self.assertEqual(self.action(d), "none")  # not the built-in poweroff
+        self.assert_keeps_checking(d)
+        os.rename(d.config + ".old", d.config)
+        self.assertEqual(d.ctl("reload").returncode, 0)
+
+    def test_fifo_dropin_does_not_block_the_reload(self):
+        d = self.start(self.CONFIG)
+        d.wait_for(r" check: ", timeout=10)
+        os.mkfifo(os.path.join(d.dropin_dir, "20-fifo.conf"))
+        d.write_dropin("30-good.conf", "[Check]\nIdleChecks=999\n")
+        started = time.monotonic()
+        r = d.ctl("reload", timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(time.monotonic() - started, 2)
+        d.wait_for(r"warning: .*/20-fifo.conf: not a regular file \(a FIFO\), skipping it")
+        self.assertIn("after 999 idle check", d.call("io.trnidle.Status")["parameters"]["text"])
+        self.assert_keeps_checking(d)
+
+    def test_dropin_linked_to_dev_zero_or_dev_null(self):
+        d = self.start(self.CONFIG)
+        d.wait_for(r" check: ", timeout=10)
+        rss = d.rss_kib()
+        os.symlink("/dev/zero", os.path.join(d.dropin_dir, "20-zero.conf"))
+        # Linked to /dev/null, a drop-in is masked (as with systemd): no word about it.
+        d.write_dropin("30-masked.conf", "[Action]\nAction=poweroff\n")
+        os.unlink(os.path.join(d.dropin_dir, "30-masked.conf"))
+        os.symlink("/dev/null", os.path.join(d.dropin_dir, "30-masked.conf"))
+        r = d.ctl("reload", timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.wait_for(r"warning: .*/20-zero.conf: not a regular file \(a character device\), "
+                   r"skipping it")
+        self.assertNotIn("30-masked.conf", d.log())
+        self.assertEqual(self.action(d), "none")
+        self.assertLess(d.rss_kib() - rss, 4096)
+        self.assert_keeps_checking(d)
+        started = time.monotonic()
+        self.assertEqual(d.stop(timeout=10), 0)
+        self.assertLess(time.monotonic() - started, 5)
+
+
+class ScheduleAndLockTest(Fixture):
+    def test_reloads_keep_the_schedule(self):
+        # A reload every second, alternating IntervalSec=2s and 3s: the next check stays
+        # due at the last check + the new interval (re-arming from the reload put it off
+        # for ever: no check in 12 s).
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000")
+                       .replace("IntervalSec=1s", "IntervalSec=2s"))
+        d.wait_for(r" check: ", timeout=10)
+        n = len(d.check_times())
+        end = time.monotonic() + 12
+        interval = 3
+        while time.monotonic() < end:
+            d.write_dropin("50-interval.conf", f"[Check]\nIntervalSec={interval}s\n")
+            self.assertEqual(d.ctl("reload").returncode, 0)
+            interval = 5 - interval
+            time.sleep(1)
+        times = d.check_times()[n - 1:]
+        self.assertGreaterEqual(len(times) - 1, 3, d.log()[-2000:])
+        self.assertLessEqual(reliability.max_gap(times + [time.time()]), 3.5)
+
+    def test_second_daemon_on_the_same_runtime_dir_refused_without_lock_file(self):
+        first = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"))
+        first.wait_for(r" check: ", timeout=10)
+        for name in os.listdir(first.runtime):
+            if name.endswith(".lock"):
+                os.unlink(os.path.join(first.runtime, name))
+        second = Daemon(IDLE_CONFIG, runtime_dir=first.runtime, wrapper=PIDNS,
+                        args=["--dev-dir", self.devdir])
+        self.daemons.append(second)
+        self.assertNotEqual(second.proc.wait(20), 0)
+        self.assertIn(f"another trnidled is already running with runtime directory "
+                      f"{first.runtime}", second.log())
+        self.assert_keeps_checking(first)
+        self.assertIn("after 1000 idle check",
+                      first.call("io.trnidle.Status")["parameters"]["text"])
+
+
 class ClockJumpTest(Fixture):
     def setUp(self):
         super().setUp()
