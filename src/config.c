@@ -11,10 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "timespan.h"
@@ -435,84 +432,11 @@ int config_parse_text(Config *c, const char *name, const char *text, ConfigDiag 
 /* Far above any real configuration, far below what would hurt the daemon. */
 #define CONFIG_FILE_SIZE_MAX (1024 * 1024)
 
-static bool is_dev_null(const struct stat *st)
-{
-	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3);
-}
-
-static const char *file_kind(mode_t mode)
-{
-	return S_ISDIR(mode)    ? "a directory"
-	       : S_ISFIFO(mode) ? "a FIFO"
-	       : S_ISSOCK(mode) ? "a socket"
-	       : S_ISCHR(mode)  ? "a character device"
-	       : S_ISBLK(mode)  ? "a block device"
-	                        : "not a regular file";
-}
-
-/* Reads a regular file whole, up to CONFIG_FILE_SIZE_MAX, without ever blocking: a FIFO
- * blocked the reload (and every check with it) until someone wrote to it, and /dev/zero grew
- * the daemon by hundreds of MB. Anything else returns -EBADFD with its type in *ret_mode;
- * /dev/null reads as empty (a drop-in linked to it is masked, as with systemd). */
-static int read_file(const char *path, char **ret, mode_t *ret_mode)
-{
-	struct stat st;
-	/* stat() before open(): opening a device node can have effects of its own. */
-	if (stat(path, &st) < 0)
-		return -errno;
-	*ret_mode = st.st_mode;
-	if (is_dev_null(&st))
-		return (*ret = strdup("")) ? 0 : -ENOMEM;
-	if (!S_ISREG(st.st_mode))
-		return -EBADFD;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* It may have been replaced since the stat(). */
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	*ret_mode = st.st_mode;
-	if (!S_ISREG(st.st_mode))
-		return -EBADFD;
-	/* One byte beyond the limit tells a file that grew past it. */
-	size_t size = 0, cap = MIN((size_t)st.st_size, CONFIG_FILE_SIZE_MAX) + 1;
-	_cleanup_free_ char *buf = malloc(cap + 1);
-	if (!buf)
-		return -ENOMEM;
-	while (size <= CONFIG_FILE_SIZE_MAX) {
-		if (size == cap) {
-			cap = MIN(cap * 2, CONFIG_FILE_SIZE_MAX + 1);
-			char *bigger = realloc(buf, cap + 1);
-			if (!bigger)
-				return -ENOMEM;
-			buf = bigger;
-		}
-		ssize_t k = read(fd, buf + size, cap - size);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		size += (size_t)k;
-	}
-	if (size > CONFIG_FILE_SIZE_MAX)
-		return -EFBIG;
-	if (memchr(buf, '\0', size))
-		return -EBADMSG;
-	buf[size] = '\0';
-	*ret = buf;
-	buf = NULL;
-	return 0;
-}
-
 static const char *read_error(int r)
 {
-	if (r == -EBADMSG)
-		return "contains a NUL byte";
-	if (r == -EFBIG)
-		return "larger than 1 MiB";
-	return strerror(-r);
+	return r == -EBADMSG ? "contains a NUL byte"
+	       : r == -EFBIG ? "larger than 1 MiB"
+	                     : strerror(-r);
 }
 
 /* A missing main file means the built-in defaults; a drop-in that is not a regular file is
@@ -522,12 +446,13 @@ static int load_one(Config *c, const char *path, bool dropin, ConfigDiag *d)
 {
 	_cleanup_free_ char *text = NULL;
 	mode_t mode = 0;
-	int r = read_file(path, &text, &mode);
+	ssize_t n = read_regular_file(path, CONFIG_FILE_SIZE_MAX, &text, &mode);
+	int r = n < 0 ? (int)n : memchr(text, '\0', (size_t)n) ? -EBADMSG : 0;
 	if (r == -ENOENT && !dropin)
 		return 0;
 	if (r == -EBADFD) {
 		diag_add(dropin ? &d->warnings : &d->errors, "%s: %snot a regular file (%s)%s",
-		         path, dropin ? "" : "cannot read: ", file_kind(mode),
+		         path, dropin ? "" : "cannot read: ", file_type_name(mode),
 		         dropin ? ", skipping it" : "");
 		return dropin ? 0 : 1;
 	}

@@ -47,6 +47,8 @@ static const ActionOps *armed_ops(const Manager *m)
 
 void manager_save_state(Manager *m)
 {
+	if (m->state_unreadable[0])
+		return; /* what it holds is not known yet: never write over it */
 	_cleanup_free_ char *text =
 	        state_serialize(&m->state, m->have_last ? &m->last : NULL, m->boot_id);
 	int r = text ? state_save(m->opt.runtime_dir, text) : -ENOMEM;
@@ -59,27 +61,72 @@ void manager_save_state(Manager *m)
 	m->state_save_failed = r < 0;
 }
 
-static void load_state(Manager *m)
+/* Reads the state file into *ret. Returns 0, -ENOENT when there is none or it is from another
+ * boot (logged: holds end with the boot), or -EBADMSG with the reason in why. */
+static int read_state(Manager *m, CoreState *ret, Decision *ret_last, char *why, size_t len)
 {
 	_cleanup_free_ char *text = NULL;
-	char err[256];
-	int r = state_load_text(m->opt.runtime_dir, &text);
+	int r = state_load_text(m->opt.runtime_dir, &text, why, len);
+	if (r == -ENOENT)
+		return r;
+	if (r >= 0)
+		r = state_parse(text, m->boot_id, ret, ret_last, why, len);
+	if (r == -ESTALE) {
+		log_warning("ignoring %s/state: %s; holds and the idle streak end with the boot",
+		            m->opt.runtime_dir, why);
+		return -ENOENT;
+	}
+	return r < 0 ? -EBADMSG : 0;
+}
+
+static void load_state(Manager *m)
+{
+	char why[sizeof(m->state_unreadable)] = "";
+	int r = read_state(m, &m->state, &m->last, why, sizeof(why));
 	if (r == -ENOENT)
 		return;
 	if (r < 0) {
-		log_warning("cannot read %s/state: %s; starting with a fresh state",
-		            m->opt.runtime_dir, strerror(-r));
-		return;
-	}
-	r = state_parse(text, m->boot_id, &m->state, &m->last, err, sizeof(err));
-	if (r < 0) {
-		log_warning("ignoring %s/state: %s; starting with a fresh state",
-		            m->opt.runtime_dir, err);
+		strscpy(m->state_unreadable, sizeof(m->state_unreadable), why);
+		log_error("cannot use %s/state: %s; it may hold holds, so the machine stays up "
+		          "(probe-error) until it can be read or is removed; not writing over it",
+		          m->opt.runtime_dir, why);
 		return;
 	}
 	m->have_last = false; /* the old verdict is history, not this run's last check */
 	log_info("state restored from %s/state: idle %u/%u, %zu hold(s)", m->opt.runtime_dir,
 	         m->state.idle_checks, m->config.idle_checks, m->state.n_holds);
+}
+
+/* While the state file cannot be used, each check tries again; once it can (or is gone), its
+ * holds join the ones taken meanwhile and saving resumes. */
+static void retry_state(Manager *m)
+{
+	CoreState from;
+	Decision ignored;
+	char why[sizeof(m->state_unreadable)];
+	if (!m->state_unreadable[0])
+		return;
+	int r = read_state(m, &from, &ignored, why, sizeof(why));
+	if (r == -EBADMSG) {
+		strscpy(m->state_unreadable, sizeof(m->state_unreadable), why);
+		return;
+	}
+	m->state_unreadable[0] = '\0';
+	if (r == -ENOENT) {
+		log_notice("%s/state is gone; going on with the state in memory",
+		           m->opt.runtime_dir);
+		return;
+	}
+	size_t lost = state_merge_holds(&m->state, &from);
+	log_notice("%s/state can be read again: %zu hold(s) restored%s", m->opt.runtime_dir,
+	           from.n_holds - lost, lost ? ", some did not fit in the hold table" : "");
+}
+
+static void add_state_error(const Manager *m, Sample *s)
+{
+	if (m->state_unreadable[0])
+		sample_add_error(s, "state", "%s/state: %s (holds in it unknown: fix or remove it)",
+		                 m->opt.runtime_dir, m->state_unreadable);
 }
 
 static void notify_status(Manager *m, const Decision *d)
@@ -236,7 +283,9 @@ static void do_check(Manager *m)
 	Sample sample;
 	Decision d;
 
+	retry_state(m);
 	sampler_sample(&m->sampler, &m->config, now, true, &sample);
+	add_state_error(m, &sample);
 	if (sample.inhibitor.say_absent)
 		log_info("inhibitor: %s; the signal is off until logind answers",
 		         sample.inhibitor.absent);
@@ -310,8 +359,10 @@ void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret)
 	/* Facts this fresh are reused; the decision is made anew (a hold may have come since). */
 	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
 		*ret_sample = m->last_sample;
-	else
+	else {
 		sampler_sample(&m->sampler, &m->config, now, false, ret_sample);
+		add_state_error(m, ret_sample);
+	}
 	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_CHECK, &scratch, ret);
 	if (aws_runtime_spot_notice(m->aws))
 		spot_block_decision(aws_runtime_spot_notice(m->aws), ret);

@@ -137,6 +137,15 @@ def check_lines(d, pattern=r" check: "):
     return d.wait_for(pattern, timeout=0.1, count=0)
 
 
+def make_user(test, name):
+    """A system user for one test (removed after it); returns its uid."""
+    subprocess.run(["userdel", name], capture_output=True)
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   check=True, capture_output=True)
+    test.addCleanup(subprocess.run, ["userdel", name], capture_output=True)
+    return int(subprocess.run(["id", "-u", name], capture_output=True, text=True).stdout)
+
+
 class Fixture(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="trnidled-faults.")
@@ -318,26 +327,113 @@ class StateFileFaultTest(Fixture):
         d.wait_for(r"state restored from .*idle 7/1000")
         d.wait_for(r" check: idle \(idle 8/1000\)", timeout=10)
 
-    def test_corrupt_truncated_empty_or_foreign_state_is_ignored(self):
-        cases = {
-            b"\x00\xff garbage {": "not JSON",
-            self.good_state()[:40]: "not JSON",
-            b"": "not JSON",
-            b'{"version":1}': "missing or invalid fields",
-            self.good_state().replace(self.boot_id().encode(), b"another-boot"):
-                "written during another boot",
-            b"[" * 100000: "not JSON",
+    def test_state_from_another_boot_is_ignored(self):
+        # Holds and the streak end with the boot, by design.
+        d = self.start_with_state(self.good_state().replace(self.boot_id().encode(),
+                                                            b"another-boot"))
+        line = d.wait_for(r"warning: ignoring .*/state: ")[0]
+        self.assertIn("written during another boot", line)
+        d.wait_for(r" check: idle \(idle 1/1000\)", timeout=10)
+
+    def unusable_states(self, runtime):
+        path = os.path.join(runtime, "state")
+
+        def write(text):
+            return lambda: open(path, "wb").write(text)
+        return {
+            "garbage": (write(b"\x00\xff garbage {"), "not JSON"),
+            "truncated": (write(self.good_state()[:40]), "not JSON"),
+            "empty": (write(b""), "not JSON"),
+            "fields": (write(b'{"version":1}'), "missing or invalid fields"),
+            "brackets": (write(b"[" * 100000), "not JSON"),
+            "oversized": (write(b" " * (256 * 1024 + 1)), "larger than 256 KiB"),
+            "directory": (lambda: os.mkdir(path), r"not a regular file \(a directory\)"),
+            # A FIFO here kept the daemon from ever starting.
+            "fifo": (lambda: os.mkfifo(path), r"not a regular file \(a FIFO\)"),
         }
-        for text, why in cases.items():
-            with self.subTest(state=text[:30]):
-                d = self.start_with_state(text)
-                line = d.wait_for(r"warning: ignoring .*/state: ")[0]
-                self.assertIn(why, line)
-                self.assertIn("starting with a fresh state", line)
-                d.wait_for(r" check: idle \(idle 1/1000\)", timeout=10)
-                self.assert_keeps_checking(d, more=1)
+
+    def test_unusable_state_keeps_the_machine_up(self):
+        # It may hold holds: never start afresh over it. Each check is active (probe-error
+        # naming the file and why) and the file is left as it is.
+        for name in self.unusable_states("").keys():
+            with self.subTest(state=name):
+                # A directory each: a daemon that was stopped may still be saving.
+                runtime = os.path.join(self.tmp.name, "run-" + name)
+                os.makedirs(runtime)
+                make, why = self.unusable_states(runtime)[name]
+                make()
+                before = os.lstat(os.path.join(runtime, "state"))
+                d = self.start(IDLE_CONFIG, runtime_dir=runtime)  # IdleChecks=1
+                lines = d.wait_for(r" check: ", timeout=10, count=2)
+                self.assertNotIn("check: idle", d.log())
+                d.wait_for(r"error: cannot use .*/state: .*the machine stays up")
+                for line in lines:
+                    self.assertRegex(line, r" check: active .*probe-error .*"
+                                           + runtime + "/state: " + why)
+                self.assertNotIn("check: idle", d.log())
+                self.assertNotRegex(d.log(), r"action poweroff \(")
+                after = os.lstat(os.path.join(runtime, "state"))
+                self.assertEqual((after.st_ino, after.st_size), (before.st_ino, before.st_size))
                 d.cleanup()
                 self.daemons.remove(d)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to create a second user")
+    def test_state_the_daemon_may_not_read(self):
+        uid = make_user(self, "trnidle-state")
+        # Root's file in the daemon's directory, mode 0600: EACCES for the daemon's user.
+        os.chmod(self.tmp.name, 0o755)
+        runtime = os.path.join(self.tmp.name, "run")
+        os.makedirs(runtime)
+        path = os.path.join(runtime, "state")
+        with open(path, "wb") as f:
+            f.write(self.good_state())
+        os.chmod(path, 0o600)
+        d = Daemon(IDLE_CONFIG, wrapper=PIDNS, user=uid, runtime_dir=runtime,
+                   args=["--dev-dir", self.devdir])
+        self.daemons.append(d)
+        line = d.wait_for(r" check: ", timeout=10)[0]
+        self.assertRegex(line, r" check: active .*probe-error .*/state: Permission denied")
+
+    def test_state_readable_again_restores_its_holds(self):
+        runtime = os.path.join(self.tmp.name, "run")
+        os.makedirs(os.path.join(runtime, "state"))
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
+                       runtime_dir=runtime)
+        d.wait_for(r" check: active .*probe-error", timeout=10)
+        # Taken while the file could not be read: it stays too.
+        self.assertNotIn("error", d.call("io.trnidle.Hold", {"duration": "1h",
+                                                             "reason": "meanwhile"}))
+        os.rmdir(os.path.join(runtime, "state"))
+        now = int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1e6)
+        state = json.loads(self.good_state())
+        state["holds"] = [{"id": 1, "uid": 0, "owner": "root", "until_usec": now + 3600 * 10**6,
+                           "reason": "from the file"}]
+        state["next_hold_id"] = 2
+        with open(os.path.join(runtime, ".x"), "w") as f:
+            json.dump(state, f)
+        os.rename(os.path.join(runtime, ".x"), os.path.join(runtime, "state"))
+        d.wait_for(r"state can be read again: 1 hold\(s\) restored", timeout=10)
+        holds = d.call("io.trnidle.Status")["parameters"]["holds"]
+        self.assertEqual(sorted(h["reason"] for h in holds), ["from the file", "meanwhile"])
+        self.assertEqual(len({h["id"] for h in holds}), 2)
+        d.wait_for(r" check: held", timeout=10)
+        # Saving resumed: the file now has both.
+        d.wait_for(r" check: held", timeout=10, count=2)
+        with open(os.path.join(runtime, "state")) as f:
+            self.assertEqual(len(json.load(f)["holds"]), 2)
+
+    def test_state_removed_while_unusable(self):
+        runtime = os.path.join(self.tmp.name, "run")
+        os.makedirs(runtime)
+        os.mkfifo(os.path.join(runtime, "state"))
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
+                       runtime_dir=runtime)
+        d.wait_for(r" check: active .*probe-error", timeout=10)
+        os.unlink(os.path.join(runtime, "state"))
+        d.wait_for(r"state is gone; going on with the state in memory", timeout=10)
+        d.wait_for(r" check: idle \(idle 1/1000\)", timeout=10)
+        d.wait_for(r" check: idle \(idle 2/1000\)", timeout=10)
+        self.assertTrue(os.path.isfile(os.path.join(runtime, "state")))
 
 
 class ReloadFaultTest(Fixture):
@@ -560,12 +656,7 @@ class ProcFaultTest(Fixture):
         # A daemon without root cannot read /proc/PID/exe of root's processes. A root process
         # whose name makes the sessions probe look closer (an SSM session worker) is then a
         # probe error, which counts as activity, never as idle.
-        subprocess.run(["userdel", self.USER], capture_output=True)
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        self.USER], check=True, capture_output=True)
-        self.addCleanup(subprocess.run, ["userdel", self.USER], capture_output=True)
-        uid = int(subprocess.run(["id", "-u", self.USER], capture_output=True,
-                                 text=True).stdout)
+        uid = make_user(self, self.USER)
         worker = os.path.join(self.tmp.name, "ssm-session-worker")
         shutil.copy("/bin/sleep", worker)
         wrapper = PIDNS + ["sh", "-c", f'{worker} 600 & exec "$0" "$@"']
