@@ -458,6 +458,13 @@ static int take_lock(Manager *m)
 		log_error("cannot open runtime directory %s: %s", m->opt.runtime_dir, strerror(e));
 		return -e;
 	}
+	/* flock() needs only an open descriptor: whoever may open (read) the directory may lock
+	 * it and keep the daemon from starting. Mode 0711 still lets everyone reach the socket. */
+	struct stat st;
+	if (fstat(m->lock_fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+		log_warning("runtime directory %s is readable by other users (mode %04o): any of "
+		            "them could lock it and keep trnidled from starting; make it 0711",
+		            m->opt.runtime_dir, (unsigned)(st.st_mode & 07777));
 	if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		if (e == EWOULDBLOCK)
@@ -537,7 +544,7 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 	*config = (Config){ 0 };
 	core_state_init(&m->state);
 
-	if (mkdir(opt->runtime_dir, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(opt->runtime_dir, 0711) < 0 && errno != EEXIST) {
 		log_error("cannot create runtime directory %s: %s", opt->runtime_dir,
 		          strerror(errno));
 		r = -errno;

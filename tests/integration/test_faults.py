@@ -567,6 +567,31 @@ class ScheduleAndLockTest(Fixture):
                       first.call("io.trnidle.Status")["parameters"]["text"])
 
 
+    def test_no_user_may_lock_the_runtime_dir(self):
+        # flock() needs only an open descriptor: a user who could open the directory could
+        # keep the daemon from starting. Created 0711, it can be reached but not opened.
+        os.chmod(self.tmp.name, 0o755)
+        runtime = os.path.join(self.tmp.name, "run-new")
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
+                       runtime_dir=runtime)
+        self.assertEqual(os.stat(runtime).st_mode & 0o7777, 0o711)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "flock", "-n", runtime, "true"], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Permission denied", r.stderr)
+        self.assertNotIn("readable by other users", d.log())
+        # A user may still reach the socket.
+        r = d.ctl("status", user=65534)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # One made readable by others is named.
+        readable = os.path.join(self.tmp.name, "run-readable")
+        os.makedirs(readable, mode=0o755)
+        os.chmod(readable, 0o755)
+        d2 = self.start(IDLE_CONFIG, runtime_dir=readable)
+        d2.wait_for(r"warning: runtime directory .*run-readable is readable by other users "
+                    r"\(mode 0755\)")
+
+
 class ClockJumpTest(Fixture):
     def setUp(self):
         super().setUp()
