@@ -63,6 +63,10 @@ typedef struct Config {
 	bool cloudwatch;
 	char *metrics_namespace;
 	char *textfile_path;
+
+	/* Not a key: the main file was there (read, or masked by /dev/null) when this
+	 * configuration was loaded. A reload that no longer finds it is refused. */
+	bool main_file_found;
 } Config;
 
 /* One problem found while reading configuration: "FILE:LINE: message". */
@@ -82,8 +86,9 @@ void config_free(Config *c);
 int config_parse_text(Config *c, const char *name, const char *text, ConfigDiag *d);
 
 /* Loads defaults, then main_path (may be missing), then dropin_dir/ *.conf in lexical order
- * (later wins), then the cross-field checks. On any error *ret is left untouched and the
- * error count is returned (> 0); 0 on success. */
+ * (later wins). Only regular files are read, up to 1 MiB, never blocking; a drop-in that is
+ * not one is skipped with a warning, /dev/null reads as empty. On any error *ret is left
+ * untouched and the error count is returned (> 0); 0 on success. */
 int config_load(const char *main_path, const char *dropin_dir, Config *ret, ConfigDiag *d);
 
 /* Prints the effective configuration in the file's own syntax. */

@@ -2,6 +2,7 @@
  * src/basic and are not part of public libsystemd, so the few we need are here. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,15 @@ char *strscpy(char *dst, size_t size, const char *src);
 void user_name(uid_t uid, char *buf, size_t size);
 /* snprintf that appends at the end of what dst already holds. */
 void strappendf(char *dst, size_t size, const char *fmt, ...) _printf_(3, 4);
+
+/* Reads a file that root names (configuration, state) whole and NUL-terminated into *ret,
+ * never blocking and never beyond max bytes: a FIFO blocked the daemon until someone wrote to
+ * it, /dev/zero grew it by hundreds of MB. /dev/null reads as empty (it masks a drop-in).
+ * Returns the length; -EBADFD when it is not a regular file (its type in *ret_mode), -EFBIG
+ * when it holds more than max bytes, or another -errno. */
+ssize_t read_regular_file(const char *path, size_t max, char **ret, mode_t *ret_mode);
+/* "a FIFO", "a directory", ... for messages. */
+const char *file_type_name(mode_t mode);
 
 /* NULL-terminated string vectors (lists in the config). */
 char **strv_free(char **l);

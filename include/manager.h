@@ -41,6 +41,10 @@ typedef struct Manager {
 	usec_t next_check_at;
 	unsigned checks; /* scheduled checks since start */
 	bool state_save_failed;
+	/* Why RUNTIME_DIR/state is there but cannot be read or understood; "" when it can. It
+	 * may hold holds, so the machine stays up (a probe error) until it can be read or is
+	 * removed, and it is not overwritten meanwhile. */
+	char state_unreadable[160];
 
 	AwsRuntime *aws;       /* EC2: identity, spot notices, stop-instance, metrics */
 	PreAction *pre_action; /* the PreActionCommand= while it runs */

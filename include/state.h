@@ -16,8 +16,13 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 
 /* Atomic save: write a temporary file in dir, fsync, rename over dir/state. */
 int state_save(const char *dir, const char *text);
-/* Reads dir/state into a malloc'd string. -ENOENT when there is none. */
-int state_load_text(const char *dir, char **ret);
+/* Reads dir/state into a malloc'd string, never blocking (only a regular file, up to 256 KiB).
+ * -ENOENT when there is none; on any failure a reason in err. */
+int state_load_text(const char *dir, char **ret, char *err, size_t errlen);
+
+/* Adds the holds of from to into (a hold whose id is taken gets a new one). Returns how many
+ * did not fit. */
+size_t state_merge_holds(CoreState *into, const CoreState *from);
 
 /* Reads /proc/sys/kernel/random/boot_id (under proc_root). */
 int boot_id_read(const char *proc_root, char *buf, size_t size);

@@ -99,6 +99,34 @@ static const KeyDef keys[] = {
 	{ "Metrics", "TextfilePath", VT_STRING, OFF(textfile_path), NOLIMIT, "" },
 };
 
+typedef enum StringRule {
+	STRING_NONEMPTY = 1 << 0,
+	STRING_ABSPATH = 1 << 1, /* when not empty */
+} StringRule;
+
+/* What a VT_STRING value must be. Only VT_STRING, VT_WORDS and VT_ARGV keys may be empty at
+ * all (it means "none" or "the default endpoint"); a value nothing could use (an empty
+ * SysfsRoot= crashed the daemon at every start, an empty DevicePattern= made a permanent
+ * probe error) is refused at FILE:LINE like any other bad value. */
+static const struct {
+	size_t offset;
+	StringRule rule;
+} string_rules[] = {
+	{ OFF(neuron_device_pattern), STRING_NONEMPTY | STRING_ABSPATH },
+	{ OFF(neuron_sysfs_root), STRING_NONEMPTY | STRING_ABSPATH },
+	{ OFF(imds_endpoint), STRING_NONEMPTY },
+	{ OFF(metrics_namespace), STRING_NONEMPTY },
+	{ OFF(textfile_path), STRING_ABSPATH },
+};
+
+static StringRule string_rule(const KeyDef *k)
+{
+	for (size_t i = 0; k->type == VT_STRING && i < ELEMENTSOF(string_rules); i++)
+		if (string_rules[i].offset == k->offset)
+			return string_rules[i].rule;
+	return 0;
+}
+
 void config_diag_clear(ConfigDiag *d)
 {
 	d->errors = strv_free(d->errors);
@@ -149,6 +177,12 @@ static int parse_number(const char *v, double *ret)
 	return 0;
 }
 
+static bool may_be_empty(const KeyDef *k)
+{
+	return (k->type == VT_STRING || k->type == VT_WORDS || k->type == VT_ARGV) &&
+	       !(string_rule(k) & STRING_NONEMPTY);
+}
+
 /* Stores v into the field; on failure writes a reason to why and leaves the field alone. */
 static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t whylen)
 {
@@ -159,6 +193,10 @@ static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t w
 	ActionKind a;
 	char **l = NULL;
 
+	if (*v == '\0' && !may_be_empty(k)) {
+		snprintf(why, whylen, "must not be empty");
+		return -EINVAL;
+	}
 	switch (k->type) {
 	case VT_TIMESPAN:
 		if (timespan_parse(v, &t) < 0) {
@@ -208,6 +246,10 @@ static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t w
 		return 0;
 	case VT_STRING: {
 		char *s = NULL;
+		if ((string_rule(k) & STRING_ABSPATH) && *v && *v != '/') {
+			snprintf(why, whylen, "must be an absolute path");
+			return -EINVAL;
+		}
 		if (*v && !(s = strdup(v)))
 			return -ENOMEM;
 		free(*(char **)field);
@@ -220,6 +262,13 @@ static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t w
 			snprintf(why, whylen, "unterminated quote");
 			return -EINVAL;
 		}
+		/* "" would match only a process without a name: surely a mistake. */
+		for (size_t i = 0; k->type == VT_WORDS && l[i]; i++)
+			if (l[i][0] == '\0') {
+				snprintf(why, whylen, "an empty word (\"\") in the list");
+				strv_free(l);
+				return -EINVAL;
+			}
 		if (k->type == VT_ARGV && strv_length(l) > 0 && l[0][0] != '/') {
 			snprintf(why, whylen, "the command must start with an absolute path");
 			strv_free(l);
@@ -380,51 +429,41 @@ int config_parse_text(Config *c, const char *name, const char *text, ConfigDiag 
 	return errors;
 }
 
-static int read_file(const char *path, char **ret)
+/* Far above any real configuration, far below what would hurt the daemon. */
+#define CONFIG_FILE_SIZE_MAX (1024 * 1024)
+
+static const char *read_error(int r)
 {
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	/* fopen() opens a directory happily; say what is wrong rather than "I/O error". */
-	struct stat st;
-	int e = fstat(fileno(f), &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
-	if (e < 0) {
-		fclose(f);
-		return e;
-	}
-	char *buf = NULL;
-	size_t size = 0;
-	FILE *m = open_memstream(&buf, &size);
-	if (!m) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		fwrite(chunk, 1, n, m);
-	int err = ferror(f) ? -EIO : 0;
-	fclose(f);
-	fclose(m);
-	if (err < 0 || memchr(buf, '\0', size)) {
-		free(buf);
-		return err < 0 ? err : -EBADMSG;
-	}
-	*ret = buf;
-	return 0;
+	return r == -EBADMSG ? "contains a NUL byte"
+	       : r == -EFBIG ? "larger than 1 MiB"
+	                     : strerror(-r);
 }
 
-static int load_one(Config *c, const char *path, bool optional, ConfigDiag *d)
+/* A missing main file means the built-in defaults; a drop-in that is not a regular file is
+ * skipped with a warning (systemd skips them too), and any other file that cannot be read is
+ * an error: what it says is unknown. */
+static int load_one(Config *c, const char *path, bool dropin, ConfigDiag *d)
 {
 	_cleanup_free_ char *text = NULL;
-	int r = read_file(path, &text);
-	if (r == -ENOENT && optional)
+	mode_t mode = 0;
+	ssize_t n = read_regular_file(path, CONFIG_FILE_SIZE_MAX, &text, &mode);
+	int r = n < 0 ? (int)n : memchr(text, '\0', (size_t)n) ? -EBADMSG : 0;
+	if (r == -ENOENT && !dropin)
 		return 0;
+	if (r == -EBADFD) {
+		diag_add(dropin ? &d->warnings : &d->errors, "%s: %snot a regular file (%s)%s",
+		         path, dropin ? "" : "cannot read: ", file_type_name(mode),
+		         dropin ? ", skipping it" : "");
+		return dropin ? 0 : 1;
+	}
+	if (r == -ENOMEM)
+		return r;
 	if (r < 0) {
-		diag_add(&d->errors, "%s: cannot read: %s", path,
-		         r == -EBADMSG ? "contains a NUL byte" : strerror(-r));
+		diag_add(&d->errors, "%s: cannot read: %s", path, read_error(r));
 		return 1;
 	}
+	if (!dropin)
+		c->main_file_found = true;
 	return config_parse_text(c, path, text, d);
 }
 
@@ -432,32 +471,6 @@ static int dropin_filter(const struct dirent *de)
 {
 	size_t n = strlen(de->d_name);
 	return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf");
-}
-
-static int validate(const Config *c, const char *name, ConfigDiag *d)
-{
-	int errors = 0;
-	if (c->neuron_device_pattern && c->neuron_device_pattern[0] != '/') {
-		diag_add(&d->errors, "%s: [Neuron] DevicePattern= must be an absolute path", name);
-		errors++;
-	}
-	if (c->neuron_sysfs_root && c->neuron_sysfs_root[0] != '/') {
-		diag_add(&d->errors, "%s: [Neuron] SysfsRoot= must be an absolute path", name);
-		errors++;
-	}
-	if (c->textfile_path && c->textfile_path[0] != '/') {
-		diag_add(&d->errors, "%s: [Metrics] TextfilePath= must be an absolute path", name);
-		errors++;
-	}
-	if (!c->metrics_namespace) {
-		diag_add(&d->errors, "%s: [Metrics] Namespace= must not be empty", name);
-		errors++;
-	}
-	if (!c->imds_endpoint) {
-		diag_add(&d->errors, "%s: [AWS] ImdsEndpoint= must not be empty", name);
-		errors++;
-	}
-	return errors;
 }
 
 int config_load(const char *main_path, const char *dropin_dir, Config *ret, ConfigDiag *d)
@@ -469,7 +482,7 @@ int config_load(const char *main_path, const char *dropin_dir, Config *ret, Conf
 	if (r < 0)
 		return r;
 	if (main_path) {
-		r = load_one(&c, main_path, true, d);
+		r = load_one(&c, main_path, false, d);
 		if (r < 0)
 			goto fail;
 		errors += r;
@@ -486,7 +499,7 @@ int config_load(const char *main_path, const char *dropin_dir, Config *ret, Conf
 			char path[4096];
 			snprintf(path, sizeof(path), "%s/%s", dropin_dir, names[i]->d_name);
 			if (r >= 0) {
-				r = load_one(&c, path, false, d);
+				r = load_one(&c, path, true, d);
 				if (r > 0)
 					errors += r;
 			}
@@ -496,7 +509,6 @@ int config_load(const char *main_path, const char *dropin_dir, Config *ret, Conf
 		if (r < 0)
 			goto fail;
 	}
-	errors += validate(&c, main_path ? main_path : "configuration", d);
 	if (errors > 0) {
 		config_free(&c);
 		return errors;

@@ -46,6 +46,8 @@ static const ActionOps *armed_ops(const Manager *m)
 
 void manager_save_state(Manager *m)
 {
+	if (m->state_unreadable[0])
+		return; /* what it holds is not known yet: never write over it */
 	_cleanup_free_ char *text =
 	        state_serialize(&m->state, m->have_last ? &m->last : NULL, m->boot_id);
 	int r = text ? state_save(m->opt.runtime_dir, text) : -ENOMEM;
@@ -58,27 +60,72 @@ void manager_save_state(Manager *m)
 	m->state_save_failed = r < 0;
 }
 
-static void load_state(Manager *m)
+/* Reads the state file into *ret. Returns 0, -ENOENT when there is none or it is from another
+ * boot (logged: holds end with the boot), or -EBADMSG with the reason in why. */
+static int read_state(Manager *m, CoreState *ret, Decision *ret_last, char *why, size_t len)
 {
 	_cleanup_free_ char *text = NULL;
-	char err[256];
-	int r = state_load_text(m->opt.runtime_dir, &text);
+	int r = state_load_text(m->opt.runtime_dir, &text, why, len);
+	if (r == -ENOENT)
+		return r;
+	if (r >= 0)
+		r = state_parse(text, m->boot_id, ret, ret_last, why, len);
+	if (r == -ESTALE) {
+		log_warning("ignoring %s/state: %s; holds and the idle streak end with the boot",
+		            m->opt.runtime_dir, why);
+		return -ENOENT;
+	}
+	return r < 0 ? -EBADMSG : 0;
+}
+
+static void load_state(Manager *m)
+{
+	char why[sizeof(m->state_unreadable)] = "";
+	int r = read_state(m, &m->state, &m->last, why, sizeof(why));
 	if (r == -ENOENT)
 		return;
 	if (r < 0) {
-		log_warning("cannot read %s/state: %s; starting with a fresh state",
-		            m->opt.runtime_dir, strerror(-r));
-		return;
-	}
-	r = state_parse(text, m->boot_id, &m->state, &m->last, err, sizeof(err));
-	if (r < 0) {
-		log_warning("ignoring %s/state: %s; starting with a fresh state",
-		            m->opt.runtime_dir, err);
+		strscpy(m->state_unreadable, sizeof(m->state_unreadable), why);
+		log_error("cannot use %s/state: %s; it may hold holds, so the machine stays up "
+		          "(probe-error) until it can be read or is removed; not writing over it",
+		          m->opt.runtime_dir, why);
 		return;
 	}
 	m->have_last = false; /* the old verdict is history, not this run's last check */
 	log_info("state restored from %s/state: idle %u/%u, %zu hold(s)", m->opt.runtime_dir,
 	         m->state.idle_checks, m->config.idle_checks, m->state.n_holds);
+}
+
+/* While the state file cannot be used, each check tries again; once it can (or is gone), its
+ * holds join the ones taken meanwhile and saving resumes. */
+static void retry_state(Manager *m)
+{
+	CoreState from;
+	Decision ignored;
+	char why[sizeof(m->state_unreadable)];
+	if (!m->state_unreadable[0])
+		return;
+	int r = read_state(m, &from, &ignored, why, sizeof(why));
+	if (r == -EBADMSG) {
+		strscpy(m->state_unreadable, sizeof(m->state_unreadable), why);
+		return;
+	}
+	m->state_unreadable[0] = '\0';
+	if (r == -ENOENT) {
+		log_notice("%s/state is gone; going on with the state in memory",
+		           m->opt.runtime_dir);
+		return;
+	}
+	size_t lost = state_merge_holds(&m->state, &from);
+	log_notice("%s/state can be read again: %zu hold(s) restored%s", m->opt.runtime_dir,
+	           from.n_holds - lost, lost ? ", some did not fit in the hold table" : "");
+}
+
+static void add_state_error(const Manager *m, Sample *s)
+{
+	if (m->state_unreadable[0])
+		sample_add_error(s, "state", "%s/state: %s (holds in it unknown: fix or remove it)",
+		                 m->opt.runtime_dir, m->state_unreadable);
 }
 
 static void notify_status(Manager *m, const Decision *d)
@@ -129,8 +176,10 @@ static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 	CoreState scratch;
 	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
 		*ret_sample = m->last_sample;
-	else
+	else {
 		sampler_sample(&m->sampler, &m->config, now, false, ret_sample);
+		add_state_error(m, ret_sample);
+	}
 	sample_add_spot(m, ret_sample);
 	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_CHECK, &scratch, ret);
 	/* It looks, it does not count: report the streak as it stands. */
@@ -339,8 +388,10 @@ static void do_check(Manager *m)
 	Sample sample;
 	Decision d;
 
+	retry_state(m);
 	sampler_sample(&m->sampler, &m->config, now, true, &sample);
 	sample_add_spot(m, &sample);
+	add_state_error(m, &sample);
 	if (sample.inhibitor.say_absent)
 		log_info("inhibitor: %s; the signal is off until logind answers",
 		         sample.inhibitor.absent);
@@ -400,6 +451,26 @@ void manager_holds_changed(Manager *m)
 	log_check("recheck", &d);
 }
 
+static int diag_gone(ConfigDiag *d, const char *path)
+{
+	char msg[4200];
+	snprintf(msg, sizeof(msg),
+	         "%s: No such file or directory; it was there when the configuration in force "
+	         "was read (restore it, or restart trnidled to run without it)",
+	         path);
+	return strv_push(&d->errors, msg);
+}
+
+/* The next check stays due at the last one + the interval (the new one, after a change):
+ * re-arming from the time of the reload let a reload every second put the checks off for
+ * ever. */
+static void reschedule_after_reload(Manager *m, usec_t old_interval)
+{
+	usec_t last = m->next_check_at - old_interval, now = now_boottime();
+	m->next_check_at = MAX(last + m->config.interval, now);
+	(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
+}
+
 int manager_reload(Manager *m, char ***ret_errors)
 {
 	Config c;
@@ -413,6 +484,13 @@ int manager_reload(Manager *m, char ***ret_errors)
 	int r = config_load(m->opt.config_path, m->opt.dropin_dir, &c, &diag);
 	for (char **w = diag.warnings; w && *w; w++)
 		log_warning("%s", *w);
+	/* A main file renamed away by mistake must not bring back the built-in defaults
+	 * (Action=none would become poweroff); removing it on purpose takes a restart. */
+	if (r == 0 && m->config.main_file_found && !c.main_file_found) {
+		config_free(&c);
+		(void)diag_gone(&diag, m->opt.config_path);
+		r = 1;
+	}
 	if (r != 0) {
 		for (char **e = diag.errors; e && *e; e++)
 			log_error("%s", *e);
@@ -424,13 +502,11 @@ int manager_reload(Manager *m, char ***ret_errors)
 		return r < 0 ? r : -EINVAL;
 	}
 	config_diag_clear(&diag);
-	bool interval_changed = c.interval != m->config.interval;
+	usec_t old_interval = m->config.interval;
 	config_free(&m->config);
 	m->config = c;
-	if (interval_changed) {
-		m->next_check_at = now_boottime() + m->config.interval;
-		(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
-	}
+	if (m->config.interval != old_interval)
+		reschedule_after_reload(m, old_interval);
 	aws_runtime_reload(m->aws);
 	log_info("configuration reloaded");
 	(void)sd_notify(false, "READY=1");
@@ -451,23 +527,32 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	return sd_event_exit(m->event, 0);
 }
 
+/* Locks the runtime directory itself: a lock file could be deleted from under the lock, and
+ * then a second daemon started on the same directory and the two overwrote each other's
+ * state. The directory cannot go while it holds our socket and state. */
 static int take_lock(Manager *m)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/trnidled.lock", m->opt.runtime_dir);
-	m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	m->lock_fd = open(m->opt.runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->lock_fd < 0) {
-		log_error("cannot open lock file %s: %s", path, strerror(errno));
-		return -errno;
+		int e = errno;
+		log_error("cannot open runtime directory %s: %s", m->opt.runtime_dir, strerror(e));
+		return -e;
 	}
+	/* flock() needs only an open descriptor: whoever may open (read) the directory may lock
+	 * it and keep the daemon from starting. Mode 0711 still lets everyone reach the socket. */
+	struct stat st;
+	if (fstat(m->lock_fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+		log_warning("runtime directory %s is readable by other users (mode %04o): any of "
+		            "them could lock it and keep trnidled from starting; make it 0711",
+		            m->opt.runtime_dir, (unsigned)(st.st_mode & 07777));
 	if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		if (e == EWOULDBLOCK)
 			log_error("another trnidled is already running with runtime directory %s "
-			          "(it holds %s); not starting a second one",
-			          m->opt.runtime_dir, path);
+			          "(it holds a lock on it); not starting a second one",
+			          m->opt.runtime_dir);
 		else
-			log_error("cannot lock %s: %s", path, strerror(e));
+			log_error("cannot lock %s: %s", m->opt.runtime_dir, strerror(e));
 		return -EBUSY;
 	}
 	return 0;
@@ -539,7 +624,7 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 	*config = (Config){ 0 };
 	core_state_init(&m->state);
 
-	if (mkdir(opt->runtime_dir, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(opt->runtime_dir, 0711) < 0 && errno != EEXIST) {
 		log_error("cannot create runtime directory %s: %s", opt->runtime_dir,
 		          strerror(errno));
 		r = -errno;

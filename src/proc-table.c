@@ -115,7 +115,8 @@ static bool is_gone(int r)
 
 ssize_t read_small_fileat(int dirfd, const char *path, char *buf, size_t size)
 {
-	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO under a configured root (SysfsRoot=) must not stop the checks. */
+	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	size_t n = 0;

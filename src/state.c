@@ -184,7 +184,11 @@ int state_save(const char *dir, const char *text)
 	char tmp[4096], path[4096];
 	snprintf(tmp, sizeof(tmp), "%s/.state.tmp", dir);
 	snprintf(path, sizeof(path), "%s/state", dir);
-	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* A fresh file every time: whatever else was left at this name (a FIFO would block the
+	 * open) is not written through. */
+	(void)unlink(tmp);
+	_cleanup_close_ int fd =
+	        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	size_t len = strlen(text), off = 0;
@@ -207,20 +211,39 @@ int state_save(const char *dir, const char *text)
 	return 0;
 }
 
-int state_load_text(const char *dir, char **ret)
+int state_load_text(const char *dir, char **ret, char *err, size_t errlen)
 {
 	char path[4096];
+	mode_t mode = 0;
 	snprintf(path, sizeof(path), "%s/state", dir);
-	char *buf = malloc(STATE_SIZE_MAX);
-	if (!buf)
-		return -ENOMEM;
-	ssize_t n = read_small_file(path, buf, STATE_SIZE_MAX);
-	if (n < 0) {
-		free(buf);
-		return (int)n;
+	ssize_t n = read_regular_file(path, STATE_SIZE_MAX, ret, &mode);
+	if (n == -EBADFD)
+		snprintf(err, errlen, "not a regular file (%s)", file_type_name(mode));
+	else if (n == -EFBIG)
+		snprintf(err, errlen, "larger than %d KiB", STATE_SIZE_MAX / 1024);
+	else if (n < 0)
+		snprintf(err, errlen, "%s", strerror((int)-n));
+	return n < 0 ? (int)n : 0;
+}
+
+size_t state_merge_holds(CoreState *into, const CoreState *from)
+{
+	size_t lost = 0;
+	into->next_hold_id = MAX(into->next_hold_id, from->next_hold_id);
+	for (size_t i = 0; i < from->n_holds; i++) {
+		if (into->n_holds >= HOLDS_MAX) {
+			lost++;
+			continue;
+		}
+		Hold h = from->holds[i];
+		for (size_t k = 0; k < into->n_holds; k++)
+			if (into->holds[k].id == h.id) {
+				h.id = into->next_hold_id++;
+				break;
+			}
+		into->holds[into->n_holds++] = h;
 	}
-	*ret = buf;
-	return 0;
+	return lost;
 }
 
 int boot_id_read(const char *proc_root, char *buf, size_t size)

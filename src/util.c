@@ -3,6 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "macro.h"
@@ -156,4 +159,70 @@ usec_t now_boottime(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
+}
+
+static bool is_dev_null(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3);
+}
+
+const char *file_type_name(mode_t mode)
+{
+	return S_ISREG(mode)    ? "a regular file"
+	       : S_ISDIR(mode)  ? "a directory"
+	       : S_ISFIFO(mode) ? "a FIFO"
+	       : S_ISSOCK(mode) ? "a socket"
+	       : S_ISCHR(mode)  ? "a character device"
+	       : S_ISBLK(mode)  ? "a block device"
+	                        : "of an unknown type";
+}
+
+ssize_t read_regular_file(const char *path, size_t max, char **ret, mode_t *ret_mode)
+{
+	struct stat st;
+	/* stat() before open(): opening a device node can have effects of its own. */
+	if (stat(path, &st) < 0)
+		return -errno;
+	*ret_mode = st.st_mode;
+	if (is_dev_null(&st))
+		return (*ret = strdup("")) ? 0 : -ENOMEM;
+	if (!S_ISREG(st.st_mode))
+		return -EBADFD;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* It may have been replaced since the stat(). */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*ret_mode = st.st_mode;
+	if (!S_ISREG(st.st_mode))
+		return -EBADFD;
+	/* One byte beyond the limit tells a file that grew past it. */
+	size_t size = 0, cap = MIN((size_t)st.st_size, max) + 1;
+	_cleanup_free_ char *buf = malloc(cap + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (size <= max) {
+		if (size == cap) {
+			cap = MIN(cap * 2, max + 1);
+			char *bigger = realloc(buf, cap + 1);
+			if (!bigger)
+				return -ENOMEM;
+			buf = bigger;
+		}
+		ssize_t k = read(fd, buf + size, cap - size);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		size += (size_t)k;
+	}
+	if (size > max)
+		return -EFBIG;
+	buf[size] = '\0';
+	*ret = buf;
+	buf = NULL;
+	return (ssize_t)size;
 }

@@ -137,6 +137,15 @@ def check_lines(d, pattern=r" check: "):
     return d.wait_for(pattern, timeout=0.1, count=0)
 
 
+def make_user(test, name):
+    """A system user for one test (removed after it); returns its uid."""
+    subprocess.run(["userdel", name], capture_output=True)
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   check=True, capture_output=True)
+    test.addCleanup(subprocess.run, ["userdel", name], capture_output=True)
+    return int(subprocess.run(["id", "-u", name], capture_output=True, text=True).stdout)
+
+
 class Fixture(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="trnidled-faults.")
@@ -318,26 +327,113 @@ class StateFileFaultTest(Fixture):
         d.wait_for(r"state restored from .*idle 7/1000")
         d.wait_for(r" check: idle \(idle 8/1000\)", timeout=10)
 
-    def test_corrupt_truncated_empty_or_foreign_state_is_ignored(self):
-        cases = {
-            b"\x00\xff garbage {": "not JSON",
-            self.good_state()[:40]: "not JSON",
-            b"": "not JSON",
-            b'{"version":1}': "missing or invalid fields",
-            self.good_state().replace(self.boot_id().encode(), b"another-boot"):
-                "written during another boot",
-            b"[" * 100000: "not JSON",
+    def test_state_from_another_boot_is_ignored(self):
+        # Holds and the streak end with the boot, by design.
+        d = self.start_with_state(self.good_state().replace(self.boot_id().encode(),
+                                                            b"another-boot"))
+        line = d.wait_for(r"warning: ignoring .*/state: ")[0]
+        self.assertIn("written during another boot", line)
+        d.wait_for(r" check: idle \(idle 1/1000\)", timeout=10)
+
+    def unusable_states(self, runtime):
+        path = os.path.join(runtime, "state")
+
+        def write(text):
+            return lambda: open(path, "wb").write(text)
+        return {
+            "garbage": (write(b"\x00\xff garbage {"), "not JSON"),
+            "truncated": (write(self.good_state()[:40]), "not JSON"),
+            "empty": (write(b""), "not JSON"),
+            "fields": (write(b'{"version":1}'), "missing or invalid fields"),
+            "brackets": (write(b"[" * 100000), "not JSON"),
+            "oversized": (write(b" " * (256 * 1024 + 1)), "larger than 256 KiB"),
+            "directory": (lambda: os.mkdir(path), r"not a regular file \(a directory\)"),
+            # A FIFO here kept the daemon from ever starting.
+            "fifo": (lambda: os.mkfifo(path), r"not a regular file \(a FIFO\)"),
         }
-        for text, why in cases.items():
-            with self.subTest(state=text[:30]):
-                d = self.start_with_state(text)
-                line = d.wait_for(r"warning: ignoring .*/state: ")[0]
-                self.assertIn(why, line)
-                self.assertIn("starting with a fresh state", line)
-                d.wait_for(r" check: idle \(idle 1/1000\)", timeout=10)
-                self.assert_keeps_checking(d, more=1)
+
+    def test_unusable_state_keeps_the_machine_up(self):
+        # It may hold holds: never start afresh over it. Each check is active (probe-error
+        # naming the file and why) and the file is left as it is.
+        for name in self.unusable_states("").keys():
+            with self.subTest(state=name):
+                # A directory each: a daemon that was stopped may still be saving.
+                runtime = os.path.join(self.tmp.name, "run-" + name)
+                os.makedirs(runtime)
+                make, why = self.unusable_states(runtime)[name]
+                make()
+                before = os.lstat(os.path.join(runtime, "state"))
+                d = self.start(IDLE_CONFIG, runtime_dir=runtime)  # IdleChecks=1
+                lines = d.wait_for(r" check: ", timeout=10, count=2)
+                self.assertNotIn("check: idle", d.log())
+                d.wait_for(r"error: cannot use .*/state: .*the machine stays up")
+                for line in lines:
+                    self.assertRegex(line, r" check: active .*probe-error .*"
+                                           + runtime + "/state: " + why)
+                self.assertNotIn("check: idle", d.log())
+                self.assertNotRegex(d.log(), r"action poweroff \(")
+                after = os.lstat(os.path.join(runtime, "state"))
+                self.assertEqual((after.st_ino, after.st_size), (before.st_ino, before.st_size))
                 d.cleanup()
                 self.daemons.remove(d)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to create a second user")
+    def test_state_the_daemon_may_not_read(self):
+        uid = make_user(self, "trnidle-state")
+        # Root's file in the daemon's directory, mode 0600: EACCES for the daemon's user.
+        os.chmod(self.tmp.name, 0o755)
+        runtime = os.path.join(self.tmp.name, "run")
+        os.makedirs(runtime)
+        path = os.path.join(runtime, "state")
+        with open(path, "wb") as f:
+            f.write(self.good_state())
+        os.chmod(path, 0o600)
+        d = Daemon(IDLE_CONFIG, wrapper=PIDNS, user=uid, runtime_dir=runtime,
+                   args=["--dev-dir", self.devdir])
+        self.daemons.append(d)
+        line = d.wait_for(r" check: ", timeout=10)[0]
+        self.assertRegex(line, r" check: active .*probe-error .*/state: Permission denied")
+
+    def test_state_readable_again_restores_its_holds(self):
+        runtime = os.path.join(self.tmp.name, "run")
+        os.makedirs(os.path.join(runtime, "state"))
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
+                       runtime_dir=runtime)
+        d.wait_for(r" check: active .*probe-error", timeout=10)
+        # Taken while the file could not be read: it stays too.
+        self.assertNotIn("error", d.call("io.trnidle.Hold", {"duration": "1h",
+                                                             "reason": "meanwhile"}))
+        os.rmdir(os.path.join(runtime, "state"))
+        now = int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1e6)
+        state = json.loads(self.good_state())
+        state["holds"] = [{"id": 1, "uid": 0, "owner": "root", "until_usec": now + 3600 * 10**6,
+                           "reason": "from the file"}]
+        state["next_hold_id"] = 2
+        with open(os.path.join(runtime, ".x"), "w") as f:
+            json.dump(state, f)
+        os.rename(os.path.join(runtime, ".x"), os.path.join(runtime, "state"))
+        d.wait_for(r"state can be read again: 1 hold\(s\) restored", timeout=10)
+        holds = d.call("io.trnidle.Status")["parameters"]["holds"]
+        self.assertEqual(sorted(h["reason"] for h in holds), ["from the file", "meanwhile"])
+        self.assertEqual(len({h["id"] for h in holds}), 2)
+        d.wait_for(r" check: held", timeout=10)
+        # Saving resumed: the file now has both.
+        d.wait_for(r" check: held", timeout=10, count=2)
+        with open(os.path.join(runtime, "state")) as f:
+            self.assertEqual(len(json.load(f)["holds"]), 2)
+
+    def test_state_removed_while_unusable(self):
+        runtime = os.path.join(self.tmp.name, "run")
+        os.makedirs(runtime)
+        os.mkfifo(os.path.join(runtime, "state"))
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
+                       runtime_dir=runtime)
+        d.wait_for(r" check: active .*probe-error", timeout=10)
+        os.unlink(os.path.join(runtime, "state"))
+        d.wait_for(r"state is gone; going on with the state in memory", timeout=10)
+        d.wait_for(r" check: idle \(idle 1/1000\)", timeout=10)
+        d.wait_for(r" check: idle \(idle 2/1000\)", timeout=10)
+        self.assertTrue(os.path.isfile(os.path.join(runtime, "state")))
 
 
 class ReloadFaultTest(Fixture):
@@ -358,6 +454,142 @@ class ReloadFaultTest(Fixture):
         d.write_dropin("50-broken.conf", "[Action]\nAction=none\n")
         self.assertEqual(d.ctl("reload").returncode, 0)
         self.assertEqual(d.call("io.trnidle.Status")["parameters"]["action"], "none")
+
+
+class ConfigFileFaultTest(Fixture):
+    """Root's mistakes with configuration files: each is named, none freezes the daemon or
+    silently turns a safeguard off."""
+    CONFIG = IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000").replace(
+        "Action=poweroff", "Action=none")
+
+    def action(self, d):
+        return d.call("io.trnidle.Status")["parameters"]["action"]
+
+    def test_empty_value_is_refused_at_file_and_line(self):
+        # An empty SysfsRoot= passed --check-config and crashed the daemon at every start.
+        for key, line in (("SysfsRoot", 12), ("DevicePattern", 12)):
+            with self.subTest(key=key):
+                d = Daemon(IDLE_CONFIG + f"[Neuron]\n{key}=\n", args=["--dev-dir", self.devdir])
+                self.daemons.append(d)
+                expected = f"trnidled.conf:{line}: [Neuron] {key}=: must not be empty"
+                r = subprocess.run([reliability.TRNIDLED, "--check-config", "--config",
+                                    d.config], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(expected, r.stderr)
+                self.assertEqual(d.proc.wait(20), 2)
+                self.assertIn(expected, d.log())
+
+    def test_main_file_renamed_away_keeps_the_configuration(self):
+        d = self.start(self.CONFIG)
+        d.wait_for(r" check: ", timeout=10)
+        self.assertEqual(self.action(d), "none")
+        os.rename(d.config, d.config + ".old")
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{d.config}: No such file or directory; it was there", r.stderr + r.stdout)
+        d.wait_for(r"error: reload failed: keeping the configuration in force")
+        d.signal(signal.SIGHUP)  # the same outcome
+        d.wait_for(r"reload failed", count=2)
+        self.assertEqual(self.action(d), "none")  # not the built-in poweroff
+        self.assert_keeps_checking(d)
+        os.rename(d.config + ".old", d.config)
+        self.assertEqual(d.ctl("reload").returncode, 0)
+
+    def test_fifo_dropin_does_not_block_the_reload(self):
+        d = self.start(self.CONFIG)
+        d.wait_for(r" check: ", timeout=10)
+        os.mkfifo(os.path.join(d.dropin_dir, "20-fifo.conf"))
+        d.write_dropin("30-good.conf", "[Check]\nIdleChecks=999\n")
+        started = time.monotonic()
+        r = d.ctl("reload", timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(time.monotonic() - started, 2)
+        d.wait_for(r"warning: .*/20-fifo.conf: not a regular file \(a FIFO\), skipping it")
+        self.assertIn("after 999 idle check", d.call("io.trnidle.Status")["parameters"]["text"])
+        self.assert_keeps_checking(d)
+
+    def test_dropin_linked_to_dev_zero_or_dev_null(self):
+        d = self.start(self.CONFIG)
+        d.wait_for(r" check: ", timeout=10)
+        rss = d.rss_kib()
+        os.symlink("/dev/zero", os.path.join(d.dropin_dir, "20-zero.conf"))
+        # Linked to /dev/null, a drop-in is masked (as with systemd): no word about it.
+        d.write_dropin("30-masked.conf", "[Action]\nAction=poweroff\n")
+        os.unlink(os.path.join(d.dropin_dir, "30-masked.conf"))
+        os.symlink("/dev/null", os.path.join(d.dropin_dir, "30-masked.conf"))
+        r = d.ctl("reload", timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.wait_for(r"warning: .*/20-zero.conf: not a regular file \(a character device\), "
+                   r"skipping it")
+        self.assertNotIn("30-masked.conf", d.log())
+        self.assertEqual(self.action(d), "none")
+        self.assertLess(d.rss_kib() - rss, 4096)
+        self.assert_keeps_checking(d)
+        started = time.monotonic()
+        self.assertEqual(d.stop(timeout=10), 0)
+        self.assertLess(time.monotonic() - started, 5)
+
+
+class ScheduleAndLockTest(Fixture):
+    def test_reloads_keep_the_schedule(self):
+        # A reload every second, alternating IntervalSec=2s and 3s: the next check stays
+        # due at the last check + the new interval (re-arming from the reload put it off
+        # for ever: no check in 12 s).
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000")
+                       .replace("IntervalSec=1s", "IntervalSec=2s"))
+        d.wait_for(r" check: ", timeout=10)
+        n = len(d.check_times())
+        end = time.monotonic() + 12
+        interval = 3
+        while time.monotonic() < end:
+            d.write_dropin("50-interval.conf", f"[Check]\nIntervalSec={interval}s\n")
+            self.assertEqual(d.ctl("reload").returncode, 0)
+            interval = 5 - interval
+            time.sleep(1)
+        times = d.check_times()[n - 1:]
+        self.assertGreaterEqual(len(times) - 1, 3, d.log()[-2000:])
+        self.assertLessEqual(reliability.max_gap(times + [time.time()]), 3.5)
+
+    def test_second_daemon_on_the_same_runtime_dir_refused_without_lock_file(self):
+        first = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"))
+        first.wait_for(r" check: ", timeout=10)
+        for name in os.listdir(first.runtime):
+            if name.endswith(".lock"):
+                os.unlink(os.path.join(first.runtime, name))
+        second = Daemon(IDLE_CONFIG, runtime_dir=first.runtime, wrapper=PIDNS,
+                        args=["--dev-dir", self.devdir])
+        self.daemons.append(second)
+        self.assertNotEqual(second.proc.wait(20), 0)
+        self.assertIn(f"another trnidled is already running with runtime directory "
+                      f"{first.runtime}", second.log())
+        self.assert_keeps_checking(first)
+        self.assertIn("after 1000 idle check",
+                      first.call("io.trnidle.Status")["parameters"]["text"])
+
+
+    def test_no_user_may_lock_the_runtime_dir(self):
+        # flock() needs only an open descriptor: a user who could open the directory could
+        # keep the daemon from starting. Created 0711, it can be reached but not opened.
+        os.chmod(self.tmp.name, 0o755)
+        runtime = os.path.join(self.tmp.name, "run-new")
+        d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
+                       runtime_dir=runtime)
+        self.assertEqual(os.stat(runtime).st_mode & 0o7777, 0o711)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "flock", "-n", runtime, "true"], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Permission denied", r.stderr)
+        self.assertNotIn("readable by other users", d.log())
+        # A user may still reach the socket.
+        r = d.ctl("status", user=65534)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # One made readable by others is named.
+        readable = os.path.join(self.tmp.name, "run-readable")
+        os.makedirs(readable, mode=0o755)
+        os.chmod(readable, 0o755)
+        d2 = self.start(IDLE_CONFIG, runtime_dir=readable)
+        d2.wait_for(r"warning: runtime directory .*run-readable is readable by other users "
+                    r"\(mode 0755\)")
 
 
 class ClockJumpTest(Fixture):
@@ -449,12 +681,7 @@ class ProcFaultTest(Fixture):
         # A daemon without root cannot read /proc/PID/exe of root's processes. A root process
         # whose name makes the sessions probe look closer (an SSM session worker) is then a
         # probe error, which counts as activity, never as idle.
-        subprocess.run(["userdel", self.USER], capture_output=True)
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        self.USER], check=True, capture_output=True)
-        self.addCleanup(subprocess.run, ["userdel", self.USER], capture_output=True)
-        uid = int(subprocess.run(["id", "-u", self.USER], capture_output=True,
-                                 text=True).stdout)
+        uid = make_user(self, self.USER)
         worker = os.path.join(self.tmp.name, "ssm-session-worker")
         shutil.copy("/bin/sleep", worker)
         wrapper = PIDNS + ["sh", "-c", f'{worker} 600 & exec "$0" "$@"']

@@ -127,21 +127,26 @@ class LifecycleTest(DaemonTestCase):
         # New holds get new numbers.
         self.assertIn("hold #2", d3.ctl("hold", "1h", check=0).stdout)
 
-    def test_state_from_another_boot_or_corrupt_is_ignored(self):
+    def test_state_from_another_boot_is_ignored_a_corrupt_one_keeps_the_machine_up(self):
         run = os.path.join(self.tmp, "run")
         os.makedirs(run)
-        for text, reason in (
-                ('{"version":1,"boot_id":"not-this-boot","idle_checks":7,"next_hold_id":1,'
-                 '"holds":[]}', "written during another boot"),
-                ('{"version":1,"boot_id":', "not JSON")):
-            write(os.path.join(run, "state"), text)
-            d = Daemon(self.tmp, runtime_dir=run, config=config_text(), name="stale")
-            self.daemons.append(d)
-            d.start()
-            warning = d.wait_for(r"^warning: ignoring .*/state: ")[0]
-            self.assertIn(reason, warning)
-            self.assertEqual(d.wait_for(r"^check:")[0], "check: idle (idle 1/1000)")
-            self.assertEqual(d.stop(), 0)
+        write(os.path.join(run, "state"), '{"version":1,"boot_id":"not-this-boot",'
+                                          '"idle_checks":7,"next_hold_id":1,"holds":[]}')
+        d = Daemon(self.tmp, runtime_dir=run, config=config_text(), name="stale")
+        self.daemons.append(d)
+        d.start()
+        warning = d.wait_for(r"^warning: ignoring .*/state: ")[0]
+        self.assertIn("written during another boot", warning)
+        self.assertEqual(d.wait_for(r"^check:")[0], "check: idle (idle 1/1000)")
+        self.assertEqual(d.stop(), 0)
+        # A corrupt one may hold holds: never dropped (test_faults.StateFileFaultTest).
+        write(os.path.join(run, "state"), '{"version":1,"boot_id":')
+        d = Daemon(self.tmp, runtime_dir=run, config=config_text(), name="corrupt")
+        self.daemons.append(d)
+        d.start()
+        self.assertIn("not JSON", d.wait_for(r"^error: cannot use .*/state: ")[0])
+        self.assertRegex(d.wait_for(r"^check:")[0], r"^check: active .*probe-error state: ")
+        self.assertEqual(d.stop(), 0)
 
     def test_check_config(self):
         path = os.path.join(self.tmp, "bad.conf")

@@ -118,8 +118,17 @@ static const BadCase bad[] = {
 	  "t.conf:2: [Check] IntervalSec=soon: not a time span (examples: 90s, 5min, 2h)" },
 	{ "[Check]\nIntervalSec=0\n",
 	  "t.conf:2: [Check] IntervalSec=0: out of range (10ms to 1d)" },
-	{ "[Check]\nIntervalSec=\n",
-	  "t.conf:2: [Check] IntervalSec=: not a time span (examples: 90s, 5min, 2h)" },
+	{ "[Check]\nIntervalSec=\n", "t.conf:2: [Check] IntervalSec=: must not be empty" },
+	{ "[Check]\nIntervalSec=  \n", "t.conf:2: [Check] IntervalSec=: must not be empty" },
+	{ "[Neuron]\nSysfsRoot=\n", "t.conf:2: [Neuron] SysfsRoot=: must not be empty" },
+	{ "[Neuron]\nSysfsRoot=relative/path\n",
+	  "t.conf:2: [Neuron] SysfsRoot=relative/path: must be an absolute path" },
+	{ "[Neuron]\nDevicePattern=neuron*\n",
+	  "t.conf:2: [Neuron] DevicePattern=neuron*: must be an absolute path" },
+	{ "[Metrics]\nTextfilePath=m.prom\n",
+	  "t.conf:2: [Metrics] TextfilePath=m.prom: must be an absolute path" },
+	{ "[Neuron]\nProcesses=neuronx-cc \"\"\n",
+	  "t.conf:2: [Neuron] Processes=neuronx-cc \"\": an empty word (\"\") in the list" },
 	{ "\n\n[Check]\nIdleChecks=0\n",
 	  "t.conf:4: [Check] IdleChecks=0: out of range (1 to 10000)" },
 	{ "[Check]\nIdleChecks=2.5\n", "t.conf:2: [Check] IdleChecks=2.5: not a whole number" },
@@ -153,6 +162,78 @@ static const BadCase bad[] = {
 START_TEST(test_bad_value)
 {
 	parse_one_error(bad[_i].text, bad[_i].error);
+}
+END_TEST
+
+/* The keys an empty value is a meaningful setting for (documented in trnidled.conf(5)): a
+ * key added to the table must be either here or refused when empty. */
+static const char *const may_be_empty[] = {
+	"Action.PreActionCommand", /* no command */
+	"Neuron.Processes",        /* the list matches nothing */
+	"Processes.Active",        /* the list matches nothing */
+	"AWS.Ec2Endpoint",         /* the region's public endpoint */
+	"AWS.MonitoringEndpoint",  /* the region's public endpoint */
+	"Metrics.TextfilePath",    /* no metrics file */
+};
+
+static bool listed(const char *const *l, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(l[i], s))
+			return true;
+	return false;
+}
+
+/* Every key of the table (read from the dump, which prints them all): "Key=" is either
+ * refused at FILE:LINE or one of the documented empty settings, and the dump shows it so. */
+START_TEST(test_every_key_empty)
+{
+	Config defaults;
+	char *dump = NULL, section[64] = "";
+	size_t size = 0, n_keys = 0;
+	ck_assert_int_eq(config_init_defaults(&defaults), 0);
+	FILE *f = open_memstream(&dump, &size);
+	config_dump(&defaults, f);
+	fclose(f);
+	config_free(&defaults);
+	for (char *line = strtok(dump, "\n"); line; line = strtok(NULL, "\n")) {
+		if (line[0] == '[') {
+			snprintf(section, sizeof(section), "%.*s", (int)strcspn(line + 1, "]"),
+			         line + 1);
+			continue;
+		}
+		char key[64], name[160], text[256], expected[256];
+		snprintf(key, sizeof(key), "%.*s", (int)strcspn(line, "="), line);
+		snprintf(name, sizeof(name), "%s.%s", section, key);
+		snprintf(text, sizeof(text), "[%s]\n%s=\n", section, key);
+		n_keys++;
+		Config c;
+		ConfigDiag d = { 0 };
+		ck_assert_int_eq(config_init_defaults(&c), 0);
+		int r = config_parse_text(&c, "t.conf", text, &d);
+		if (listed(may_be_empty, ELEMENTSOF(may_be_empty), name)) {
+			ck_assert_msg(r == 0, "%s= refused: %s", name,
+			              d.errors ? d.errors[0] : "?");
+			char *out = NULL;
+			size_t outsize = 0;
+			FILE *o = open_memstream(&out, &outsize);
+			config_dump(&c, o);
+			fclose(o);
+			snprintf(expected, sizeof(expected), "\n%s=\n", key);
+			ck_assert_msg(strstr(out, expected), "%s= not shown empty", name);
+			free(out);
+		} else {
+			snprintf(expected, sizeof(expected),
+			         "t.conf:2: [%s] %s=: must not be empty", section, key);
+			ck_assert_msg(r == 1 && d.errors && streq(d.errors[0], expected),
+			              "%s= accepted or refused oddly: %s", name,
+			              d.errors ? d.errors[0] : "accepted");
+		}
+		config_diag_clear(&d);
+		config_free(&c);
+	}
+	ck_assert_uint_gt(n_keys, 20);
+	free(dump);
 }
 END_TEST
 
@@ -306,30 +387,107 @@ START_TEST(test_nul_byte_rejected)
 }
 END_TEST
 
-START_TEST(test_main_path_is_a_directory)
+static void path_in_tmp(char *buf, size_t size, const char *rel)
 {
-	char dir[512];
-	snprintf(dir, sizeof(dir), "%s/x.conf", test_tmpdir);
-	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(buf, size, "%s/%s", test_tmpdir, rel);
+}
+
+/* The main file must be a file: anything else is an error naming it, never a hang. */
+START_TEST(test_main_path_is_not_a_file)
+{
+	static const char *const expected[] = { "x.conf: cannot read: not a regular file (a "
+		                                "directory)",
+		                                "x.conf: cannot read: not a regular file (a "
+		                                "FIFO)" };
+	char path[512];
+	path_in_tmp(path, sizeof(path), "x.conf");
+	ck_assert_int_eq(_i == 0 ? mkdir(path, 0755) : mkfifo(path, 0644), 0);
 	Config c;
 	ConfigDiag d = { 0 };
 	ck_assert_int_eq(load(&c, &d), 1);
-	ck_assert_ptr_nonnull(strstr(d.errors[0], "x.conf: cannot read: Is a directory"));
+	ck_assert_msg(strstr(d.errors[0], expected[_i]), "%s", d.errors[0]);
 	config_diag_clear(&d);
 }
 END_TEST
 
-START_TEST(test_cross_field_checks)
+START_TEST(test_main_file_found)
 {
-	char expected[1024];
-	WRITE("x.conf", "[Neuron]\nSysfsRoot=relative/path\n[Metrics]\nNamespace=\n");
 	Config c;
 	ConfigDiag d = { 0 };
-	ck_assert_int_eq(load(&c, &d), 2);
+	ck_assert_int_eq(load(&c, &d), 0);
+	ck_assert(!c.main_file_found);
+	config_free(&c);
+	WRITE("x.conf", "# all defaults\n");
+	ck_assert_int_eq(load(&c, &d), 0);
+	ck_assert(c.main_file_found);
+	config_free(&c);
+	config_diag_clear(&d);
+}
+END_TEST
+
+/* A drop-in that is a FIFO blocked the reload; one linked to /dev/zero grew the daemon by
+ * hundreds of MB. Both are skipped, named in a warning; the others still apply. */
+START_TEST(test_dropin_not_a_file_is_skipped)
+{
+	char dir[512], path[512], expected[1024];
+	path_in_tmp(dir, sizeof(dir), "x.conf.d");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	WRITE("x.conf.d/10-a.conf", "[Check]\nIdleChecks=4\n");
+	path_in_tmp(path, sizeof(path), "x.conf.d/20-fifo.conf");
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	path_in_tmp(path, sizeof(path), "x.conf.d/30-zero.conf");
+	ck_assert_int_eq(symlink("/dev/zero", path), 0);
+	path_in_tmp(path, sizeof(path), "x.conf.d/40-dir.conf");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	WRITE("x.conf.d/50-b.conf", "[Check]\nIntervalSec=7s\n");
+
+	Config c;
+	ConfigDiag d = { 0 };
+	ck_assert_int_eq(load(&c, &d), 0);
+	ck_assert_uint_eq(c.idle_checks, 4);
+	ck_assert_uint_eq(c.interval, 7 * SEC);
+	ck_assert_uint_eq(strv_length(d.warnings), 3);
 	snprintf(expected, sizeof(expected),
-	         "%s/x.conf: [Neuron] SysfsRoot= must be an absolute path", test_tmpdir);
-	ck_assert_str_eq(d.errors[0], expected);
-	ck_assert_ptr_nonnull(strstr(d.errors[1], "Namespace= must not be empty"));
+	         "%s/x.conf.d/20-fifo.conf: not a regular file (a FIFO), skipping it", test_tmpdir);
+	ck_assert_str_eq(d.warnings[0], expected);
+	ck_assert_ptr_nonnull(strstr(d.warnings[1], "30-zero.conf: not a regular file (a "
+	                                            "character device), skipping it"));
+	ck_assert_ptr_nonnull(strstr(d.warnings[2], "40-dir.conf: not a regular file (a "
+	                                            "directory), skipping it"));
+	config_diag_clear(&d);
+	config_free(&c);
+}
+END_TEST
+
+/* As with systemd, a drop-in linked to /dev/null is masked: it says nothing, silently. */
+START_TEST(test_dropin_masked_by_dev_null)
+{
+	char dir[512], path[512];
+	path_in_tmp(dir, sizeof(dir), "x.conf.d");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	WRITE("x.conf", "[Check]\nIdleChecks=3\n");
+	path_in_tmp(path, sizeof(path), "x.conf.d/50-off.conf");
+	ck_assert_int_eq(symlink("/dev/null", path), 0);
+	Config c;
+	ConfigDiag d = { 0 };
+	ck_assert_int_eq(load(&c, &d), 0);
+	ck_assert_ptr_null(d.warnings);
+	ck_assert_uint_eq(c.idle_checks, 3);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_file_over_the_size_limit)
+{
+	size_t len = 1024 * 1024 + 1;
+	char *text = malloc(len);
+	memset(text, '#', len);
+	test_write_file("x.conf", text, len);
+	free(text);
+	Config c;
+	ConfigDiag d = { 0 };
+	ck_assert_int_eq(load(&c, &d), 1);
+	ck_assert_ptr_nonnull(strstr(d.errors[0], "x.conf: cannot read: larger than 1 MiB"));
 	config_diag_clear(&d);
 }
 END_TEST
@@ -368,6 +526,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_good_file);
 	tcase_add_test(tc, test_later_line_wins_and_empty_resets);
 	tcase_add_loop_test(tc, test_bad_value, 0, (int)ELEMENTSOF(bad));
+	tcase_add_test(tc, test_every_key_empty);
 	tcase_add_test(tc, test_every_bad_line_is_reported);
 	tcase_add_test(tc, test_unknown_keys_and_sections_warn);
 	tcase_add_test(tc, test_long_value_is_cut_in_the_message);
@@ -380,8 +539,11 @@ Suite *make_suite(void)
 	tcase_add_test(files, test_dropin_order);
 	tcase_add_test(files, test_error_in_dropin_names_it_and_rejects_all);
 	tcase_add_test(files, test_nul_byte_rejected);
-	tcase_add_test(files, test_main_path_is_a_directory);
-	tcase_add_test(files, test_cross_field_checks);
+	tcase_add_loop_test(files, test_main_path_is_not_a_file, 0, 2);
+	tcase_add_test(files, test_main_file_found);
+	tcase_add_test(files, test_dropin_not_a_file_is_skipped);
+	tcase_add_test(files, test_dropin_masked_by_dev_null);
+	tcase_add_test(files, test_file_over_the_size_limit);
 	suite_add_tcase(s, files);
 	return s;
 }

@@ -217,11 +217,11 @@ END_TEST
 
 START_TEST(test_save_and_load)
 {
-	char *text = NULL, path[512];
-	ck_assert_int_eq(state_load_text(test_tmpdir, &text), -ENOENT);
+	char *text = NULL, path[512], err[128];
+	ck_assert_int_eq(state_load_text(test_tmpdir, &text, err, sizeof(err)), -ENOENT);
 	ck_assert_int_eq(state_save(test_tmpdir, "{\"first\":1}"), 0);
 	ck_assert_int_eq(state_save(test_tmpdir, "{\"second\":2}"), 0);
-	ck_assert_int_eq(state_load_text(test_tmpdir, &text), 0);
+	ck_assert_int_eq(state_load_text(test_tmpdir, &text, err, sizeof(err)), 0);
 	ck_assert_str_eq(text, "{\"second\":2}");
 	free(text);
 	/* No temporary file left behind, and the file is private. */
@@ -231,6 +231,81 @@ START_TEST(test_save_and_load)
 	snprintf(path, sizeof(path), "%s/state", test_tmpdir);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
+}
+END_TEST
+
+/* A FIFO at the state path kept the daemon from ever starting; anything but a regular file,
+ * or one beyond the size limit, is a reason, at once. */
+START_TEST(test_load_not_a_file)
+{
+	static const char *const why[] = { "not a regular file (a FIFO)",
+		                           "not a regular file (a directory)",
+		                           "not a regular file (a character device)",
+		                           "larger than 256 KiB" };
+	char path[512], err[128] = "", *text = NULL;
+	snprintf(path, sizeof(path), "%s/state", test_tmpdir);
+	if (_i == 0)
+		ck_assert_int_eq(mkfifo(path, 0600), 0);
+	else if (_i == 1)
+		ck_assert_int_eq(mkdir(path, 0700), 0);
+	else if (_i == 2)
+		ck_assert_int_eq(symlink("/dev/zero", path), 0);
+	else {
+		char *big = malloc(256 * 1024 + 1);
+		memset(big, ' ', 256 * 1024 + 1);
+		test_write_file("state", big, 256 * 1024 + 1);
+		free(big);
+	}
+	ck_assert_int_lt(state_load_text(test_tmpdir, &text, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, why[_i]);
+	ck_assert_ptr_null(text);
+}
+END_TEST
+
+/* Whatever was left at the temporary file's name is replaced, not written through. */
+START_TEST(test_save_over_a_fifo_left_as_temporary)
+{
+	char path[512], err[128], *text = NULL;
+	snprintf(path, sizeof(path), "%s/.state.tmp", test_tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(state_save(test_tmpdir, "{}"), 0);
+	ck_assert_int_eq(state_load_text(test_tmpdir, &text, err, sizeof(err)), 0);
+	ck_assert_str_eq(text, "{}");
+	free(text);
+}
+END_TEST
+
+static Hold hold(uint64_t id, const char *reason)
+{
+	Hold h = { .id = id, .uid = 1000, .until = 10 * USEC_PER_SEC };
+	strscpy(h.reason, sizeof(h.reason), reason);
+	return h;
+}
+
+/* The holds of a state file read late join the ones taken meanwhile; an id taken meanwhile
+ * is not given twice. */
+START_TEST(test_merge_holds)
+{
+	CoreState into, from;
+	core_state_init(&into);
+	core_state_init(&from);
+	into.holds[into.n_holds++] = hold(1, "meanwhile");
+	into.next_hold_id = 2;
+	from.holds[from.n_holds++] = hold(1, "from the file");
+	from.holds[from.n_holds++] = hold(5, "also from the file");
+	from.next_hold_id = 6;
+	ck_assert_uint_eq(state_merge_holds(&into, &from), 0);
+	ck_assert_uint_eq(into.n_holds, 3);
+	ck_assert_str_eq(into.holds[0].reason, "meanwhile");
+	ck_assert_uint_eq(into.holds[0].id, 1);
+	ck_assert_str_eq(into.holds[1].reason, "from the file");
+	ck_assert_uint_eq(into.holds[1].id, 6);
+	ck_assert_uint_eq(into.holds[2].id, 5);
+	ck_assert_uint_eq(into.next_hold_id, 7);
+	/* A full table says how many did not fit. */
+	into.n_holds = HOLDS_MAX - 1;
+	ck_assert_uint_eq(state_merge_holds(&into, &from), 1);
+	ck_assert_uint_eq(into.n_holds, HOLDS_MAX);
 }
 END_TEST
 
@@ -272,11 +347,14 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_too_many_holds_rejected);
 	tcase_add_test(tc, test_next_hold_id_never_reuses_an_id);
 	tcase_add_test(tc, test_unknown_last_reasons_are_skipped);
+	tcase_add_test(tc, test_merge_holds);
 	suite_add_tcase(s, tc);
 
 	TCase *files = tcase_create("files");
 	tcase_add_checked_fixture(files, test_tmpdir_setup, test_tmpdir_teardown);
 	tcase_add_test(files, test_save_and_load);
+	tcase_add_loop_test(files, test_load_not_a_file, 0, 4);
+	tcase_add_test(files, test_save_over_a_fifo_left_as_temporary);
 	tcase_add_test(files, test_save_into_missing_dir_fails);
 	tcase_add_test(files, test_boot_id_read);
 	suite_add_tcase(s, files);
