@@ -340,6 +340,28 @@ void proc_table_done(ProcTable *t)
 	*t = (ProcTable){ 0 };
 }
 
+static ProcView *view_get(const ProcTable *t, const ProcEntry *e);
+
+/* The executable of a candidate, known from the previous check: it changes only with an exec,
+ * which changes comm too. Saves a readlink per candidate and check; argv is read anew (sshd
+ * and others retitle themselves without a new comm). */
+static void view_exe_carry(ProcTable *now, const ProcEntry *e, const ProcTable *prev,
+                           const ProcEntry *p)
+{
+	if (!p->view)
+		return;
+	const ProcView *pv = &prev->views->v[p->view - 1];
+	if (!pv->exe_read || pv->exe_r == -ENOMEM)
+		return;
+	ProcView *v = view_get(now, e);
+	if (!v)
+		return;
+	v->exe_read = true;
+	v->exe_r = pv->exe_r;
+	if (pv->exe && !(v->exe = strdup(pv->exe)))
+		v->exe_read = false; /* read it again when asked */
+}
+
 int proc_table_carry(ProcTable *now, const ProcTable *prev, char *err, size_t errlen)
 {
 	int r = 0;
@@ -355,8 +377,10 @@ int proc_table_carry(ProcTable *now, const ProcTable *prev, char *err, size_t er
 		if (p->pid > e->pid || p->starttime != e->starttime)
 			continue;
 		j++;
-		if (streq(p->comm, e->comm))
+		if (streq(p->comm, e->comm)) {
 			e->exe_class = p->exe_class;
+			view_exe_carry(now, e, prev, p);
+		}
 		if (e->cpu_ticks < p->cpu_ticks && r == 0) {
 			snprintf(err, errlen,
 			         "%s/%d/stat: CPU time went back from %" PRIu64 " to %" PRIu64

@@ -302,6 +302,11 @@ START_TEST(test_renamed_processes_on_a_table)
 	ck_assert_int_eq(proc_table_scan(root, &next, err, sizeof(err)), 0);
 	ck_assert_int_eq(proc_table_carry(&next, &t, err, sizeof(err)), 0);
 	ck_assert_uint_eq(proc_table_find(&next, 13)->exe_class, EXE_CLASS_RENAMED);
+	/* A candidate's executable too (the link is gone: it was not read again). */
+	snprintf(path, sizeof(path), "%s/10/exe", root);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(proc_table_exe(&next, proc_table_find(&next, 10), &exe), 0);
+	ck_assert_str_eq(exe, "/usr/bin/python3.11");
 	const char *m;
 	ck_assert_int_eq(proc_match(&next, proc_table_find(&next, 10), ml_patterns, &m), 0);
 	proc_table_done(&next);
