@@ -47,6 +47,10 @@ typedef struct ProbeRun {
 
 typedef int (*ProbeFn)(ProbeRun *run, char *err, size_t errlen);
 
+/* The /proc/stat total grows by 100 ticks a second per CPU (USER_HZ), in steps of the kernel's
+ * tick: over a quarter of a second even one CPU's has moved, or the counters are broken. */
+#define CPU_STILL_MIN_USEC (250 * USEC_PER_MSEC)
+
 static int probe_cpu(ProbeRun *run, char *err, size_t errlen)
 {
 	int r = cpu_counters_read(run->sampler->env.proc_root, &run->next->cpu, err, errlen);
@@ -59,8 +63,11 @@ static int probe_cpu(ProbeRun *run, char *err, size_t errlen)
 		return -EAGAIN;
 	}
 	const CpuCounters *now = &run->next->cpu;
+	usec_t window = run->now - run->sampler->prev.taken;
 	double busy;
 	r = cpu_busy_percent(prev, now, &busy);
+	if (r == -EAGAIN && window < CPU_STILL_MIN_USEC)
+		return 0; /* too short to measure (a CheckNow just after start): no share, no error */
 	if (r < 0) {
 		snprintf(err, errlen,
 		         "%s/stat: CPU time %s between two checks (total %" PRIu64 " then %" PRIu64
@@ -72,7 +79,7 @@ static int probe_cpu(ProbeRun *run, char *err, size_t errlen)
 	run->sample->cpu = (CpuFacts){
 		.valid = true,
 		.busy_percent = busy,
-		.window = run->now - run->sampler->prev.taken,
+		.window = window,
 	};
 	return 0;
 }

@@ -292,8 +292,12 @@ START_TEST(test_sampler_reports_probe_errors)
 	ProbeEnv env = { .proc_root = root, .dev_root = "/dev" };
 	sampler_init(&sm, &env);
 	sampler_prime(&sm, &c, 1000);
-	sampler_sample(&sm, &c, 2000, true, &s);
-	/* The same /proc/stat twice: CPU time stood still, which no running machine does. */
+	/* The same /proc/stat twice a millisecond apart: too short to tell, neither 0 % nor an
+	 * error. Over a second: CPU time stood still, which no running machine does. */
+	sampler_sample(&sm, &c, 2000, false, &s);
+	ck_assert_uint_eq(s.n_errors, 0);
+	ck_assert(!s.cpu.valid);
+	sampler_sample(&sm, &c, 1000 + USEC_PER_SEC, true, &s);
 	ck_assert_uint_eq(s.n_errors, 1);
 	ck_assert_str_eq(s.errors[0].probe, "cpu");
 	ck_assert_ptr_nonnull(
@@ -346,7 +350,7 @@ START_TEST(test_sampler_counters_going_back_are_errors)
 	ProbeEnv env = { .proc_root = before, .dev_root = "/dev", .sys_root = sys };
 	sampler_init(&sm, &env);
 	sampler_prime(&sm, &c, 1000);
-	sampler_sample(&sm, &c, 2000, false, s);
+	sampler_sample(&sm, &c, 1000 + USEC_PER_SEC, false, s);
 	ck_assert_ptr_nonnull(error_of(s, "cpu"));
 	ck_assert_ptr_null(error_of(s, "processes"));
 	ck_assert_ptr_null(error_of(s, "network"));
@@ -355,7 +359,7 @@ START_TEST(test_sampler_counters_going_back_are_errors)
 	ck_assert(s->disk.valid && s->disk.kbps == 0.0);
 
 	sm.env.proc_root = back;
-	sampler_sample(&sm, &c, 2000, true, s);
+	sampler_sample(&sm, &c, 1000 + USEC_PER_SEC, true, s);
 	const ProbeError *e = error_of(s, "cpu");
 	ck_assert_ptr_nonnull(e);
 	ck_assert_msg(strstr(e->message, "proc-counters/back/stat: CPU time went back"), "%s",
