@@ -1,8 +1,9 @@
 /* One scan of /proc per check: every process's stat line and owner, sorted by pid, with a child
  * index. Every probe that needs processes shares it; extra files (cmdline, exe) are read only
  * for the few candidates a probe picks out, at most once per check (the table's view of a
- * process, proc_table_argv/proc_table_exe), so every probe sees one process alike. Our own parsers, not libproc2's pids API: that API
- * always reads the real /proc, so neither fixtures nor fuzzing could reach it. */
+ * process, proc_table_argv/proc_table_exe), so every probe sees one process alike. Our own
+ * parsers, not libproc2's pids API: that API always reads the real /proc, so neither fixtures
+ * nor fuzzing could reach it. */
 #pragma once
 
 #include <stdbool.h>

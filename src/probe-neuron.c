@@ -148,8 +148,8 @@ static void holder_scan_one(HolderScan *h, const ProcEntry *e)
 			char *const *argv;
 			size_t argc;
 			argv_read = true;
-			(void)proc_table_argv(h->procs, e, &argv,
-			                      &argc); /* empty when unreadable */
+			/* Empty when unreadable: then it is no monitoring tool. */
+			(void)proc_table_argv(h->procs, e, &argv, &argc);
 			monitor = neuron_monitor_tool(e->comm, argv);
 		}
 		if (monitor) {
