@@ -39,7 +39,12 @@ int diskstats_read(const char *proc_root, const char *sys_root, IoCounters *ret,
                    size_t errlen);
 
 /* Bytes per second between two readings over devices present in both; *ret_busiest names the
- * device that moved most (empty when none moved). A counter that went back (reset, wrapped
- * 32-bit driver counter) contributes nothing. */
+ * device that moved most (empty when none moved). A counter that went back contributes nothing
+ * here: check io_went_back first. */
 double io_rate(const IoCounters *prev, const IoCounters *now, usec_t window, char *busiest,
                size_t busiest_size);
+
+/* The first device present in both readings whose counter went back (a reset device, a wrapped
+ * driver counter), or NULL. Its bytes over the interval are unknown, so the rate is too: a
+ * probe error, not 0. *ret_prev gets its earlier count. */
+const IoCounter *io_went_back(const IoCounters *prev, const IoCounters *now, uint64_t *ret_prev);

@@ -75,9 +75,9 @@ typedef struct NeuronBaseline {
 	NeuronTrack track[NEURON_DEVICES_MAX];
 } NeuronBaseline;
 
-/* neuron-process and ml-process in one pass over the process table: the command line is read
- * only for candidates (process_match_candidate). Returns 0, or the first -errno of a cmdline
- * that could not be read (the process is then judged on its comm alone). */
+/* neuron-process and ml-process in one pass over the process table, each process asked as every
+ * signal asks (proc_match: candidates only, one view per check). Returns 0, or the first -errno
+ * of a cmdline that could not be read (the process is then judged on its comm and exe alone). */
 int neuron_processes_probe(const char *proc_root, const ProcTable *t, char *const *neuron_patterns,
                            char *const *ml_patterns, MatchedProcs *neuron, MatchedProcs *ml,
                            char *err, size_t errlen);

@@ -29,8 +29,10 @@ typedef struct CpuCounters {
 /* Parses the text of /proc/stat. Returns 0 or -EBADMSG. */
 int cpu_counters_parse(const char *text, CpuCounters *ret);
 int cpu_counters_read(const char *proc_root, CpuCounters *ret, char *err, size_t errlen);
-/* Busy share between two readings, 0..100; 0 when no time passed. */
-double cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now);
+/* Busy share between two readings, 0..100, in *ret. Returns 0, -EINVAL for a missing reading,
+ * -EAGAIN when the total stood still and -ERANGE when a counter went back: a probe error, never
+ * a share (the seed's 0 % read as idle). */
+int cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now, double *ret);
 
 /* user-process: the busiest processes of login users (uid >= USER_UID_MIN, not nobody) over
  * the interval between prev and now (an empty prev: no facts), from the check's process

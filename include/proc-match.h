@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "proc-table.h"
+
 /* Matches a process against shell-style patterns ([Neuron] Processes=, [Processes] Active=).
  * A pattern matches the program (comm, basename of exe or argv[0]) or, when the program is an
  * interpreter (python*, sh, bash, perl, node, env …), the script it runs: `python3 -u
@@ -30,3 +32,17 @@ const char *process_match_pattern(const char *comm, char *const *argv, const cha
  * or ends in '*'), or is cut to 15 characters and may stand for a name a pattern matches.
  * Keeps the cost of a check to one cmdline read per candidate, not per process. */
 bool process_match_candidate(const char *comm, char *const *patterns);
+
+/* --- On the check's process table --------------------------------------------------------- */
+
+/* Whether e may match patterns, from its comm (process_match_candidate) and what its executable
+ * is (ExeClass, read the first time the process is seen): a renamed interpreter
+ * (`python3 train.py` whose main thread PyTorch names "pt_main_thread") is still one. */
+bool proc_match_candidate(const ProcTable *t, const ProcEntry *e, char *const *patterns);
+
+/* The one way every signal asks whether a process matches patterns: candidates only, judged on
+ * comm, argv and exe from the check's view (proc_table_argv, proc_table_exe). Returns 1 with
+ * *ret_pattern the pattern, 0 for no match (or gone), or -errno when the command line could not
+ * be read; then it was judged on comm and exe alone and *ret_pattern may still be set. */
+int proc_match(const ProcTable *t, const ProcEntry *e, char *const *patterns,
+               const char **ret_pattern);

@@ -81,14 +81,20 @@ int cpu_counters_read(const char *proc_root, CpuCounters *ret, char *err, size_t
 	return 0;
 }
 
-double cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now)
+int cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now, double *ret)
 {
-	if (!prev->valid || !now->valid || now->total <= prev->total || now->busy < prev->busy)
-		return 0.0;
-	double busy = (double)(now->busy - prev->busy);
-	double total = (double)(now->total - prev->total);
-	double p = 100.0 * busy / total;
-	return p > 100.0 ? 100.0 : p;
+	if (!prev->valid || !now->valid)
+		return -EINVAL;
+	/* The total counts every CPU's time, idle or not, so it grows on a running machine
+	 * whatever it does (100 ticks a second per CPU). Standing still or going back, it says
+	 * nothing about the interval, least of all "0 % busy". */
+	if (now->total == prev->total)
+		return -EAGAIN;
+	if (now->total < prev->total || now->busy < prev->busy)
+		return -ERANGE;
+	double p = 100.0 * (double)(now->busy - prev->busy) / (double)(now->total - prev->total);
+	*ret = p > 100.0 ? 100.0 : p;
+	return 0;
 }
 
 static bool is_login_user(uid_t uid)

@@ -163,3 +163,17 @@ double io_rate(const IoCounters *prev, const IoCounters *now, usec_t window, cha
 		}
 	return (double)total * USEC_PER_SEC / (double)window;
 }
+
+const IoCounter *io_went_back(const IoCounters *prev, const IoCounters *now, uint64_t *ret_prev)
+{
+	for (size_t i = 0; i < now->n; i++)
+		for (size_t j = 0; j < prev->n; j++)
+			if (streq(now->dev[i].name, prev->dev[j].name)) {
+				if (now->dev[i].bytes < prev->dev[j].bytes) {
+					*ret_prev = prev->dev[j].bytes;
+					return &now->dev[i];
+				}
+				break;
+			}
+	return NULL;
+}

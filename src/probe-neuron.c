@@ -20,31 +20,23 @@ static bool kernel_thread(const ProcTable *t, const ProcEntry *e)
 	return k && k->ppid == 0 && streq(k->comm, "kthreadd");
 }
 
-static void procref_fill(ProcRef *r, const ProcEntry *e, const char *match, const char *argv_buf,
-                         size_t argc)
+static void procref_fill(ProcRef *r, const ProcTable *t, const ProcEntry *e, const char *match)
 {
 	*r = (ProcRef){ .pid = e->pid, .uid = e->uid };
 	strscpy(r->comm, sizeof(r->comm), e->comm);
 	strscpy(r->match, sizeof(r->match), strempty(match));
-	if (argv_buf)
-		proc_cmdline_join(argv_buf, argc, r->cmdline, sizeof(r->cmdline));
+	char *const *argv;
+	size_t argc;
+	(void)proc_table_argv(t, e, &argv, &argc); /* empty when unreadable */
+	if (argv)
+		proc_cmdline_join(argv[0], argc, r->cmdline, sizeof(r->cmdline));
 }
 
-static void matched_add(MatchedProcs *m, const ProcEntry *e, const char *match,
-                        const char *argv_buf, size_t argc)
+static void matched_add(MatchedProcs *m, const ProcTable *t, const ProcEntry *e, const char *match)
 {
 	if (m->n < MATCHED_PROCS_MAX)
-		procref_fill(&m->procs[m->n], e, match, argv_buf, argc);
+		procref_fill(&m->procs[m->n], t, e, match);
 	m->n++;
-}
-
-/* argv as pointers into the NUL-separated buffer proc_cmdline_read filled. */
-static void argv_split(char *buf, size_t argc, char **argv, size_t cap)
-{
-	size_t i = 0;
-	for (char *a = buf; i < argc && i + 1 < cap; a += strlen(a) + 1)
-		argv[i++] = a;
-	argv[i] = NULL;
 }
 
 int neuron_processes_probe(const char *proc_root, const ProcTable *t, char *const *neuron_patterns,
@@ -58,32 +50,20 @@ int neuron_processes_probe(const char *proc_root, const ProcTable *t, char *cons
 		const ProcEntry *e = &t->entries[i];
 		if (kernel_thread(t, e))
 			continue;
-		bool n_cand = process_match_candidate(e->comm, neuron_patterns);
-		bool m_cand = process_match_candidate(e->comm, ml_patterns);
-		if (!n_cand && !m_cand)
-			continue;
-		char buf[4096];
-		char *argv[64];
-		size_t argc = 0;
-		int r = proc_cmdline_read(proc_root, e->pid, buf, sizeof(buf), &argc);
-		if (r == -ESRCH)
-			continue; /* exited since the scan */
-		if (r < 0) {
-			/* Judge it on comm alone, and say the cmdline could not be read. */
-			if (ret == 0)
-				snprintf(err, errlen, "%s/%d/cmdline: %s", proc_root, (int)e->pid,
-				         strerror(-r));
+		const char *n_match, *m_match;
+		int rn = proc_match(t, e, neuron_patterns, &n_match);
+		int rm = proc_match(t, e, ml_patterns, &m_match);
+		int r = rn < 0 ? rn : rm < 0 ? rm : 0;
+		if (r < 0 && ret == 0) {
+			/* Judged on comm and exe alone; say the cmdline could not be read. */
+			snprintf(err, errlen, "%s/%d/cmdline: %s", proc_root, (int)e->pid,
+			         strerror(-r));
 			ret = r;
-			argc = 0;
-			buf[0] = '\0';
 		}
-		argv_split(buf, argc, argv, ELEMENTSOF(argv));
-		char *const *av = argc > 0 ? argv : NULL;
-		const char *m;
-		if (n_cand && (m = process_match_pattern(e->comm, av, NULL, neuron_patterns)))
-			matched_add(neuron, e, m, buf, argc);
-		if (m_cand && (m = process_match_pattern(e->comm, av, NULL, ml_patterns)))
-			matched_add(ml, e, m, buf, argc);
+		if (n_match)
+			matched_add(neuron, t, e, n_match);
+		if (m_match)
+			matched_add(ml, t, e, m_match);
 	}
 	return ret;
 }
@@ -131,6 +111,7 @@ static bool device_needs_holders(const NeuronDeviceFacts *d)
 
 typedef struct HolderScan {
 	const char *proc_root;
+	const ProcTable *procs;
 	NeuronDevicesFacts *facts;
 	char **nodes;
 	NeuronDeviceFacts **node_dev; /* facts of each node */
@@ -157,9 +138,6 @@ static void holder_scan_one(HolderScan *h, const ProcEntry *e)
 	if (mask == 0)
 		return;
 	bool monitor = false, argv_read = false;
-	char buf[2048];
-	char *argv[32];
-	size_t argc = 0;
 	for (size_t i = 0; i < h->n_nodes && i < 64; i++) {
 		if (!(mask & (1ULL << i)))
 			continue;
@@ -167,18 +145,19 @@ static void holder_scan_one(HolderScan *h, const ProcEntry *e)
 		if (!d)
 			continue;
 		if (!argv_read) {
+			char *const *argv;
+			size_t argc;
 			argv_read = true;
-			if (proc_cmdline_read(h->proc_root, e->pid, buf, sizeof(buf), &argc) < 0)
-				argc = 0;
-			argv_split(buf, argc, argv, ELEMENTSOF(argv));
-			monitor = neuron_monitor_tool(e->comm, argc > 0 ? argv : NULL);
+			/* Empty when unreadable: then it is no monitoring tool. */
+			(void)proc_table_argv(h->procs, e, &argv, &argc);
+			monitor = neuron_monitor_tool(e->comm, argv);
 		}
 		if (monitor) {
 			d->n_monitors++;
 			continue;
 		}
 		if (d->n_holders < NEURON_HOLDERS_MAX)
-			procref_fill(&d->holders[d->n_holders], e, d->node, buf, argc);
+			procref_fill(&d->holders[d->n_holders], h->procs, e, d->node);
 		d->n_holders++;
 		h->wanted &= ~(1ULL << i);
 	}
@@ -186,10 +165,10 @@ static void holder_scan_one(HolderScan *h, const ProcEntry *e)
 
 /* Interpreters and matched programs first: a training or serving process is found after a
  * few fd lists, and the walk stops once every device in question has a named holder. */
-static bool likely_holder(const ProcEntry *e, const Config *c)
+static bool likely_holder(const ProcTable *t, const ProcEntry *e, const Config *c)
 {
-	return process_match_candidate(e->comm, c->ml_processes) ||
-	       process_match_candidate(e->comm, c->neuron_processes);
+	return proc_match_candidate(t, e, c->ml_processes) ||
+	       proc_match_candidate(t, e, c->neuron_processes);
 }
 
 static void holders_scan(HolderScan *h, const ProcTable *t, const Config *c)
@@ -199,7 +178,7 @@ static void holders_scan(HolderScan *h, const ProcTable *t, const Config *c)
 		for (size_t i = 0; i < t->n && h->wanted; i++) {
 			const ProcEntry *e = &t->entries[i];
 			if (kernel_thread(t, e) || e->pid == self ||
-			    likely_holder(e, c) != (pass == 0))
+			    likely_holder(t, e, c) != (pass == 0))
 				continue;
 			holder_scan_one(h, e);
 		}
@@ -247,6 +226,7 @@ int neuron_devices_probe(const char *proc_root, const Config *c, const ProcTable
 	}
 	NeuronDeviceFacts *node_dev[64] = { 0 };
 	HolderScan h = { .proc_root = proc_root,
+		         .procs = t,
 		         .facts = ret,
 		         .nodes = nodes,
 		         .node_dev = node_dev,

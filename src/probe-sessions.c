@@ -21,9 +21,6 @@
 #define TMUX_OPTS_WITH_ARG   "cfLST"
 #define SCREEN_OPTS_WITH_ARG "cehprSsTtx"
 
-#define ARGV_MAX    64
-#define CMDLINE_MAX 4096
-
 /* A Jupyter kernel is started as `python -m ipykernel_launcher -f kernel-ID.json` (Jupyter
  * Server, Notebook, Lab, VS Code), older ones as a script path. */
 static char *const kernel_patterns[] = { "ipykernel_launcher", "ipykernel_launcher.py", "ipykernel",
@@ -55,10 +52,9 @@ typedef struct Scan {
 	size_t errlen;
 } Scan;
 
-/* A process's argv: the buffer plus a NULL-terminated pointer array into it. */
+/* A process's argv from the check's view (proc_table_argv): NULL-terminated, never NULL. */
 typedef struct Argv {
-	char buf[CMDLINE_MAX];
-	char *v[ARGV_MAX + 1];
+	char *const *v;
 	size_t n;
 } Argv;
 
@@ -74,8 +70,11 @@ int pts_from_tty_nr(int tty_nr)
 /* Returns 1 with argv read, 0 when the process is gone, or -errno (err set). */
 static int argv_read(Scan *s, pid_t pid, Argv *a)
 {
-	size_t argc;
-	int r = proc_cmdline_read(s->in->proc_root, pid, a->buf, sizeof(a->buf), &argc);
+	static char *const empty[] = { NULL };
+	const ProcEntry *e = proc_table_find(s->in->procs, pid);
+	if (!e)
+		return 0;
+	int r = proc_table_argv(s->in->procs, e, &a->v, &a->n);
 	if (r == -ESRCH)
 		return 0;
 	if (r < 0) {
@@ -83,13 +82,8 @@ static int argv_read(Scan *s, pid_t pid, Argv *a)
 		         strerror(-r));
 		return r;
 	}
-	char *p = a->buf;
-	a->n = MIN(argc, (size_t)ARGV_MAX);
-	for (size_t i = 0; i < a->n; i++) {
-		a->v[i] = p;
-		p += strlen(p) + 1;
-	}
-	a->v[a->n] = NULL;
+	if (!a->v)
+		a->v = empty;
 	return 1;
 }
 
@@ -158,8 +152,8 @@ static bool sshd_title_is_notty(const char *title)
 /* The kernel keeps 15 characters of a name: "ssm-session-worker" reads "ssm-session-wor". */
 static int ssm_confirm(Scan *s, const ProcEntry *e)
 {
-	char exe[4096];
-	int r = proc_exe_read(s->in->proc_root, e->pid, exe, sizeof(exe));
+	const char *exe;
+	int r = proc_table_exe(s->in->procs, e, &exe);
 	if (r == -ESRCH)
 		return 0;
 	if (r == 0 && streq(path_basename(exe), "ssm-session-worker"))
@@ -176,28 +170,16 @@ static int ssm_confirm(Scan *s, const ProcEntry *e)
 	return a.n > 0 && streq(path_basename(a.v[0]), "ssm-session-worker");
 }
 
-/* What the matchers of proc-match.h look at: argv and the executable (*ret_exe NULL when
- * unreadable, as for a kernel thread). Returns 1, 0 when the process is gone, or -errno. */
-static int identity_read(Scan *s, const ProcEntry *e, Argv *a, char *exe, size_t size,
-                         const char **ret_exe)
-{
-	int r = argv_read(s, e->pid, a);
-	if (r <= 0)
-		return r;
-	*ret_exe = proc_exe_read(s->in->proc_root, e->pid, exe, size) == 0 ? exe : NULL;
-	return 1;
-}
-
-/* Whether process e matches patterns. Returns 1, 0 (no match, or gone) or -errno. */
+/* Whether process e matches patterns, as every signal asks it (proc_match). Returns 1, 0 (no
+ * match, or gone) or -errno. */
 static int patterns_match(Scan *s, const ProcEntry *e, char *const *patterns)
 {
-	Argv a;
-	char exe[4096];
-	const char *exe_p;
-	int r = identity_read(s, e, &a, exe, sizeof(exe), &exe_p);
-	if (r <= 0)
-		return r;
-	return process_match(e->comm, a.n > 0 ? a.v : NULL, exe_p, patterns);
+	const char *match;
+	int r = proc_match(s->in->procs, e, patterns, &match);
+	if (r < 0)
+		snprintf(s->err, s->errlen, "%s/%d/cmdline: %s", s->in->proc_root, (int)e->pid,
+		         strerror(-r));
+	return r;
 }
 
 /* Sorts out the candidates by name; command lines only for those that need it. */
@@ -238,7 +220,7 @@ static int roles_assign(Scan *s, SessionFacts *ret)
 				return r;
 			if (r > 0)
 				s->roles[i] = ROLE_SSM;
-		} else if (process_match_candidate(e->comm, kernel_patterns)) {
+		} else {
 			if ((r = patterns_match(s, e, kernel_patterns)) < 0)
 				return r;
 			if (r > 0)
@@ -395,20 +377,16 @@ static void ssm_collect(Scan *s, SessionFacts *ret)
 static int work_match(Scan *s, const ProcEntry *e, WorkProc *ret)
 {
 	const Config *c = s->in->config;
-	Argv a;
-	char exe[4096];
-	const char *exe_p;
-	int r = identity_read(s, e, &a, exe, sizeof(exe), &exe_p);
-	if (r <= 0)
-		return r;
-	char *const *argv = a.n > 0 ? a.v : NULL;
 	Signal sig;
-	if (neuron_process_match(e->comm, argv, exe_p, c->neuron_processes))
+	int r;
+	if ((r = patterns_match(s, e, c->neuron_processes)) != 0)
 		sig = SIGNAL_NEURON_PROCESS;
-	else if (ml_process_match(e->comm, argv, exe_p, c->ml_processes))
+	else if ((r = patterns_match(s, e, c->ml_processes)) != 0)
 		sig = SIGNAL_ML_PROCESS;
 	else
 		return 0;
+	if (r < 0)
+		return r;
 	*ret = (WorkProc){ .pid = e->pid, .signal = sig };
 	strscpy(ret->comm, sizeof(ret->comm), e->comm);
 	return 1;
@@ -553,13 +531,11 @@ static const ProcEntry *kernel_server_find(Scan *s, const ProcEntry *kernel, int
 			return NULL;
 		if (startswith(p->comm, "jupyter"))
 			return p;
-		if (process_match_candidate(p->comm, server_patterns)) {
-			*r = patterns_match(s, p, server_patterns);
-			if (*r < 0)
-				return NULL;
-			if (*r > 0)
-				return p;
-		}
+		*r = patterns_match(s, p, server_patterns);
+		if (*r < 0)
+			return NULL;
+		if (*r > 0)
+			return p;
 		p = proc_table_parent(t, p);
 	}
 	return NULL;

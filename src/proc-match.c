@@ -1,6 +1,8 @@
 /* Process matchers for the neuron-process and ml-process signals (and the multiplexer signal,
  * which asks whether a process inside a session is such work). */
+#include <errno.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <string.h>
 
 #include "macro.h"
@@ -265,4 +267,81 @@ bool process_match_candidate(const char *comm, char *const *patterns)
 		    (strlen(comm) >= COMM_MAX && truncated_comm_may_match(comm, *p)))
 			return true;
 	return false;
+}
+
+/* Whether comm is what exec made of this executable: its name, cut to 15 characters. */
+static bool comm_names_exe(const char *comm, const char *exe)
+{
+	const char *name = path_basename(exe);
+	return strlen(name) >= COMM_MAX ? strneq(comm, name, COMM_MAX) && strlen(comm) == COMM_MAX
+	                                : streq(comm, name);
+}
+
+static ExeClass exe_classify(const ProcTable *t, const ProcEntry *e)
+{
+	if (e->kthread)
+		return EXE_CLASS_NONE;
+	/* Read past the check's view: most processes never become candidates, and a copy of every
+	 * executable's path would cost memory for nothing. */
+	char exe[PATH_MAX];
+	int r = proc_exe_read(t->proc_root, e->pid, exe, sizeof(exe));
+	if (r == -ESRCH || r == -ENOENT)
+		return EXE_CLASS_NONE;
+	if (r < 0)
+		return EXE_CLASS_UNREADABLE;
+	switch (interpreter_of(exe)) {
+	case INTERP_NONE:
+		return comm_names_exe(e->comm, exe) ? EXE_CLASS_NAMED : EXE_CLASS_RENAMED;
+	case INTERP_SHELL:
+		return EXE_CLASS_SHELL;
+	default:
+		return EXE_CLASS_INTERPRETER;
+	}
+}
+
+/* e's ExeClass, read once per process and kept in the table (proc_table_carry carries it). */
+static ExeClass exe_class(const ProcTable *t, const ProcEntry *e)
+{
+	ProcEntry *m = &t->entries[proc_table_index(t, e)];
+	if (m->exe_class == EXE_CLASS_UNREAD)
+		m->exe_class = (uint8_t)exe_classify(t, e);
+	return (ExeClass)m->exe_class;
+}
+
+bool proc_match_candidate(const ProcTable *t, const ProcEntry *e, char *const *patterns)
+{
+	if (!patterns || !patterns[0])
+		return false;
+	if (process_match_candidate(e->comm, patterns))
+		return true;
+	switch (exe_class(t, e)) {
+	case EXE_CLASS_INTERPRETER:
+	case EXE_CLASS_RENAMED:
+	case EXE_CLASS_UNREADABLE:
+		return true;
+	case EXE_CLASS_SHELL:
+		return patterns_name_shell_scripts(patterns);
+	default:
+		/* Named by its executable: comm said all there is. */
+		return false;
+	}
+}
+
+int proc_match(const ProcTable *t, const ProcEntry *e, char *const *patterns,
+               const char **ret_pattern)
+{
+	*ret_pattern = NULL;
+	if (!proc_match_candidate(t, e, patterns))
+		return 0;
+	char *const *argv;
+	size_t argc;
+	const char *exe;
+	int r = proc_table_argv(t, e, &argv, &argc);
+	if (r == -ESRCH)
+		return 0;
+	(void)proc_table_exe(t, e, &exe); /* NULL when unreadable: judged without it */
+	*ret_pattern = process_match_pattern(e->comm, argv, exe, patterns);
+	if (r < 0)
+		return r;
+	return *ret_pattern != NULL;
 }

@@ -3,11 +3,29 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "proc-table.h"
+
+/* include/linux/sched.h: the task is a kernel thread. */
+#define PF_KTHREAD 0x00200000
+
+/* One process's command line and executable as read this check. */
+typedef struct ProcView {
+	char **argv; /* one allocation: the pointers, then the strings */
+	size_t argc;
+	char *exe;
+	int argv_r, exe_r; /* 0 or the -errno of the read */
+	bool argv_read, exe_read;
+} ProcView;
+
+struct ProcViews {
+	ProcView *v;
+	size_t n, cap;
+};
 
 /* Reads the next unsigned decimal field after blanks; fails on anything else. */
 static bool field_u64(const char **p, uint64_t *ret)
@@ -80,18 +98,20 @@ int proc_stat_parse(const char *text, ProcEntry *ret)
 	p += 2;
 
 	int64_t ppid, pgrp, session, tty_nr, tpgid;
-	uint64_t utime, stime, starttime;
+	uint64_t flags, utime, stime, cutime, cstime, starttime;
 	/* 4 ppid 5 pgrp 6 session 7 tty_nr 8 tpgid 9 flags 10-13 faults 14 utime 15 stime
 	 * 16 cutime 17 cstime 18 priority 19 nice 20 num_threads 21 itrealvalue 22 starttime */
 	if (!field_i64(&p, &ppid) || !field_i64(&p, &pgrp) || !field_i64(&p, &session) ||
-	    !field_i64(&p, &tty_nr) || !field_i64(&p, &tpgid) || !fields_skip(&p, 5) ||
-	    !field_u64(&p, &utime) || !field_u64(&p, &stime) || !fields_skip(&p, 6) ||
+	    !field_i64(&p, &tty_nr) || !field_i64(&p, &tpgid) || !field_u64(&p, &flags) ||
+	    !fields_skip(&p, 4) || !field_u64(&p, &utime) || !field_u64(&p, &stime) ||
+	    !field_u64(&p, &cutime) || !field_u64(&p, &cstime) || !fields_skip(&p, 4) ||
 	    !field_u64(&p, &starttime))
 		return -EBADMSG;
 	if (ppid < 0 || ppid > INT32_MAX || pgrp < INT32_MIN || pgrp > INT32_MAX ||
 	    session < INT32_MIN || session > INT32_MAX || tty_nr < INT32_MIN ||
 	    tty_nr > INT32_MAX || tpgid < INT32_MIN || tpgid > INT32_MAX ||
-	    utime > UINT64_MAX - stime)
+	    utime > UINT64_MAX - stime || cutime > UINT64_MAX - cstime ||
+	    utime + stime > UINT64_MAX - (cutime + cstime))
 		return -EBADMSG;
 
 	e.ppid = (pid_t)ppid;
@@ -99,7 +119,11 @@ int proc_stat_parse(const char *text, ProcEntry *ret)
 	e.session = (pid_t)session;
 	e.tty_nr = (int)tty_nr;
 	e.tpgid = (pid_t)tpgid;
-	e.cpu_ticks = utime + stime;
+	e.kthread = flags & PF_KTHREAD;
+	/* Children's time arrives in cutime only when the child is reaped, so adding it never
+	 * counts a live child twice. A child that was alive at the previous check and reaped
+	 * since brings its whole life's CPU into this interval: that errs towards active, once. */
+	e.cpu_ticks = utime + stime + cutime + cstime;
 	e.starttime = starttime;
 	e.uid = ret->uid;
 	e.first_child = ret->first_child;
@@ -281,6 +305,10 @@ int proc_table_scan(const char *proc_root, ProcTable *ret, char *err, size_t err
 		r = 0;
 	}
 	closedir(d);
+	if (r >= 0 && !(t.views = calloc(1, sizeof(*t.views)))) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "%s: out of memory", proc_root);
+	}
 	if (r >= 0) {
 		/* No process at all (an empty proc_root) leaves entries NULL: qsort must not see it. */
 		if (t.n > 0)
@@ -293,15 +321,158 @@ int proc_table_scan(const char *proc_root, ProcTable *ret, char *err, size_t err
 		proc_table_done(&t);
 		return r;
 	}
+	t.proc_root = proc_root;
 	*ret = t;
 	return 0;
 }
 
 void proc_table_done(ProcTable *t)
 {
+	if (t->views) {
+		for (size_t i = 0; i < t->views->n; i++) {
+			free(t->views->v[i].argv);
+			free(t->views->v[i].exe);
+		}
+		free(t->views->v);
+		free(t->views);
+	}
 	free(t->entries);
 	free(t->child_index);
 	*t = (ProcTable){ 0 };
+}
+
+static ProcView *view_get(const ProcTable *t, const ProcEntry *e);
+
+/* The executable of a candidate, known from the previous check: it changes only with an exec,
+ * which changes comm too. Saves a readlink per candidate and check; argv is read anew (sshd
+ * and others retitle themselves without a new comm). */
+static void view_exe_carry(ProcTable *now, const ProcEntry *e, const ProcTable *prev,
+                           const ProcEntry *p)
+{
+	if (!p->view)
+		return;
+	const ProcView *pv = &prev->views->v[p->view - 1];
+	if (!pv->exe_read || pv->exe_r == -ENOMEM)
+		return;
+	ProcView *v = view_get(now, e);
+	if (!v)
+		return;
+	v->exe_read = true;
+	v->exe_r = pv->exe_r;
+	if (pv->exe && !(v->exe = strdup(pv->exe)))
+		v->exe_read = false; /* read it again when asked */
+}
+
+int proc_table_carry(ProcTable *now, const ProcTable *prev, char *err, size_t errlen)
+{
+	int r = 0;
+	/* Both are sorted by pid: one walk side by side. */
+	for (size_t i = 0, j = 0; i < now->n && prev && j < prev->n;) {
+		ProcEntry *e = &now->entries[i];
+		const ProcEntry *p = &prev->entries[j];
+		if (p->pid < e->pid) {
+			j++;
+			continue;
+		}
+		i++;
+		if (p->pid > e->pid || p->starttime != e->starttime)
+			continue;
+		j++;
+		if (streq(p->comm, e->comm)) {
+			e->exe_class = p->exe_class;
+			view_exe_carry(now, e, prev, p);
+		}
+		if (e->cpu_ticks < p->cpu_ticks && r == 0) {
+			snprintf(err, errlen,
+			         "%s/%d/stat: CPU time went back from %" PRIu64 " to %" PRIu64
+			         " ticks",
+			         strempty(now->proc_root), (int)e->pid, p->cpu_ticks, e->cpu_ticks);
+			r = -ERANGE;
+		}
+	}
+	return r;
+}
+
+/* e's view, made on first use; NULL when out of memory or the table has no view store. */
+static ProcView *view_get(const ProcTable *t, const ProcEntry *e)
+{
+	ProcViews *vs = t->views;
+	ProcEntry *m = &t->entries[proc_table_index(t, e)];
+	if (m->view)
+		return &vs->v[m->view - 1];
+	if (!vs || vs->n >= UINT32_MAX)
+		return NULL;
+	if (vs->n == vs->cap) {
+		size_t ncap = vs->cap ? vs->cap * 2 : 16;
+		ProcView *n = realloc(vs->v, ncap * sizeof(*n));
+		if (!n)
+			return NULL;
+		vs->v = n;
+		vs->cap = ncap;
+	}
+	vs->v[vs->n] = (ProcView){ 0 };
+	m->view = (uint32_t)++vs->n;
+	return &vs->v[vs->n - 1];
+}
+
+/* Reads e's argv into v as one allocation. Returns 0 or -errno. */
+static int view_argv_read(const ProcTable *t, const ProcEntry *e, ProcView *v)
+{
+	char buf[PROC_CMDLINE_MAX];
+	size_t argc, len = 0;
+	int r = proc_cmdline_read(t->proc_root, e->pid, buf, sizeof(buf), &argc);
+	if (r < 0 || argc == 0)
+		return r;
+	for (size_t i = 0; i < argc; i++)
+		len += strlen(buf + len) + 1;
+	char **argv = malloc((argc + 1) * sizeof(char *) + len);
+	if (!argv)
+		return -ENOMEM;
+	char *strings = (char *)(argv + argc + 1);
+	memcpy(strings, buf, len);
+	for (size_t i = 0; i < argc; i++) {
+		argv[i] = strings;
+		strings += strlen(strings) + 1;
+	}
+	argv[argc] = NULL;
+	v->argv = argv;
+	v->argc = argc;
+	return 0;
+}
+
+int proc_table_argv(const ProcTable *t, const ProcEntry *e, char *const **ret_argv,
+                    size_t *ret_argc)
+{
+	*ret_argv = NULL;
+	*ret_argc = 0;
+	ProcView *v = view_get(t, e);
+	if (!v)
+		return -ENOMEM;
+	if (!v->argv_read) {
+		v->argv_read = true;
+		v->argv_r = view_argv_read(t, e, v);
+	}
+	*ret_argv = v->argv;
+	*ret_argc = v->argc;
+	return v->argv_r;
+}
+
+int proc_table_exe(const ProcTable *t, const ProcEntry *e, const char **ret_exe)
+{
+	*ret_exe = NULL;
+	ProcView *v = view_get(t, e);
+	if (!v)
+		return -ENOMEM;
+	if (!v->exe_read) {
+		char buf[PATH_MAX];
+		v->exe_read = true;
+		v->exe_r = e->kthread ? -ENOENT
+		                      : proc_exe_read(t->proc_root, e->pid, buf, sizeof(buf));
+		if (v->exe_r == 0 && !(v->exe = strdup(buf)))
+			v->exe_r = -ENOMEM;
+	}
+	*ret_exe = v->exe;
+	return v->exe_r;
 }
 
 const ProcEntry *proc_table_find(const ProcTable *t, pid_t pid)

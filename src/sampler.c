@@ -1,5 +1,6 @@
 /* Runs every probe for one check and collects facts and errors into one Sample. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,6 +47,10 @@ typedef struct ProbeRun {
 
 typedef int (*ProbeFn)(ProbeRun *run, char *err, size_t errlen);
 
+/* The /proc/stat total grows by 100 ticks a second per CPU (USER_HZ), in steps of the kernel's
+ * tick: over a quarter of a second even one CPU's has moved, or the counters are broken. */
+#define CPU_STILL_MIN_USEC (250 * USEC_PER_MSEC)
+
 static int probe_cpu(ProbeRun *run, char *err, size_t errlen)
 {
 	int r = cpu_counters_read(run->sampler->env.proc_root, &run->next->cpu, err, errlen);
@@ -57,10 +62,24 @@ static int probe_cpu(ProbeRun *run, char *err, size_t errlen)
 		snprintf(err, errlen, "no earlier reading of /proc/stat to compare with");
 		return -EAGAIN;
 	}
+	const CpuCounters *now = &run->next->cpu;
+	usec_t window = run->now - run->sampler->prev.taken;
+	double busy;
+	r = cpu_busy_percent(prev, now, &busy);
+	if (r == -EAGAIN && window < CPU_STILL_MIN_USEC)
+		return 0; /* too short to measure (a CheckNow just after start): no share, no error */
+	if (r < 0) {
+		snprintf(err, errlen,
+		         "%s/stat: CPU time %s between two checks (total %" PRIu64 " then %" PRIu64
+		         " ticks, busy %" PRIu64 " then %" PRIu64 ")",
+		         run->sampler->env.proc_root, r == -EAGAIN ? "stood still" : "went back",
+		         prev->total, now->total, prev->busy, now->busy);
+		return r;
+	}
 	run->sample->cpu = (CpuFacts){
 		.valid = true,
-		.busy_percent = cpu_busy_percent(prev, &run->next->cpu),
-		.window = run->now - run->sampler->prev.taken,
+		.busy_percent = busy,
+		.window = window,
 	};
 	return 0;
 }
@@ -75,11 +94,19 @@ static const char *sys_root(const ProbeRun *run)
 	return run->sampler->env.sys_root ? run->sampler->env.sys_root : "/sys";
 }
 
-static int probe_rate(ProbeRun *run, const IoCounters *prev, const IoCounters *now, RateFacts *ret)
+static int probe_rate(ProbeRun *run, const char *file, const IoCounters *prev,
+                      const IoCounters *now, RateFacts *ret, char *err, size_t errlen)
 {
 	usec_t window = run->now - run->sampler->prev.taken;
 	if (run->priming || !prev->valid)
 		return 0; /* no baseline yet: nothing to average over, and nothing failed */
+	uint64_t before;
+	const IoCounter *back = io_went_back(prev, now, &before);
+	if (back) {
+		snprintf(err, errlen, "%s/%s: %s byte count went back from %" PRIu64 " to %" PRIu64,
+		         run->sampler->env.proc_root, file, back->name, before, back->bytes);
+		return -ERANGE;
+	}
 	*ret = (RateFacts){ .valid = true, .window = window };
 	ret->kbps = io_rate(prev, now, window, ret->busiest, sizeof(ret->busiest)) / 1024.0;
 	return 0;
@@ -93,7 +120,8 @@ static int probe_network(ProbeRun *run, char *err, size_t errlen)
 	                    errlen);
 	if (r < 0)
 		return r;
-	return probe_rate(run, &run->sampler->prev.net, &run->next->net, &run->sample->network);
+	return probe_rate(run, "1/net/dev", &run->sampler->prev.net, &run->next->net,
+	                  &run->sample->network, err, errlen);
 }
 
 static int probe_disk(ProbeRun *run, char *err, size_t errlen)
@@ -104,7 +132,8 @@ static int probe_disk(ProbeRun *run, char *err, size_t errlen)
 	                       errlen);
 	if (r < 0)
 		return r;
-	return probe_rate(run, &run->sampler->prev.disk, &run->next->disk, &run->sample->disk);
+	return probe_rate(run, "diskstats", &run->sampler->prev.disk, &run->next->disk,
+	                  &run->sample->disk, err, errlen);
 }
 
 static int probe_neuron_process(ProbeRun *run, char *err, size_t errlen)
@@ -196,6 +225,8 @@ static void sampler_run(Sampler *s, const Config *c, usec_t now, bool commit, bo
 	run.procs = procs_scan(&s->env, now, &next.procs, err, sizeof(err));
 	if (!run.procs)
 		sample_add_error(ret, "processes", "%s", err[0] ? err : "scan failed");
+	else if (proc_table_carry(&next.procs, &s->prev.procs, err, sizeof(err)) < 0)
+		sample_add_error(ret, "processes", "%s", err);
 	run.prev_procs = &s->prev.procs;
 
 	for (size_t i = 0; i < ELEMENTSOF(probes); i++) {

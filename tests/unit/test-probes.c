@@ -121,16 +121,24 @@ START_TEST(test_cpu_busy_percent)
 {
 	CpuCounters a = { .valid = true, .busy = 100, .total = 1000 };
 	CpuCounters b = { .valid = true, .busy = 150, .total = 1200 };
-	ck_assert_double_eq_tol(cpu_busy_percent(&a, &b), 25.0, 1e-9);
-	/* No time passed, a missing reading, counters going backwards: 0, not a division. */
-	ck_assert_double_eq(cpu_busy_percent(&a, &a), 0.0);
+	double p = -1;
+	ck_assert_int_eq(cpu_busy_percent(&a, &b, &p), 0);
+	ck_assert_double_eq_tol(p, 25.0, 1e-9);
+	/* A total that stood still or went back, or a missing reading, is an error: never a 0 %
+	 * that reads as idle, never a division by zero. p is left alone. */
+	p = -1;
+	ck_assert_int_eq(cpu_busy_percent(&a, &a, &p), -EAGAIN);
 	CpuCounters invalid = { .valid = false };
-	ck_assert_double_eq(cpu_busy_percent(&invalid, &b), 0.0);
-	ck_assert_double_eq(cpu_busy_percent(&b, &a), 0.0);
+	ck_assert_int_eq(cpu_busy_percent(&invalid, &b, &p), -EINVAL);
+	ck_assert_int_eq(cpu_busy_percent(&b, &a, &p), -ERANGE);
+	CpuCounters busy_back = { .valid = true, .busy = 90, .total = 1300 };
+	ck_assert_int_eq(cpu_busy_percent(&a, &busy_back, &p), -ERANGE);
+	ck_assert_double_eq(p, -1);
 	/* Fully busy. */
 	CpuCounters c = { .valid = true, .busy = 300, .total = 1200 };
 	CpuCounters d = { .valid = true, .busy = 400, .total = 1300 };
-	ck_assert_double_eq_tol(cpu_busy_percent(&c, &d), 100.0, 1e-9);
+	ck_assert_int_eq(cpu_busy_percent(&c, &d, &p), 0);
+	ck_assert_double_eq_tol(p, 100.0, 1e-9);
 }
 END_TEST
 
@@ -284,11 +292,17 @@ START_TEST(test_sampler_reports_probe_errors)
 	ProbeEnv env = { .proc_root = root, .dev_root = "/dev" };
 	sampler_init(&sm, &env);
 	sampler_prime(&sm, &c, 1000);
-	sampler_sample(&sm, &c, 2000, true, &s);
+	/* The same /proc/stat twice a millisecond apart: too short to tell, neither 0 % nor an
+	 * error. Over a second: CPU time stood still, which no running machine does. */
+	sampler_sample(&sm, &c, 2000, false, &s);
 	ck_assert_uint_eq(s.n_errors, 0);
-	ck_assert(s.cpu.valid);
-	ck_assert_double_eq(s.cpu.busy_percent, 0.0); /* same counters: no time passed */
-	ck_assert_uint_eq(s.cpu.window, 1000);
+	ck_assert(!s.cpu.valid);
+	sampler_sample(&sm, &c, 1000 + USEC_PER_SEC, true, &s);
+	ck_assert_uint_eq(s.n_errors, 1);
+	ck_assert_str_eq(s.errors[0].probe, "cpu");
+	ck_assert_ptr_nonnull(
+	        strstr(s.errors[0].message, "/proc/normal/stat: CPU time stood still"));
+	ck_assert(!s.cpu.valid);
 	ck_assert(s.memory.valid);
 	sampler_done(&sm);
 
@@ -308,6 +322,64 @@ START_TEST(test_sampler_reports_probe_errors)
 }
 END_TEST
 
+static const ProbeError *error_of(const Sample *s, const char *probe)
+{
+	for (size_t i = 0; i < s->n_errors; i++)
+		if (streq(s->errors[i].probe, probe))
+			return &s->errors[i];
+	return NULL;
+}
+
+/* Counters that go back between two checks (tests/data/proc-counters): every rate probe says
+ * so, naming the file, rather than reading "nothing moved". */
+START_TEST(test_sampler_counters_going_back_are_errors)
+{
+	char before[1024], back[1024], sys[1024];
+	Config c;
+	Sample *s = malloc(sizeof(*s));
+	Sampler sm;
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(config_init_defaults(&c), 0);
+	c.network_kbps = 1;
+	c.disk_kbps = 1;
+	snprintf(before, sizeof(before), "%s/proc-counters/before", data_dir());
+	snprintf(back, sizeof(back), "%s/proc-counters/back", data_dir());
+	snprintf(sys, sizeof(sys), "%s/proc-counters/sys", data_dir());
+
+	/* Standing still: an error for the CPU total only; a quiet disk or network is quiet. */
+	ProbeEnv env = { .proc_root = before, .dev_root = "/dev", .sys_root = sys };
+	sampler_init(&sm, &env);
+	sampler_prime(&sm, &c, 1000);
+	sampler_sample(&sm, &c, 1000 + USEC_PER_SEC, false, s);
+	ck_assert_ptr_nonnull(error_of(s, "cpu"));
+	ck_assert_ptr_null(error_of(s, "processes"));
+	ck_assert_ptr_null(error_of(s, "network"));
+	ck_assert_ptr_null(error_of(s, "disk"));
+	ck_assert(s->network.valid && s->network.kbps == 0.0);
+	ck_assert(s->disk.valid && s->disk.kbps == 0.0);
+
+	sm.env.proc_root = back;
+	sampler_sample(&sm, &c, 1000 + USEC_PER_SEC, true, s);
+	const ProbeError *e = error_of(s, "cpu");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_msg(strstr(e->message, "proc-counters/back/stat: CPU time went back"), "%s",
+	              e->message);
+	ck_assert_ptr_nonnull(e = error_of(s, "processes"));
+	ck_assert_msg(strstr(e->message, "back/10/stat: CPU time went back from 380 to 280"), "%s",
+	              e->message);
+	ck_assert_ptr_nonnull(e = error_of(s, "network"));
+	ck_assert_msg(strstr(e->message, "back/1/net/dev: eth0 byte count went back"), "%s",
+	              e->message);
+	ck_assert_ptr_nonnull(e = error_of(s, "disk"));
+	ck_assert_msg(strstr(e->message, "back/diskstats: sda byte count went back"), "%s",
+	              e->message);
+	ck_assert(!s->cpu.valid && !s->network.valid && !s->disk.valid);
+	sampler_done(&sm);
+	config_free(&c);
+	free(s);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("probes");
@@ -323,6 +395,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_meminfo_value_forms);
 	tcase_add_test(tc, test_memory_read_names_the_path);
 	tcase_add_test(tc, test_sampler_reports_probe_errors);
+	tcase_add_test(tc, test_sampler_counters_going_back_are_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,5 +1,9 @@
 /* The neuron-process and ml-process matchers, table-driven over what /proc shows. */
 #include "check-main.h"
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "proc-match.h"
@@ -183,6 +187,136 @@ START_TEST(test_candidates)
 }
 END_TEST
 
+/* --- On a process table: what every signal asks (proc_match) ------------------------------ */
+
+typedef struct FakeProc {
+	pid_t pid;
+	const char *comm;
+	unsigned flags;
+	const char *exe; /* link target; NULL: none */
+	const char *cmdline;
+	size_t cmdline_len;
+} FakeProc;
+
+#define CMD(s) s, sizeof(s) - 1
+
+static const FakeProc fake_procs[] = {
+	/* PyTorch names its main thread, torchrun's agent is renamed: still python. */
+	{ 10, "pt_main_thread", 0, "/usr/bin/python3.11",
+	  CMD("python3\0train.py\0--epochs\0"
+	      "3\0") },
+	{ 11, "pt_elastic", 0, "/usr/bin/python3.11",
+	  CMD("/usr/bin/python3\0/usr/local/bin/torchrun\0--nproc_per_node=2\0train.py\0") },
+	{ 12, "nxc-worker", 0, "/usr/bin/python3.11",
+	  CMD("python3\0/opt/venv/bin/neuronx-cc\0compile\0model.hlo\0") },
+	{ 13, "vim", 0, "/usr/bin/vim.basic", CMD("vim\0train.py\0") },
+	{ 14, "sleep", 0, "/usr/bin/sleep", CMD("sleep\0train.py\0") },
+	{ 15, "worker", 0, "/usr/bin/sleep", CMD("train.py\0") }, /* renamed, argv0 too */
+	{ 16, "kworker/0:1", 0x00200000, NULL, CMD("") },
+	{ 17, "bash", 0, "/usr/bin/bash", CMD("bash\0train.py\0") },
+};
+
+static void fake_proc_write(const char *root, const FakeProc *p)
+{
+	char dir[512], path[600], line[256];
+	snprintf(dir, sizeof(dir), "%s/%d", root, (int)p->pid);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(line, sizeof(line),
+	         "%d (%s) S 1 %d %d 0 -1 %u 0 0 0 0 1 1 0 0 20 0 1 0 77 0 0 0 0\n", (int)p->pid,
+	         p->comm, (int)p->pid, (int)p->pid, p->flags);
+	snprintf(path, sizeof(path), "%s/stat", dir);
+	FILE *f = fopen(path, "we");
+	ck_assert_ptr_nonnull(f);
+	fputs(line, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/cmdline", dir);
+	f = fopen(path, "we");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(p->cmdline, 1, p->cmdline_len, f), p->cmdline_len);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/exe", dir);
+	if (p->exe)
+		ck_assert_int_eq(symlink(p->exe, path), 0);
+}
+
+static const char *matched(const ProcTable *t, pid_t pid, char *const *patterns)
+{
+	const char *m;
+	int r = proc_match(t, proc_table_find(t, pid), patterns, &m);
+	ck_assert_int_ge(r, 0);
+	ck_assert_int_eq(r, m != NULL);
+	return m;
+}
+
+START_TEST(test_renamed_processes_on_a_table)
+{
+	char root[] = "/tmp/test-proc-match.XXXXXX", err[256];
+	ck_assert_ptr_nonnull(mkdtemp(root));
+	for (size_t i = 0; i < ELEMENTSOF(fake_procs); i++)
+		fake_proc_write(root, &fake_procs[i]);
+	ProcTable t;
+	ck_assert_int_eq(proc_table_scan(root, &t, err, sizeof(err)), 0);
+
+	ck_assert_str_eq(matched(&t, 10, ml_patterns), "train.py");
+	ck_assert_str_eq(matched(&t, 11, ml_patterns), "torchrun");
+	ck_assert_str_eq(matched(&t, 12, neuron_patterns), "neuronx-cc");
+	ck_assert_ptr_null(matched(&t, 12, ml_patterns));
+	ck_assert_ptr_null(matched(&t, 13, ml_patterns)); /* vim train.py: an argument */
+	ck_assert_ptr_null(matched(&t, 14, ml_patterns));
+	ck_assert_ptr_null(matched(&t, 16, ml_patterns));
+	ck_assert_ptr_null(matched(&t, 17, ml_patterns)); /* a shell's script only for *.sh */
+	/* A renamed program is read; its argv0 names what it runs as. */
+	ck_assert_str_eq(matched(&t, 15, ml_patterns), "train.py");
+
+	/* Costs: a program its comm names, a kernel thread and a shell got no cmdline read. */
+	ck_assert_uint_eq(proc_table_find(&t, 14)->view, 0);
+	ck_assert_uint_eq(proc_table_find(&t, 16)->view, 0);
+	ck_assert_uint_eq(proc_table_find(&t, 17)->view, 0);
+	ck_assert_uint_eq(proc_table_find(&t, 10)->exe_class, EXE_CLASS_INTERPRETER);
+	ck_assert_uint_eq(proc_table_find(&t, 13)->exe_class, EXE_CLASS_RENAMED);
+	ck_assert_uint_eq(proc_table_find(&t, 14)->exe_class, EXE_CLASS_NAMED);
+	ck_assert_uint_eq(proc_table_find(&t, 16)->exe_class, EXE_CLASS_NONE);
+	ck_assert_uint_eq(proc_table_find(&t, 17)->exe_class, EXE_CLASS_SHELL);
+
+	/* One view per check: a second question reads nothing again. */
+	char *const *argv1, *const *argv2;
+	size_t argc;
+	const ProcEntry *e = proc_table_find(&t, 10);
+	ck_assert_int_eq(proc_table_argv(&t, e, &argv1, &argc), 0);
+	ck_assert_uint_eq(argc, 4);
+	ck_assert_str_eq(argv1[3], "3");
+	ck_assert_ptr_null(argv1[4]);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/10/cmdline", root);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(proc_table_argv(&t, e, &argv2, &argc), 0);
+	ck_assert_ptr_eq(argv1, argv2);
+	const char *exe;
+	ck_assert_int_eq(proc_table_exe(&t, e, &exe), 0);
+	ck_assert_str_eq(exe, "/usr/bin/python3.11");
+	ck_assert_int_eq(proc_table_exe(&t, proc_table_find(&t, 16), &exe), -ENOENT);
+	ck_assert_ptr_null(exe);
+
+	/* The next check's table: classes carried, the cmdline read anew (now gone: no match). */
+	ProcTable next;
+	ck_assert_int_eq(proc_table_scan(root, &next, err, sizeof(err)), 0);
+	ck_assert_int_eq(proc_table_carry(&next, &t, err, sizeof(err)), 0);
+	ck_assert_uint_eq(proc_table_find(&next, 13)->exe_class, EXE_CLASS_RENAMED);
+	/* A candidate's executable too (the link is gone: it was not read again). */
+	snprintf(path, sizeof(path), "%s/10/exe", root);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(proc_table_exe(&next, proc_table_find(&next, 10), &exe), 0);
+	ck_assert_str_eq(exe, "/usr/bin/python3.11");
+	const char *m;
+	ck_assert_int_eq(proc_match(&next, proc_table_find(&next, 10), ml_patterns, &m), 0);
+	proc_table_done(&next);
+	proc_table_done(&t);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("proc-match");
@@ -191,6 +325,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_pattern_named);
 	tcase_add_test(tc, test_monitor_tools);
 	tcase_add_test(tc, test_candidates);
+	tcase_add_test(tc, test_renamed_processes_on_a_table);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -67,6 +67,30 @@ START_TEST(test_parse)
 }
 END_TEST
 
+START_TEST(test_parse_children_ticks_and_kernel_threads)
+{
+	/* A loop of short commands: its own 15 ticks and 3200 of children it reaped. */
+	ProcEntry e;
+	ck_assert_int_eq(proc_stat_parse("21 (sh) S 1 21 21 0 -1 4194560 0 0 0 0 10 5 3000 200 20 "
+	                                 "0 1 0 777 1000 200 0 0\n",
+	                                 &e),
+	                 0);
+	ck_assert_uint_eq(e.cpu_ticks, 3215);
+	ck_assert(!e.kthread);
+	ck_assert_int_eq(
+	        proc_stat_parse("22 (kworker/0:1) I 2 0 0 0 -1 69238880 0 0 0 0 0 0 0 0 20 0 "
+	                        "1 0 9 0 0 0 0\n",
+	                        &e),
+	        0);
+	ck_assert(e.kthread);
+	/* The four together must not overflow. */
+	ck_assert_int_eq(proc_stat_parse("23 (x) S 1 23 23 0 -1 0 0 0 0 0 1 1 "
+	                                 "18446744073709551615 1 20 0 1 0 9 0 0 0 0\n",
+	                                 &e),
+	                 -EBADMSG);
+}
+END_TEST
+
 START_TEST(test_parse_negative_tpgid_and_pgrp)
 {
 	ProcEntry e;
@@ -282,12 +306,53 @@ START_TEST(test_cpu_percent)
 }
 END_TEST
 
+/* The previous check's table hands each process's executable class on while pid, start time
+ * and comm stay, and reports CPU ticks that went back. */
+START_TEST(test_carry)
+{
+	ProcEntry before[] = {
+		{ .pid = 5, .comm = "python3", .cpu_ticks = 100, .starttime = 50, .exe_class = 6 },
+		{ .pid = 6, .comm = "bash", .cpu_ticks = 100, .starttime = 60, .exe_class = 5 },
+		{ .pid = 7, .comm = "sleep", .cpu_ticks = 100, .starttime = 70, .exe_class = 3 },
+		{ .pid = 9, .comm = "gone", .cpu_ticks = 100, .starttime = 90, .exe_class = 3 },
+	};
+	ProcEntry after[] = {
+		{ .pid = 5,
+		  .comm = "pt_main_thread",
+		  .cpu_ticks = 200,
+		  .starttime = 50 }, /* renamed */
+		{ .pid = 6, .comm = "bash", .cpu_ticks = 100, .starttime = 60 },
+		{ .pid = 7, .comm = "sleep", .cpu_ticks = 100, .starttime = 7000 }, /* pid reused */
+		{ .pid = 8, .comm = "new", .cpu_ticks = 1, .starttime = 80 },
+	};
+	ProcTable prev = { .entries = before, .n = 4, .proc_root = "/proc" };
+	ProcTable now = { .entries = after, .n = 4, .proc_root = "/proc" };
+	char err[256] = "";
+	ck_assert_int_eq(proc_table_carry(&now, &prev, err, sizeof(err)), 0);
+	ck_assert_uint_eq(after[0].exe_class, EXE_CLASS_UNREAD); /* comm changed: judged again */
+	ck_assert_uint_eq(after[1].exe_class, 5);
+	ck_assert_uint_eq(after[2].exe_class, EXE_CLASS_UNREAD);
+	ck_assert_uint_eq(after[3].exe_class, EXE_CLASS_UNREAD);
+	ck_assert_int_eq(proc_table_carry(&now, NULL, err, sizeof(err)), 0);
+
+	after[1].cpu_ticks = 99;
+	ck_assert_int_eq(proc_table_carry(&now, &prev, err, sizeof(err)), -ERANGE);
+	ck_assert_str_eq(err, "/proc/6/stat: CPU time went back from 100 to 99 ticks");
+	/* A reused pid's fewer ticks are another process's. */
+	after[1].cpu_ticks = 100;
+	after[2].cpu_ticks = 1;
+	ck_assert_int_eq(proc_table_carry(&now, &prev, err, sizeof(err)), 0);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("proc-table");
 	TCase *tc = tcase_create("proc-table");
 	tcase_add_loop_test(tc, test_parse, 0, ELEMENTSOF(parse_cases));
+	tcase_add_test(tc, test_parse_children_ticks_and_kernel_threads);
 	tcase_add_test(tc, test_parse_negative_tpgid_and_pgrp);
+	tcase_add_test(tc, test_carry);
 	tcase_add_test(tc, test_scan_hostile_fixture);
 	tcase_add_test(tc, test_scan_errors_name_the_path);
 	tcase_add_test(tc, test_scan_owner_and_cycles);
