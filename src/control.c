@@ -55,17 +55,6 @@ static void reply_error(VarlinkCall *call, const char *error, const char *fmt, .
 	varlink_error(call, error, p);
 }
 
-/* A hold's reason reaches the journal, stderr lines and, in the cancellation notice, every
- * terminal: any local user could otherwise forge log lines or send escape sequences to other
- * users' terminals. C0 and C1 controls (U+0080..U+009F, C2 80..C2 9F in UTF-8) are refused. */
-static bool text_is_printable(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
-			return false;
-	return true;
-}
-
 static json_object *hold_json(const Hold *h, usec_t now)
 {
 	json_object *o = json_object_new_object();
@@ -190,7 +179,7 @@ static void method_hold(Manager *m, VarlinkCall *call)
 	if (json_object_object_get_ex(call->parameters, "reason", &jr) && jr &&
 	    (!json_object_is_type(jr, json_type_string) ||
 	     strlen(json_object_get_string(jr)) > HOLD_REASON_INPUT_MAX ||
-	     !text_is_printable(json_object_get_string(jr))))
+	     text_controls(json_object_get_string(jr)) > 0))
 		return varlink_error_invalid_parameter(call, "reason");
 	timespan_format(max, sizeof(max), m->config.max_hold);
 	if (duration == 0 || duration > m->config.max_hold)

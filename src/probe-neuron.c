@@ -24,7 +24,7 @@ static void procref_fill(ProcRef *r, const ProcEntry *e, const char *match, cons
                          size_t argc)
 {
 	*r = (ProcRef){ .pid = e->pid, .uid = e->uid };
-	strscpy(r->comm, sizeof(r->comm), e->comm);
+	text_sanitize(r->comm, sizeof(r->comm), e->comm);
 	strscpy(r->match, sizeof(r->match), strempty(match));
 	if (argv_buf)
 		proc_cmdline_join(argv_buf, argc, r->cmdline, sizeof(r->cmdline));

@@ -404,10 +404,8 @@ void proc_cmdline_join(const char *argv_buf, size_t argc, char *out, size_t size
 		strappendf(out, size, "%s%s", i ? " " : "", a);
 		a += strlen(a) + 1;
 	}
-	/* Newlines and other control bytes would break a one-line journal record. */
-	for (char *c = out; *c; c++)
-		if ((unsigned char)*c < 0x20)
-			*c = ' ';
+	/* Control bytes would break a one-line journal record or reach a terminal. */
+	text_sanitize(out, size, out);
 }
 
 int proc_exe_read(const char *proc_root, pid_t pid, char *buf, size_t size)

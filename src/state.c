@@ -80,8 +80,8 @@ static int parse_hold(json_object *j, Hold *h)
 	    uid > UINT32_MAX)
 		return -EBADMSG;
 	*h = (Hold){ .id = id, .uid = (uid_t)uid, .until = until };
-	strscpy(h->owner, sizeof(h->owner), strempty(owner));
-	strscpy(h->reason, sizeof(h->reason), reason);
+	text_sanitize(h->owner, sizeof(h->owner), strempty(owner));
+	text_sanitize(h->reason, sizeof(h->reason), reason);
 	return 0;
 }
 
