@@ -68,6 +68,13 @@ char *text_sanitize(char *dst, size_t size, const char *src);
 char *text_sanitize_lines(char *dst, size_t size, const char *src);
 /* How many control characters (as text_sanitize drops them) s holds. */
 size_t text_controls(const char *s);
+/* A token bucket: burst calls at once, then rate per second. A zeroed one is full. */
+typedef struct TokenBucket {
+	double tokens;
+	usec_t at; /* when tokens was last brought up to date; 0: never (full) */
+} TokenBucket;
+/* Takes a token at now: 0 if there was one, else how long until there is (nothing taken). */
+usec_t token_bucket_take(TokenBucket *b, double rate, double burst, usec_t now);
 /* snprintf that appends at the end of what dst already holds. */
 void strappendf(char *dst, size_t size, const char *fmt, ...) _printf_(3, 4);
 

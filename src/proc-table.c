@@ -404,7 +404,11 @@ void proc_cmdline_join(const char *argv_buf, size_t argc, char *out, size_t size
 		strappendf(out, size, "%s%s", i ? " " : "", a);
 		a += strlen(a) + 1;
 	}
-	/* Control bytes would break a one-line journal record or reach a terminal. */
+	/* Newlines and other control bytes would break a one-line journal record; the rest
+	 * (DEL, C1, invalid UTF-8) would reach terminals and JSON. */
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = ' ';
 	text_sanitize(out, size, out);
 }
 

@@ -179,6 +179,22 @@ out:
 	return r;
 }
 
+unsigned state_cap_holds(CoreState *s, usec_t now, usec_t (*max_for)(uid_t uid, void *userdata),
+                         void *userdata)
+{
+	unsigned cut = 0;
+	for (size_t i = 0; i < s->n_holds; i++) {
+		Hold *h = &s->holds[i];
+		usec_t max = max_for(h->uid, userdata);
+		usec_t limit = max > USEC_INFINITY - now ? USEC_INFINITY : now + max;
+		if (h->until > limit) {
+			h->until = limit;
+			cut++;
+		}
+	}
+	return cut;
+}
+
 int state_save(const char *dir, const char *text)
 {
 	char tmp[4096], path[4096];

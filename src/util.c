@@ -235,6 +235,17 @@ size_t text_controls(const char *s)
 	return count;
 }
 
+usec_t token_bucket_take(TokenBucket *b, double rate, double burst, usec_t now)
+{
+	b->tokens = b->at == 0 ? burst : MIN(burst, b->tokens + (double)(now - b->at) * rate / 1e6);
+	b->at = now;
+	if (b->tokens >= 1) {
+		b->tokens -= 1;
+		return 0;
+	}
+	return (usec_t)((1 - b->tokens) * 1e6 / rate) + 1;
+}
+
 void user_name(uid_t uid, char *buf, size_t size)
 {
 	struct passwd pw, *res = NULL;
