@@ -23,7 +23,7 @@
 /* Journal records a caller can cause: per uid 10 at once then 2 a second, and 50 at once then
  * 20 a second from all callers together. journald drops a service's lines beyond 10,000 in
  * 30 s (its default), and the check records must never be among them: callers cause at most
- * 650 in 30 s. A Hold or Release beyond its caller's budget is refused, so every hold that
+ * 650 records in 30 s (and as many notes of how many were left out). A Hold or Release beyond its caller's budget is refused, so every hold that
  * is made or released has its record; refusals and CheckNow records beyond it are counted
  * and the count goes with the caller's next record. */
 #define RECORDS_PER_UID_BURST 10

@@ -426,10 +426,18 @@ static void peer_read(int fd, VarlinkPeer *peer)
 		peer->gid = cred.gid;
 		peer->pid = cred.pid;
 	}
-	/* ERANGE with more groups than fit: the first ones are enough to find an admin group. */
 	len = sizeof(peer->groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0) {
 		peer->n_groups = len / sizeof(gid_t);
+		return;
+	}
+	/* More groups than fit (ERANGE, len says how many): keep the first ones. A peer whose
+	 * admin group comes later is not recognised as one. */
+	_cleanup_free_ gid_t *all = errno == ERANGE ? malloc(len) : NULL;
+	if (all && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == 0) {
+		peer->n_groups = MIN(len / sizeof(gid_t), (size_t)VARLINK_PEER_GROUPS_MAX);
+		memcpy(peer->groups, all, peer->n_groups * sizeof(gid_t));
+	}
 }
 
 static bool peer_privileged(VarlinkServer *s, const VarlinkPeer *peer)

@@ -64,6 +64,7 @@ def slowloris(path, n, seconds):
 
 def idle(path, n, seconds):
     kept, refused = open_many(path, n)
+    print("ready", flush=True)
     start = time.monotonic()
     dropped = []
     live = list(kept)
