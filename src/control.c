@@ -160,9 +160,13 @@ static void note_suppressed(uid_t uid)
 		        (unsigned)uid, n, RECORDS_PER_UID_RATE);
 }
 
-/* CLOCK_BOOTTIME until as UTC wall time, for people. */
+/* CLOCK_BOOTTIME until as UTC wall time, for people; "-" for none (0). */
 static void until_text(usec_t until, char *buf, size_t size)
 {
+	if (until == 0) {
+		strscpy(buf, size, "-");
+		return;
+	}
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
