@@ -52,7 +52,11 @@ typedef struct Config {
 	double user_busy_percent; /* a login user's process above this (% of one CPU); 0 = off */
 
 	/* [Control] */
-	usec_t max_hold;
+	usec_t max_hold;         /* longest hold of root and AdminGroup= */
+	usec_t user_max_hold;    /* longest hold of anybody else (at most max_hold) */
+	unsigned holds_per_user; /* holds one user may have at once (root: any) */
+	char **hold_allowed;     /* users, uids and @groups who may hold; NULL: everybody */
+	char *admin_group;       /* its members hold like root; NULL: none */
 
 	/* [AWS] */
 	char *imds_endpoint;

@@ -15,6 +15,9 @@
 #define MESSAGE_ID_ACTION_FAILED     "f0c8b2a6e4d14f7a9c3e5b7d1a2c4e6f"
 #define MESSAGE_ID_SPOT_INTERRUPTION "2c5e8a1f4b7d4e0a9c6f3b2e1d8a7c54"
 #define MESSAGE_ID_REBALANCE         "7d3b9e2a5c1f4a8e8b6d2c4f0e1a3b95"
+#define MESSAGE_ID_HOLD              "0c5e3b7a9d1f4e2a8b6c4d0e2f1a3b57"
+#define MESSAGE_ID_HOLD_RELEASE      "5a2d8e1c7b3f4a9e9d0c6b2a4e8f1d36"
+#define MESSAGE_ID_HOLD_REFUSED      "b8e4a2c6d0f14b3e8a7c5d9e1f2b4c60"
 
 typedef enum LogTarget {
 	LOG_TARGET_STDERR,

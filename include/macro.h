@@ -60,6 +60,22 @@ usec_t now_boottime(void);
 char *strscpy(char *dst, size_t size, const char *src);
 /* The user name of uid, or the number when it has none. */
 void user_name(uid_t uid, char *buf, size_t size);
+/* Copies untrusted text (a hold reason, a process name or command line, a user or inhibitor
+ * name) for terminals and parsers: C0 controls, DEL and C1 controls are dropped, both as raw
+ * bytes and in their UTF-8 form (U+0080..U+009F); any other invalid UTF-8 becomes U+FFFD; the
+ * copy is cut at size without splitting a character. dst may be src. Returns dst. */
+char *text_sanitize(char *dst, size_t size, const char *src);
+/* The same, keeping line breaks: for the multi-line text trnidlectl prints. */
+char *text_sanitize_lines(char *dst, size_t size, const char *src);
+/* How many control characters (as text_sanitize drops them) s holds. */
+size_t text_controls(const char *s);
+/* A token bucket: burst calls at once, then rate per second. A zeroed one is full. */
+typedef struct TokenBucket {
+	double tokens;
+	usec_t at; /* when tokens was last brought up to date; 0: never (full) */
+} TokenBucket;
+/* Takes a token at now: 0 if there was one, else how long until there is (nothing taken). */
+usec_t token_bucket_take(TokenBucket *b, double rate, double burst, usec_t now);
 /* snprintf that appends at the end of what dst already holds. */
 void strappendf(char *dst, size_t size, const char *fmt, ...) _printf_(3, 4);
 

@@ -37,7 +37,9 @@ typedef struct Manager {
 	Decision last; /* last scheduled check */
 	Sample last_sample;
 	bool have_last;
-	usec_t last_at; /* CLOCK_BOOTTIME of the last check */
+	usec_t last_at;   /* CLOCK_BOOTTIME of the last check */
+	Sample on_demand; /* the last sample taken for CheckNow or a re-check */
+	usec_t on_demand_at;
 	usec_t next_check_at;
 	unsigned checks; /* scheduled checks since start */
 	bool state_save_failed;
@@ -81,3 +83,8 @@ void manager_save_state(Manager *m);
 
 /* The Varlink method handler (control.c). */
 void control_dispatch(VarlinkCall *call, void *userdata);
+/* Root and members of [Control] AdminGroup= (control.c). */
+bool control_peer_privileged(const VarlinkPeer *peer, void *userdata);
+/* The longest hold uid may take: MaxHoldSec= for root and AdminGroup=, else UserMaxHoldSec=
+ * (control.c; userdata is the Manager). */
+usec_t control_hold_max(uid_t uid, void *userdata);

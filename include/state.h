@@ -14,6 +14,11 @@ char *state_serialize(const CoreState *s, const Decision *last, const char *boot
 int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision *ret_last,
                 char *err, size_t errlen);
 
+/* A state file is not trusted further than a new hold: each hold ends at the latest at now +
+ * max_for(its uid). Returns how many were cut. */
+unsigned state_cap_holds(CoreState *s, usec_t now, usec_t (*max_for)(uid_t uid, void *userdata),
+                         void *userdata);
+
 /* Atomic save: write a temporary file in dir, fsync, rename over dir/state. */
 int state_save(const char *dir, const char *text);
 /* Reads dir/state into a malloc'd string, never blocking (only a regular file, up to 256 KiB).

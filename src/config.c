@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "core.h"
 #include "timespan.h"
 
 static const char *const action_names[_ACTION_KIND_MAX] = {
@@ -91,6 +92,10 @@ static const KeyDef keys[] = {
 	  "train.py inference.py run_*.py torchrun accelerate deepspeed" },
 	{ "Processes", "UserBusyPercent", VT_PERCENT, OFF(user_busy_percent), 0, 100, "10" },
 	{ "Control", "MaxHoldSec", VT_TIMESPAN, OFF(max_hold), 60, 30 * 86400, "24h" },
+	{ "Control", "UserMaxHoldSec", VT_TIMESPAN, OFF(user_max_hold), 60, 30 * 86400, "24h" },
+	{ "Control", "HoldsPerUser", VT_UINT, OFF(holds_per_user), 1, HOLDS_MAX, "8" },
+	{ "Control", "HoldAllowed", VT_WORDS, OFF(hold_allowed), NOLIMIT, "" },
+	{ "Control", "AdminGroup", VT_STRING, OFF(admin_group), NOLIMIT, "" },
 	{ "AWS", "ImdsEndpoint", VT_STRING, OFF(imds_endpoint), NOLIMIT, "http://169.254.169.254" },
 	{ "AWS", "Ec2Endpoint", VT_STRING, OFF(ec2_endpoint), NOLIMIT, "" },
 	{ "AWS", "MonitoringEndpoint", VT_STRING, OFF(monitoring_endpoint), NOLIMIT, "" },

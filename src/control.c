@@ -2,7 +2,9 @@
  * that trnidlectl prints, so the CLI holds no logic. */
 #include <errno.h>
 #include <stdarg.h>
+#include <grp.h>
 #include <pwd.h>
+#include <time.h>
 #include <stdio.h>
 
 #include "build-config.h"
@@ -12,6 +14,69 @@
 #include "verdict-json.h"
 
 #define HOLD_REASON_INPUT_MAX 1024
+
+/* The hold table (HOLDS_MAX) in tiers, so that root's hold always fits: users share all but
+ * the last 16 slots, AdminGroup= members all but the last 8, root has the whole table. */
+#define HOLDS_USERS_MAX  (HOLDS_MAX - 16)
+#define HOLDS_ADMINS_MAX (HOLDS_MAX - 8)
+
+/* Journal records a caller can cause: per uid 10 at once then 2 a second, and 50 at once then
+ * 20 a second from all callers together. journald drops a service's lines beyond 10,000 in
+ * 30 s (its default), and the check records must never be among them: callers cause at most
+ * 650 records in 30 s (and as many notes of how many were left out). A Hold or Release beyond its caller's budget is refused, so every hold that
+ * is made or released has its record; refusals and CheckNow records beyond it are counted
+ * and the count goes with the caller's next record. */
+#define RECORDS_PER_UID_BURST 10
+#define RECORDS_PER_UID_RATE  2
+#define RECORDS_ALL_BURST     50
+#define RECORDS_ALL_RATE      20
+#define RECORD_CALLERS_MAX    64
+
+typedef struct RecordBudget {
+	uid_t uid;
+	bool used;
+	TokenBucket bucket;
+	unsigned suppressed; /* records not written since the last one */
+} RecordBudget;
+
+static RecordBudget record_budgets[RECORD_CALLERS_MAX];
+static TokenBucket record_budget_all;
+
+static RecordBudget *record_budget(uid_t uid)
+{
+	RecordBudget *pick = &record_budgets[0];
+	for (size_t i = 0; i < RECORD_CALLERS_MAX; i++) {
+		RecordBudget *b = &record_budgets[i];
+		if (b->used && b->uid == uid)
+			return b;
+		if (!b->used || (pick->used && b->bucket.at < pick->bucket.at))
+			pick = b;
+	}
+	*pick = (RecordBudget){ .uid = uid, .used = true };
+	return pick;
+}
+
+/* True when uid may cause one more record now; false counts it as suppressed. */
+static bool record_allowed(uid_t uid)
+{
+	usec_t now = now_boottime();
+	RecordBudget *b = record_budget(uid);
+	if (token_bucket_take(&b->bucket, RECORDS_PER_UID_RATE, RECORDS_PER_UID_BURST, now) > 0 ||
+	    token_bucket_take(&record_budget_all, RECORDS_ALL_RATE, RECORDS_ALL_BURST, now) > 0) {
+		b->suppressed++;
+		return false;
+	}
+	return true;
+}
+
+/* The records of uid suppressed since its last one, and resets the count. */
+static unsigned record_suppressed(uid_t uid)
+{
+	RecordBudget *b = record_budget(uid);
+	unsigned n = b->suppressed;
+	b->suppressed = 0;
+	return n;
+}
 
 static const char interface_description[] =
         "# trnidled: stops idle cloud accelerator machines; see trnidlectl(1).\n"
@@ -37,6 +102,7 @@ static const char interface_description[] =
         "error PermissionDenied (message: string)\n"
         "error NoSuchHold (message: string)\n"
         "error TooManyHolds (message: string)\n"
+        "error TooManyRequests (message: string)\n"
         "error ReloadFailed (message: string, errors: []string)\n"
         "error InvalidMessage (reason: string)\n"
         "error MessageTooLarge (reason: string)\n"
@@ -53,17 +119,6 @@ static void reply_error(VarlinkCall *call, const char *error, const char *fmt, .
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "message", json_object_new_string(msg));
 	varlink_error(call, error, p);
-}
-
-/* A hold's reason reaches the journal, stderr lines and, in the cancellation notice, every
- * terminal: any local user could otherwise forge log lines or send escape sequences to other
- * users' terminals. C0 and C1 controls (U+0080..U+009F, C2 80..C2 9F in UTF-8) are refused. */
-static bool text_is_printable(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
-			return false;
-	return true;
 }
 
 static json_object *hold_json(const Hold *h, usec_t now)
@@ -86,6 +141,217 @@ static void hold_text(FILE *f, const Hold *h, usec_t now)
 	                (h->until - MIN(now, h->until)) / USEC_PER_SEC * USEC_PER_SEC);
 	fprintf(f, "  hold #%llu by %s, %s left%s%s\n", (unsigned long long)h->id, h->owner, left,
 	        h->reason[0] ? ": " : "", h->reason);
+}
+
+static void reply_too_many_requests(VarlinkCall *call)
+{
+	reply_error(call, "io.trnidle.TooManyRequests",
+	            "too many requests from uid %u; try again in a second", (unsigned)call->uid);
+}
+
+/* Says once, in the caller's next record, how many of its records the budget dropped. */
+static void note_suppressed(uid_t uid)
+{
+	unsigned n = record_suppressed(uid);
+	if (n > 0)
+		log_notice(
+		        "uid %u: %u record(s) of its requests not written (over its budget of %d a "
+		        "second)",
+		        (unsigned)uid, n, RECORDS_PER_UID_RATE);
+}
+
+/* CLOCK_BOOTTIME until as UTC wall time, for people; "-" for none (0). */
+static void until_text(usec_t until, char *buf, size_t size)
+{
+	if (until == 0) {
+		strscpy(buf, size, "-");
+		return;
+	}
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	usec_t now = now_boottime();
+	time_t t = ts.tv_sec + (time_t)((until - MIN(until, now)) / USEC_PER_SEC);
+	if (until == USEC_INFINITY || !gmtime_r(&t, &tm) ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		strscpy(buf, size, "never");
+}
+
+typedef struct HoldRecord {
+	const char *event; /* "hold", "release" or "refused" */
+	uid_t caller;
+	const Hold *hold; /* NULL for a refusal */
+	const char *reason;
+	usec_t until;
+	const char *refusal; /* why, for a refusal */
+} HoldRecord;
+
+/* One journal record per hold made, released or refused, with its facts as fields. */
+static void hold_record(const HoldRecord *r)
+{
+	char f_event[64], f_id[64], f_uid[64], f_caller[64], f_until[96], f_until_usec[96],
+	        f_reason[HOLD_REASON_INPUT_MAX + 32], f_refusal[600], until[64], who[32],
+	        text[1200];
+	uid_t uid = r->hold ? r->hold->uid : r->caller;
+	until_text(r->until, until, sizeof(until));
+	snprintf(f_event, sizeof(f_event), "TRNIDLED_HOLD_EVENT=%s", r->event);
+	snprintf(f_id, sizeof(f_id), "TRNIDLED_HOLD_ID=%llu",
+	         (unsigned long long)(r->hold ? r->hold->id : 0));
+	snprintf(f_uid, sizeof(f_uid), "TRNIDLED_HOLD_UID=%u", (unsigned)uid);
+	snprintf(f_caller, sizeof(f_caller), "TRNIDLED_CALLER_UID=%u", (unsigned)r->caller);
+	snprintf(f_until, sizeof(f_until), "TRNIDLED_HOLD_UNTIL=%s", until);
+	snprintf(f_until_usec, sizeof(f_until_usec), "TRNIDLED_HOLD_UNTIL_BOOTTIME_USEC=%llu",
+	         (unsigned long long)r->until);
+	snprintf(f_reason, sizeof(f_reason), "TRNIDLED_HOLD_REASON=%s", strempty(r->reason));
+	snprintf(f_refusal, sizeof(f_refusal), "TRNIDLED_HOLD_REFUSAL=%s", strempty(r->refusal));
+	const char *fields[] = { f_event, f_id,         f_uid,    f_caller,
+		                 f_until, f_until_usec, f_reason, r->refusal ? f_refusal : NULL,
+		                 NULL };
+	if (r->hold)
+		user_name(r->hold->uid, who, sizeof(who));
+	else
+		user_name(r->caller, who, sizeof(who));
+	if (streq(r->event, "hold"))
+		snprintf(text, sizeof(text), "hold #%llu by %s (uid %u) until %s",
+		         (unsigned long long)r->hold->id, who, (unsigned)uid, until);
+	else if (streq(r->event, "release"))
+		snprintf(text, sizeof(text),
+		         "hold #%llu by %s (uid %u, until %s) released by uid %u",
+		         (unsigned long long)r->hold->id, who, (unsigned)uid, until,
+		         (unsigned)r->caller);
+	else
+		snprintf(text, sizeof(text), "hold refused to %s (uid %u, until %s): %s", who,
+		         (unsigned)uid, until, r->refusal);
+	if (r->reason && r->reason[0])
+		strappendf(text, sizeof(text), "; reason: %s", r->reason);
+	log_event(streq(r->event, "refused") ? LOG_NOTICE : LOG_INFO,
+	          streq(r->event, "hold")      ? MESSAGE_ID_HOLD
+	          : streq(r->event, "release") ? MESSAGE_ID_HOLD_RELEASE
+	                                       : MESSAGE_ID_HOLD_REFUSED,
+	          fields, "%s", text);
+}
+
+static bool peer_in_group(const VarlinkPeer *p, gid_t gid)
+{
+	if (p->gid == gid)
+		return true;
+	for (size_t i = 0; i < p->n_groups; i++)
+		if (p->groups[i] == gid)
+			return true;
+	return false;
+}
+
+static bool group_gid(const char *name, gid_t *ret)
+{
+	struct group gr, *res = NULL;
+	char buf[16384];
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	*ret = res->gr_gid;
+	return true;
+}
+
+static bool user_uid(const char *name, uid_t *ret)
+{
+	struct passwd pw, *res = NULL;
+	char buf[16384], *end;
+	unsigned long n = strtoul(name, &end, 10);
+	if (*name && !*end && n < UINT32_MAX) {
+		*ret = (uid_t)n;
+		return true;
+	}
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	*ret = res->pw_uid;
+	return true;
+}
+
+bool control_peer_privileged(const VarlinkPeer *peer, void *userdata)
+{
+	const Manager *m = userdata;
+	gid_t admin;
+	return peer->uid == 0 ||
+	       (m->config.admin_group && group_gid(m->config.admin_group, &admin) &&
+	        peer_in_group(peer, admin));
+}
+
+usec_t control_hold_max(uid_t uid, void *userdata)
+{
+	const Manager *m = userdata;
+	const Config *c = &m->config;
+	struct passwd pw, *res = NULL;
+	char buf[16384];
+	gid_t admin, groups[VARLINK_PEER_GROUPS_MAX];
+	int n = VARLINK_PEER_GROUPS_MAX;
+	if (uid == 0)
+		return c->max_hold;
+	if (c->admin_group && group_gid(c->admin_group, &admin) &&
+	    getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res &&
+	    getgrouplist(res->pw_name, res->pw_gid, groups, &n) >= 0) {
+		VarlinkPeer peer = { .uid = uid, .gid = res->pw_gid, .n_groups = (size_t)n };
+		memcpy(peer.groups, groups, (size_t)n * sizeof(gid_t));
+		if (peer_in_group(&peer, admin))
+			return c->max_hold;
+	}
+	return MIN(c->user_max_hold, c->max_hold);
+}
+
+/* HoldAllowed=: user names, uids and @groups; empty: everybody. */
+static bool hold_allowed(const Config *c, const VarlinkPeer *p)
+{
+	if (strv_length(c->hold_allowed) == 0)
+		return true;
+	for (char **w = c->hold_allowed; *w; w++) {
+		gid_t gid;
+		uid_t uid;
+		if ((*w)[0] == '@' ? group_gid(*w + 1, &gid) && peer_in_group(p, gid)
+		                   : user_uid(*w, &uid) && uid == p->uid)
+			return true;
+	}
+	return false;
+}
+
+/* NULL when the caller may hold for duration now, else the error to answer, with the reason
+ * in why. Root and AdminGroup= members are "privileged": MaxHoldSec=, no HoldsPerUser= limit
+ * for root, and room in the table that users cannot take. */
+static const char *hold_refusal(const Manager *m, const VarlinkCall *call, usec_t duration,
+                                usec_t now, char *why, size_t size)
+{
+	const Config *c = &m->config;
+	bool root = call->uid == 0, privileged = call->privileged;
+	usec_t limit = privileged ? c->max_hold : MIN(c->user_max_hold, c->max_hold);
+	size_t mine = 0, all = 0;
+	char max[64];
+
+	if (!privileged && !hold_allowed(c, call->peer)) {
+		snprintf(why, size, "uid %u may not hold this machine up ([Control] HoldAllowed=)",
+		         (unsigned)call->uid);
+		return "io.trnidle.PermissionDenied";
+	}
+	timespan_format(max, sizeof(max), limit);
+	if (duration == 0 || duration > limit) {
+		snprintf(why, size, "a hold lasts more than 0 and at most %s (%s)", max,
+		         privileged || c->user_max_hold >= c->max_hold ? "MaxHoldSec="
+		                                                       : "UserMaxHoldSec=");
+		return "org.varlink.service.InvalidParameter";
+	}
+	for (size_t i = 0; i < m->state.n_holds; i++) {
+		if (m->state.holds[i].until <= now)
+			continue;
+		all++;
+		mine += m->state.holds[i].uid == call->uid;
+	}
+	if (!root && mine >= c->holds_per_user) {
+		snprintf(why, size,
+		         "you have %zu holds already (HoldsPerUser=%u); release one first", mine,
+		         c->holds_per_user);
+		return "io.trnidle.TooManyHolds";
+	}
+	if (all >= (root ? HOLDS_MAX : privileged ? HOLDS_ADMINS_MAX : HOLDS_USERS_MAX)) {
+		snprintf(why, size, "there are %zu holds already; release one first", all);
+		return "io.trnidle.TooManyHolds";
+	}
+	return NULL;
 }
 
 /* Where on EC2 we run and whether a spot interruption is pending. */
@@ -168,7 +434,10 @@ static void method_check_now(Manager *m, VarlinkCall *call)
 	Sample s;
 	Decision d;
 	manager_check_now(m, &s, &d);
-	log_check("check-now", &d);
+	if (record_allowed(call->uid)) {
+		log_check("check-now", &d);
+		note_suppressed(call->uid);
+	}
 	json_object *p = verdict_to_json(&d, &s);
 	_cleanup_free_ char *text = verdict_to_text(&d);
 	json_object_object_add(p, "text", json_object_new_string(strempty(text)));
@@ -180,36 +449,49 @@ static void method_hold(Manager *m, VarlinkCall *call)
 {
 	json_object *jd, *jr = NULL;
 	usec_t duration;
-	char owner[32], left[64], max[64];
+	char owner[32], left[64], why[256];
 	uint64_t id;
 
 	if (!json_object_object_get_ex(call->parameters, "duration", &jd) ||
 	    !json_object_is_type(jd, json_type_string) ||
 	    timespan_parse(json_object_get_string(jd), &duration) < 0)
 		return varlink_error_invalid_parameter(call, "duration");
+	/* A reason reaches the journal and, in the cancellation notice, every terminal: no
+	 * control characters (invalid UTF-8 becomes U+FFFD in core_hold_add()). */
 	if (json_object_object_get_ex(call->parameters, "reason", &jr) && jr &&
 	    (!json_object_is_type(jr, json_type_string) ||
 	     strlen(json_object_get_string(jr)) > HOLD_REASON_INPUT_MAX ||
-	     !text_is_printable(json_object_get_string(jr))))
+	     text_controls(json_object_get_string(jr)) > 0))
 		return varlink_error_invalid_parameter(call, "reason");
-	timespan_format(max, sizeof(max), m->config.max_hold);
-	if (duration == 0 || duration > m->config.max_hold)
-		return reply_error(call, "org.varlink.service.InvalidParameter",
-		                   "a hold lasts more than 0 and at most %s (MaxHoldSec=)", max);
-	user_name(call->uid, owner, sizeof(owner));
+	if (!record_allowed(call->uid))
+		return reply_too_many_requests(call);
+	const char *reason = jr ? json_object_get_string(jr) : NULL;
 	usec_t now = now_boottime();
+	const char *error = hold_refusal(m, call, duration, now, why, sizeof(why));
+	if (error) {
+		hold_record(&(HoldRecord){ .event = "refused",
+		                           .caller = call->uid,
+		                           .reason = reason,
+		                           .until = now + duration,
+		                           .refusal = why });
+		note_suppressed(call->uid);
+		return reply_error(call, error, "%s", why);
+	}
+	user_name(call->uid, owner, sizeof(owner));
 	int r = core_hold_add(&m->state, call->uid, owner, now, duration, m->config.max_hold,
-	                      jr ? json_object_get_string(jr) : NULL, &id);
-	if (r == -E2BIG)
-		return reply_error(call, "io.trnidle.TooManyHolds",
-		                   "there are already %d holds; release one first", HOLDS_MAX);
+	                      reason, &id);
 	if (r < 0)
 		return reply_error(call, "org.varlink.service.InvalidParameter", "%s",
 		                   strerror(-r));
 	manager_save_state(m);
 	const Hold *h = &m->state.holds[m->state.n_holds - 1];
-	log_info("hold #%llu by %s (uid %u) for %s: %s", (unsigned long long)id, owner,
-	         (unsigned)call->uid, timespan_format(left, sizeof(left), duration), h->reason);
+	hold_record(&(HoldRecord){ .event = "hold",
+	                           .caller = call->uid,
+	                           .hold = h,
+	                           .reason = h->reason,
+	                           .until = h->until });
+	note_suppressed(call->uid);
+	timespan_format(left, sizeof(left), duration);
 	manager_holds_changed(m);
 	char text[512];
 	snprintf(text, sizeof(text),
@@ -223,55 +505,86 @@ static void method_hold(Manager *m, VarlinkCall *call)
 	varlink_reply(call, p);
 }
 
+static const Hold *hold_find(const CoreState *st, uint64_t id)
+{
+	for (size_t i = 0; i < st->n_holds; i++)
+		if (st->holds[i].id == id)
+			return &st->holds[i];
+	return NULL;
+}
+
+/* Releases hold id for the caller: its record, its line in text, its id in released. */
+static int release_one(Manager *m, VarlinkCall *call, uint64_t id, FILE *text,
+                       json_object *released)
+{
+	const Hold *found = hold_find(&m->state, id);
+	Hold h = found ? *found : (Hold){ .id = id };
+	int r = core_hold_release(&m->state, id, call->uid);
+	if (r < 0)
+		return r;
+	hold_record(&(HoldRecord){ .event = "release",
+	                           .caller = call->uid,
+	                           .hold = &h,
+	                           .reason = h.reason,
+	                           .until = h.until });
+	json_object_array_add(released, json_object_new_uint64(id));
+	fprintf(text, "released hold #%llu\n", (unsigned long long)id);
+	return 0;
+}
+
+static void refuse_release(VarlinkCall *call, const char *error, const char *why)
+{
+	hold_record(&(HoldRecord){ .event = "refused", .caller = call->uid, .refusal = why });
+	note_suppressed(call->uid);
+	reply_error(call, error, "%s", why);
+}
+
 static void method_release(Manager *m, VarlinkCall *call)
 {
-	json_object *jid = NULL, *released = json_object_new_array();
-	char text[512] = "";
+	json_object *jid = NULL;
+	char why[256];
+	uint64_t id = 0;
 
 	if (json_object_object_get_ex(call->parameters, "id", &jid) && jid) {
-		if (!json_object_is_type(jid, json_type_int) || json_object_get_int64(jid) < 1) {
-			json_object_put(released);
+		if (!json_object_is_type(jid, json_type_int) || json_object_get_int64(jid) < 1)
 			return varlink_error_invalid_parameter(call, "id");
-		}
-		uint64_t id = (uint64_t)json_object_get_int64(jid);
-		int r = core_hold_release(&m->state, id, call->uid);
+		id = (uint64_t)json_object_get_int64(jid);
+	}
+	if (!record_allowed(call->uid))
+		return reply_too_many_requests(call);
+	_cleanup_free_ char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	if (!f)
+		return reply_error(call, "org.varlink.service.InvalidParameter", "out of memory");
+	json_object *released = json_object_new_array();
+	int r = 0;
+	if (id > 0)
+		r = release_one(m, call, id, f, released);
+	else
+		for (size_t i = m->state.n_holds; i > 0; i--)
+			if (m->state.holds[i - 1].uid == call->uid)
+				(void)release_one(m, call, m->state.holds[i - 1].id, f, released);
+	fclose(f);
+	if (r == -ENOENT || r == -EPERM || json_object_array_length(released) == 0) {
 		json_object_put(released);
-		if (r == -ENOENT)
-			return reply_error(call, "io.trnidle.NoSuchHold", "there is no hold #%llu",
-			                   (unsigned long long)id);
 		if (r == -EPERM)
-			return reply_error(call, "io.trnidle.PermissionDenied",
-			                   "hold #%llu belongs to another user; only root may "
-			                   "release it",
-			                   (unsigned long long)id);
-		released = json_object_new_array();
-		json_object_array_add(released, json_object_new_uint64(id));
-		snprintf(text, sizeof(text), "released hold #%llu\n", (unsigned long long)id);
-	} else {
-		for (size_t i = m->state.n_holds; i > 0; i--) {
-			const Hold *h = &m->state.holds[i - 1];
-			if (h->uid != call->uid)
-				continue;
-			uint64_t id = h->id;
-			(void)core_hold_release(&m->state, id, call->uid);
-			json_object_array_add(released, json_object_new_uint64(id));
-			strappendf(text, sizeof(text), "released hold #%llu\n",
-			           (unsigned long long)id);
-		}
-		if (json_object_array_length(released) == 0) {
-			json_object_put(released);
-			return reply_error(call, "io.trnidle.NoSuchHold", "you have no holds");
-		}
+			snprintf(why, sizeof(why),
+			         "hold #%llu belongs to another user; only root may release it",
+			         (unsigned long long)id);
+		else if (id > 0)
+			snprintf(why, sizeof(why), "there is no hold #%llu",
+			         (unsigned long long)id);
+		else
+			snprintf(why, sizeof(why), "you have no holds");
+		return refuse_release(
+		        call, r == -EPERM ? "io.trnidle.PermissionDenied" : "io.trnidle.NoSuchHold",
+		        why);
 	}
 	manager_save_state(m);
-	/* text has one line per hold for the terminal; the log record is one line. */
-	char line[512];
-	strscpy(line, sizeof(line), text);
-	for (char *nl; (nl = strrchr(line, '\n'));)
-		nl[0] = nl[1] ? ',' : '\0';
-	log_info("uid %u: %s", (unsigned)call->uid, line);
+	note_suppressed(call->uid);
 	json_object *p = json_object_new_object();
-	json_object_object_add(p, "text", json_object_new_string(text));
+	json_object_object_add(p, "text", json_object_new_string(strempty(text)));
 	json_object_object_add(p, "released", released);
 	varlink_reply(call, p);
 }

@@ -38,6 +38,7 @@ static _printf_(3, 4) void reason_add(Decision *d, Signal signal, const char *fm
 	va_start(ap, fmt);
 	(void)vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
 	va_end(ap);
+	text_sanitize(r->detail, sizeof(r->detail), r->detail); /* the cut may split a character */
 }
 
 /* Each judge compares one signal's facts with the configuration and adds reasons. */
@@ -529,8 +530,8 @@ int core_hold_add(CoreState *s, uid_t uid, const char *owner, usec_t now, usec_t
 		return -E2BIG;
 	Hold *h = &s->holds[s->n_holds++];
 	*h = (Hold){ .id = s->next_hold_id++, .uid = uid, .until = now + duration };
-	strscpy(h->owner, sizeof(h->owner), strempty(owner));
-	strscpy(h->reason, sizeof(h->reason), strempty(reason));
+	text_sanitize(h->owner, sizeof(h->owner), strempty(owner));
+	text_sanitize(h->reason, sizeof(h->reason), strempty(reason));
 	*ret_id = h->id;
 	return 0;
 }

@@ -92,6 +92,11 @@ static void load_state(Manager *m)
 		return;
 	}
 	m->have_last = false; /* the old verdict is history, not this run's last check */
+	unsigned cut = state_cap_holds(&m->state, now_boottime(), control_hold_max, m);
+	if (cut > 0)
+		log_warning("%u restored hold(s) lasted longer than [Control] allows; they end at "
+		            "the limit now",
+		            cut);
 	log_info("state restored from %s/state: idle %u/%u, %zu hold(s)", m->opt.runtime_dir,
 	         m->state.idle_checks, m->config.idle_checks, m->state.n_holds);
 }
@@ -176,9 +181,13 @@ static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 	CoreState scratch;
 	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
 		*ret_sample = m->last_sample;
+	else if (m->on_demand_at > 0 && now - m->on_demand_at < FRESH_CHECK_USEC)
+		*ret_sample = m->on_demand; /* a CheckNow flood samples once a second at most */
 	else {
 		sampler_sample(&m->sampler, &m->config, now, false, ret_sample);
 		add_state_error(m, ret_sample);
+		m->on_demand = *ret_sample;
+		m->on_demand_at = now;
 	}
 	sample_add_spot(m, ret_sample);
 	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_CHECK, &scratch, ret);
@@ -570,10 +579,13 @@ static int listen_control(Manager *m)
 	if (n == 1)
 		fd = SD_LISTEN_FDS_START;
 	snprintf(path, sizeof(path), "%s/io.trnidle.sock", m->opt.runtime_dir);
-	int r = varlink_server_new(m->event, path, fd, control_dispatch, m, &m->varlink);
-	if (r < 0)
+	int r = varlink_server_new(m->event, path, fd, 0666, control_dispatch, m, &m->varlink);
+	if (r < 0) {
 		log_error("cannot listen on %s: %s", path, strerror(-r));
-	return r;
+		return r;
+	}
+	varlink_server_set_privileged(m->varlink, control_peer_privileged);
+	return 0;
 }
 
 static int setup_event_loop(Manager *m)

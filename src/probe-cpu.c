@@ -129,7 +129,7 @@ void user_procs_probe(const ProcTable *now, const ProcTable *prev, unsigned long
 		if (pct <= 0)
 			continue;
 		BusyUserProc p = { .pid = e->pid, .uid = e->uid, .percent = pct };
-		strscpy(p.comm, sizeof(p.comm), e->comm);
+		text_sanitize(p.comm, sizeof(p.comm), e->comm);
 		busiest_insert(ret, &p);
 		ret->n++;
 	}

@@ -29,9 +29,9 @@ static void entry_add(InhibitorFacts *f, const char *what, const char *who, cons
 		return;
 	}
 	InhibitorEntry *e = &f->list[f->n++];
-	strscpy(e->what, sizeof(e->what), what);
-	strscpy(e->who, sizeof(e->who), who);
-	strscpy(e->why, sizeof(e->why), why);
+	text_sanitize(e->what, sizeof(e->what), what);
+	text_sanitize(e->who, sizeof(e->who), who);
+	text_sanitize(e->why, sizeof(e->why), why);
 	strscpy(e->mode, sizeof(e->mode), mode);
 	e->uid = uid;
 	e->pid = pid;

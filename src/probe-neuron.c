@@ -23,7 +23,7 @@ static bool kernel_thread(const ProcTable *t, const ProcEntry *e)
 static void procref_fill(ProcRef *r, const ProcTable *t, const ProcEntry *e, const char *match)
 {
 	*r = (ProcRef){ .pid = e->pid, .uid = e->uid };
-	strscpy(r->comm, sizeof(r->comm), e->comm);
+	text_sanitize(r->comm, sizeof(r->comm), e->comm);
 	strscpy(r->match, sizeof(r->match), strempty(match));
 	char *const *argv;
 	size_t argc;

@@ -133,7 +133,7 @@ void multiplexer_session_name(SessionOwner kind, char *const *argv, char *buf, s
 	} else
 		name = option_value(argv, 'S', SCREEN_OPTS_WITH_ARG);
 	if (name)
-		strscpy(buf, size, name);
+		text_sanitize(buf, size, name);
 }
 
 static bool is_sshd_comm(const char *comm)
@@ -282,7 +282,7 @@ static void busy_consider(BusyProc *b, const ProcEntry *e, double percent)
 	if (percent <= b->percent)
 		return;
 	*b = (BusyProc){ .pid = e->pid, .percent = percent };
-	strscpy(b->comm, sizeof(b->comm), e->comm);
+	text_sanitize(b->comm, sizeof(b->comm), e->comm);
 }
 
 /* One entry per pts in use, with its session leader (or its lowest pid) and its busiest
@@ -299,10 +299,10 @@ static void terms_collect(Scan *s)
 		if (!term) {
 			term = &s->terms[s->n_terms++];
 			*term = (TerminalFacts){ .pts = (unsigned)pts, .leader_pid = e->pid };
-			strscpy(term->leader_comm, sizeof(term->leader_comm), e->comm);
+			text_sanitize(term->leader_comm, sizeof(term->leader_comm), e->comm);
 		} else if (e->pid == e->session) {
 			term->leader_pid = e->pid;
-			strscpy(term->leader_comm, sizeof(term->leader_comm), e->comm);
+			text_sanitize(term->leader_comm, sizeof(term->leader_comm), e->comm);
 		}
 		busy_consider(&term->busy, e, cpu_percent(s, e));
 	}
@@ -388,7 +388,7 @@ static int work_match(Scan *s, const ProcEntry *e, WorkProc *ret)
 	if (r < 0)
 		return r;
 	*ret = (WorkProc){ .pid = e->pid, .signal = sig };
-	strscpy(ret->comm, sizeof(ret->comm), e->comm);
+	text_sanitize(ret->comm, sizeof(ret->comm), e->comm);
 	return 1;
 }
 
@@ -547,7 +547,7 @@ static const ProcEntry *kernel_server_find(Scan *s, const ProcEntry *kernel, int
 static int server_name(Scan *s, const ProcEntry *server, char *buf, size_t size)
 {
 	Argv a;
-	strscpy(buf, size, server->comm);
+	text_sanitize(buf, size, server->comm);
 	int r = argv_read(s, server->pid, &a);
 	if (r <= 0)
 		return r;

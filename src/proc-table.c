@@ -576,10 +576,12 @@ void proc_cmdline_join(const char *argv_buf, size_t argc, char *out, size_t size
 		strappendf(out, size, "%s%s", i ? " " : "", a);
 		a += strlen(a) + 1;
 	}
-	/* Newlines and other control bytes would break a one-line journal record. */
+	/* Newlines and other control bytes would break a one-line journal record; the rest
+	 * (DEL, C1, invalid UTF-8) would reach terminals and JSON. */
 	for (char *c = out; *c; c++)
 		if ((unsigned char)*c < 0x20)
 			*c = ' ';
+	text_sanitize(out, size, out);
 }
 
 int proc_exe_read(const char *proc_root, pid_t pid, char *buf, size_t size)

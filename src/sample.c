@@ -62,4 +62,5 @@ void sample_add_error(Sample *s, const char *probe, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
+	text_sanitize(e->message, sizeof(e->message), e->message); /* may quote a file's text */
 }

@@ -80,8 +80,8 @@ static int parse_hold(json_object *j, Hold *h)
 	    uid > UINT32_MAX)
 		return -EBADMSG;
 	*h = (Hold){ .id = id, .uid = (uid_t)uid, .until = until };
-	strscpy(h->owner, sizeof(h->owner), strempty(owner));
-	strscpy(h->reason, sizeof(h->reason), reason);
+	text_sanitize(h->owner, sizeof(h->owner), strempty(owner));
+	text_sanitize(h->reason, sizeof(h->reason), reason);
 	return 0;
 }
 
@@ -177,6 +177,22 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 out:
 	json_object_put(o);
 	return r;
+}
+
+unsigned state_cap_holds(CoreState *s, usec_t now, usec_t (*max_for)(uid_t uid, void *userdata),
+                         void *userdata)
+{
+	unsigned cut = 0;
+	for (size_t i = 0; i < s->n_holds; i++) {
+		Hold *h = &s->holds[i];
+		usec_t max = max_for(h->uid, userdata);
+		usec_t limit = max > USEC_INFINITY - now ? USEC_INFINITY : now + max;
+		if (h->until > limit) {
+			h->until = limit;
+			cut++;
+		}
+	}
+	return cut;
 }
 
 int state_save(const char *dir, const char *text)

@@ -1,4 +1,5 @@
 #include <pwd.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -144,12 +145,116 @@ char *strv_join(char *const *l, const char *sep)
 	return r;
 }
 
+/* Length of the valid UTF-8 character at p (RFC 3629: no overlong forms, no surrogates, at
+ * most U+10FFFF), 0 when p starts an invalid sequence. Stops at the first bad byte, so it never
+ * reads past a NUL. */
+static size_t utf8_char_len(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		lo = p[0] == 0xe0 ? 0xa0 : lo;
+		hi = p[0] == 0xed ? 0x9f : hi;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		lo = p[0] == 0xf0 ? 0x90 : lo;
+		hi = p[0] == 0xf4 ? 0x8f : hi;
+	} else
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* C0, DEL, or C1 in UTF-8 (C2 80..C2 9F); n from utf8_char_len(). */
+static bool utf8_is_control(const unsigned char *p, size_t n)
+{
+	return (n == 1 && (p[0] < 0x20 || p[0] == 0x7f)) ||
+	       (n == 2 && p[0] == 0xc2 && p[1] <= 0x9f);
+}
+
+/* A raw C1 byte is invalid UTF-8 too, but terminals read it as a control: dropped, not shown. */
+static bool is_raw_c1(unsigned char c)
+{
+	return c >= 0x80 && c <= 0x9f;
+}
+
+static char *sanitize(char *dst, size_t size, const char *src, bool keep_newlines)
+{
+	if (size == 0)
+		return dst;
+	_cleanup_free_ char *copy = NULL;
+	if (dst == src && !(src = copy = strdup(src))) {
+		dst[0] = '\0';
+		return dst;
+	}
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)src; *p;) {
+		size_t n = utf8_char_len(p), out_len = n;
+		const char *out = (const char *)p;
+		if (n == 0) {
+			n = 1;
+			out = is_raw_c1(*p) ? "" : "\xef\xbf\xbd"; /* U+FFFD */
+			out_len = strlen(out);
+		} else if (utf8_is_control(p, n) && !(keep_newlines && *p == '\n'))
+			out_len = 0;
+		if (o + out_len >= size)
+			break;
+		memcpy(dst + o, out, out_len);
+		o += out_len;
+		p += n;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+char *text_sanitize(char *dst, size_t size, const char *src)
+{
+	return sanitize(dst, size, src, false);
+}
+
+char *text_sanitize_lines(char *dst, size_t size, const char *src)
+{
+	return sanitize(dst, size, src, true);
+}
+
+size_t text_controls(const char *s)
+{
+	size_t count = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_char_len(p);
+		if (n == 0 ? is_raw_c1(*p) : utf8_is_control(p, n))
+			count++;
+		p += n ? n : 1;
+	}
+	return count;
+}
+
+usec_t token_bucket_take(TokenBucket *b, double rate, double burst, usec_t now)
+{
+	b->tokens = b->at == 0 ? burst : MIN(burst, b->tokens + (double)(now - b->at) * rate / 1e6);
+	b->at = now;
+	if (b->tokens >= 1) {
+		b->tokens -= 1;
+		return 0;
+	}
+	return (usec_t)((1 - b->tokens) * 1e6 / rate) + 1;
+}
+
 void user_name(uid_t uid, char *buf, size_t size)
 {
 	struct passwd pw, *res = NULL;
 	char tmp[4096];
 	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
-		strscpy(buf, size, res->pw_name);
+		text_sanitize(buf, size, res->pw_name);
 	else
 		snprintf(buf, size, "%u", (unsigned)uid);
 }

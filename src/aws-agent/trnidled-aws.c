@@ -170,8 +170,9 @@ static void deny(VarlinkCall *call, const char *what)
 static void dispatch(VarlinkCall *call, void *userdata)
 {
 	Agent *a = userdata;
-	/* The socket is root's (mode 0600), but --socket binds one anybody may reach: the
-	 * caller's uid is what counts. Stopping the instance is for root alone. */
+	/* The socket is root's (mode 0600, also with --socket), but a socket unit's SocketMode=
+	 * may have been changed: the caller's uid is what counts. Stopping the instance is for
+	 * root alone. */
 	bool trusted = call->uid == 0 || call->uid == getuid();
 	if (streq(call->method, AWS_METHOD_STOP)) {
 		if (call->uid != 0)
@@ -227,7 +228,8 @@ static int run(Agent *a, const char *socket_path)
 		log_error("cannot set up the event loop: %s", strerror(-r));
 		return r;
 	}
-	r = varlink_server_new(a->event, socket_path, fd, dispatch, a, &a->server);
+	/* Root's alone however it is started (trnidled-aws.socket has SocketMode=0600 too). */
+	r = varlink_server_new(a->event, socket_path, fd, 0600, dispatch, a, &a->server);
 	if (r < 0) {
 		log_error("cannot listen on %s: %s",
 		          socket_path ? socket_path : "the passed socket", strerror(-r));

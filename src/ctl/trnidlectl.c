@@ -67,10 +67,42 @@ static void print_text(json_object *params, bool colour)
 	printf("%s%.*s\033[0m%s", verdict_colour(params), (int)first, text, text + first);
 }
 
+/* The daemon cleans the text it takes in; this is the second line of defence (an older daemon,
+ * a foreign server on the socket): no string it sends reaches the terminal as a control
+ * sequence or as invalid UTF-8. */
+static void sanitize_strings(json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_string: {
+		const char *s = json_object_get_string(o);
+		size_t size = strlen(s) * 3 + 1; /* each bad byte may become U+FFFD, 3 bytes */
+		_cleanup_free_ char *clean = malloc(size);
+		if (clean && !streq(text_sanitize_lines(clean, size, s), s))
+			(void)json_object_set_string(o, clean);
+		return;
+	}
+	case json_type_object: {
+		json_object_object_foreach(o, key, value)
+		{
+			(void)key;
+			sanitize_strings(value);
+		}
+		return;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			sanitize_strings(json_object_array_get_idx(o, i));
+		return;
+	default:
+		return;
+	}
+}
+
 static void print_error(const char *error, json_object *params)
 {
 	json_object *v;
-	fprintf(stderr, "trnidlectl: %s", error);
+	char name[256];
+	fprintf(stderr, "trnidlectl: %s", text_sanitize(name, sizeof(name), error));
 	if (params && json_object_object_get_ex(params, "message", &v))
 		fprintf(stderr, ": %s", json_object_get_string(v));
 	else if (params && json_object_object_get_ex(params, "reason", &v))
@@ -107,6 +139,7 @@ static int call(const char *socket_path, const char *method, json_object *params
 		return EXIT_NO_DAEMON;
 	}
 	json_object *p = reply.parameters;
+	sanitize_strings(p);
 	if (reply.error) {
 		if (json)
 			printf("%s\n",

@@ -89,9 +89,10 @@ class ControlTest(DaemonTestCase):
         self.assertEqual(d.ctl("release", check=0).stdout, "released hold #2\n")
         self.assertEqual(json.loads(d.ctl("--json", "status", check=0).stdout)["holds"], [])
         mark = d.mark()
-        d.wait_for(r"^check: idle \(idle 1/1000\)", start=mark)
-        # Each release is logged on one line.
-        self.assertEqual(len(d.find(r"^uid 0: released hold #1$")), 1)
+        d.wait_for(r"^check: idle \(idle \d+/1000\)", start=mark)
+        # Each release is one record, with whose hold it was, until when and why.
+        self.assertEqual(len(d.find(r"^hold #1 by root \(uid 0, until \S+Z\) released by uid 0; "
+                                    r"reason: training run$")), 1)
 
     def test_hold_reason_must_be_printable(self):
         d = self.daemon()

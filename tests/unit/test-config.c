@@ -174,6 +174,8 @@ static const char *const may_be_empty[] = {
 	"AWS.Ec2Endpoint",         /* the region's public endpoint */
 	"AWS.MonitoringEndpoint",  /* the region's public endpoint */
 	"Metrics.TextfilePath",    /* no metrics file */
+	"Control.HoldAllowed",     /* everyone may hold */
+	"Control.AdminGroup",      /* no admin group: root alone */
 };
 
 static bool listed(const char *const *l, size_t n, const char *s)
