@@ -18,8 +18,9 @@
 #include "state.h"
 #include "timespan.h"
 
-/* Timer slack: a check a second late is harmless, and slack lets the kernel batch wake-ups. */
-#define CHECK_ACCURACY_USEC (USEC_PER_SEC / 4)
+/* Timer slack. sd-event's default of 250 ms made every check up to that late, and re-arming from
+ * the late moment let the delay add up (IntervalSec=1s gave a check every 1.25 s). */
+#define CHECK_ACCURACY_USEC (USEC_PER_MSEC * 5)
 
 const char *manager_armed_action(const Manager *m)
 {
@@ -420,8 +421,12 @@ static void do_check(Manager *m)
 static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = userdata;
-	/* Re-arm first, relative to now, so that a slow check never shifts into a burst. */
-	m->next_check_at = now_boottime() + m->config.interval;
+	usec_t now = now_boottime();
+	/* Re-arm first, on the schedule; a check that came later than a whole interval (a
+	 * suspend, a stopped process) starts it anew rather than catching up in a burst. */
+	m->next_check_at = usec + m->config.interval;
+	if (m->next_check_at <= now)
+		m->next_check_at = now + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
 	do_check(m);

@@ -1,7 +1,7 @@
 """The control plane against a hostile local user (issue #13): real clients as `nobody` (and
 other unprivileged uids, through setpriv) and as root, against the real daemon (IntervalSec=1s,
 dry-run). Each test also checks that the scheduled checks stay on time: a check comes at most
-0.35 s after its interval (0.25 s of timer slack by design, CHECK_ACCURACY_USEC, + 0.1 s).
+0.1 s after its time (the timer's slack, CHECK_ACCURACY_USEC, is 5 ms).
 """
 import json
 import os
@@ -22,7 +22,7 @@ from reliability import Daemon, connect, recv_message
 
 NOBODY = 65534
 INTERVAL = 1.0
-LATE_MAX = 0.25 + 0.1            # CHECK_ACCURACY_USEC + the 100 ms the issue allows
+LATE_MAX = 0.005 + 0.1           # CHECK_ACCURACY_USEC + the 100 ms the issue allows
 CLIENTS_MAX = 64                 # VARLINK_CLIENTS_MAX
 CLIENTS_PER_UID = 8              # VARLINK_CLIENTS_PER_UID
 MESSAGE_DEADLINE = 5.0           # VARLINK_MESSAGE_DEADLINE_USEC

@@ -99,6 +99,16 @@ class LifecycleTest(DaemonTestCase):
         d.signal(signal.SIGHUP)
         d.wait_for(r"^check: idle", count=2)
 
+    def test_checks_keep_their_schedule(self):
+        # Lateness must not add up: the checks keep to start + k x interval however late each
+        # one fires, so over 15 checks the mean gap is the interval (it was 1.25 s with the
+        # timer's old 250 ms slack, each check re-armed from its late moment).
+        d = self.daemon()
+        d.wait_for(r"^check: ", count=16, timeout=60)
+        times = [t for t, msg in d.lines() if msg.startswith("check:")][:16]
+        mean = (times[-1] - times[0]).total_seconds() / 15
+        self.assertLess(mean, 1.05, f"mean gap {mean:.3f}s\n{d.text()}")
+
     def test_kill_9_then_restart_continues_the_streak_and_keeps_holds(self):
         d = self.daemon({"Check": {"IdleChecks": "1000"}})
         d.wait_for(r"^check: idle \(idle 2/1000\)$")
