@@ -26,6 +26,10 @@ int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t
 /* N of /dev/pts/N for a tty_nr from /proc/PID/stat, or -1 when it is not a pts. */
 int pts_from_tty_nr(int tty_nr);
 
+/* Whether an sshd or sshd-session process title ("sshd: alice", "sshd-session: alice@notty")
+ * is a login's connection without a terminal: see probe-sessions.c for the title schemes. */
+bool sshd_title_is_connection(const char *title);
+
 /* The socket a tmux command line talks to: the -S path, or /tmp/tmux-UID/LABEL for -L (and
  * "default"). Clients and servers with the same key belong together. */
 void tmux_socket_key(char *const *argv, uid_t uid, char *buf, size_t size);

@@ -154,7 +154,8 @@ const char *session_owner_to_string(SessionOwner o);
 /* A /dev/pts/N that some live process has as its controlling terminal. */
 typedef struct TerminalFacts {
 	unsigned pts;
-	uid_t uid; /* owner of the pts device: the user logged in on it */
+	pid_t session; /* whose controlling terminal it is: pts numbers repeat across devpts */
+	uid_t uid;     /* owner of the pts device: the user logged in on it */
 	char user[USER_NAME_MAX];
 	SessionOwner owner;
 	pid_t owner_pid;  /* the sshd session, ssm-session-worker, tmux or screen server; 0 */

@@ -62,13 +62,19 @@ typedef struct Argv {
 	size_t n;
 } Argv;
 
-int pts_from_tty_nr(int tty_nr)
+/* tty_nr is the kernel's new_encode_dev() of the terminal's device number. */
+static dev_t dev_from_tty_nr(int tty_nr)
 {
 	unsigned t = (unsigned)tty_nr;
-	unsigned major = (t >> 8) & 0xfff, minor = (t & 0xff) | ((t >> 12) & 0xfff00);
-	if (tty_nr <= 0 || major < PTS_MAJOR_FIRST || major > PTS_MAJOR_LAST)
+	return makedev((t >> 8) & 0xfff, (t & 0xff) | ((t >> 12) & 0xfff00));
+}
+
+int pts_from_tty_nr(int tty_nr)
+{
+	dev_t dev = dev_from_tty_nr(tty_nr);
+	if (tty_nr <= 0 || major(dev) < PTS_MAJOR_FIRST || major(dev) > PTS_MAJOR_LAST)
 		return -1;
-	return (int)((major - PTS_MAJOR_FIRST) * 256 + minor);
+	return (int)((major(dev) - PTS_MAJOR_FIRST) * 256 + minor(dev));
 }
 
 /* Returns 1 with argv read, 0 when the process is gone, or -errno (err set). */
@@ -147,12 +153,36 @@ static bool is_sshd_comm(const char *comm)
 	return streq(comm, "sshd") || streq(comm, "sshd-session");
 }
 
-/* "sshd: alice@notty" (OpenSSH < 9.8) or "sshd-session: alice@notty". */
-static bool sshd_title_is_notty(const char *title)
+/* Whether an sshd process title names a login's connection without a terminal. The process
+ * that carries a connection after authentication is titled "sshd: USER" (as root, and a
+ * non-root user's unprivileged child), "USER@notty" once a session channel without a pty
+ * opens, "USER@pts/3" with a pty (several sessions: "USER@pts/3,notty"); OpenSSH 9.8 and later
+ * run it as sshd-session with the same titles. Not connections: the listener
+ * ("sshd: /usr/sbin/sshd -D [listener] ..."), a non-root login's privileged monitor
+ * ("USER [priv]", beside the child that carries the connection, so not counted twice), and
+ * what runs before authentication ("unknown [priv]", "USER [net]", "[accepted]"): any title
+ * with a space or a bracket. A connection with a pty is the terminal signal's. */
+bool sshd_title_is_connection(const char *title)
 {
-	const char *at = strchr(title, '@');
-	return (startswith(title, "sshd: ") || startswith(title, "sshd-session: ")) && at &&
-	       strneq(at + 1, "notty", 5);
+	const char *who = startswith(title, "sshd: ");
+	if (!who)
+		who = startswith(title, "sshd-session: ");
+	if (!who || !who[0] || strpbrk(who, " []"))
+		return false;
+	const char *at = strchr(who, '@');
+	if (!at)
+		return true; /* no session channel yet: port forwarding only */
+	if (at == who)
+		return false;
+	/* "notty" among the comma-separated sessions: a channel without a pty. */
+	for (const char *p = at + 1; p;) {
+		if (strneq(p, "notty", 5) && (p[5] == '\0' || p[5] == ','))
+			return true;
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	return false;
 }
 
 /* The kernel keeps 15 characters of a name: "ssm-session-worker" reads "ssm-session-wor". */
@@ -224,7 +254,7 @@ static int roles_assign(Scan *s, SessionFacts *ret)
 			Argv a;
 			if ((r = argv_read(s, e->pid, &a)) < 0)
 				return r;
-			if (r == 0 || a.n == 0 || !sshd_title_is_notty(a.v[0]))
+			if (r == 0 || a.n == 0 || !sshd_title_is_connection(a.v[0]))
 				continue;
 			if (ret->n_ssh >= SSH_CONNECTIONS_MAX) {
 				ret->n_ssh_dropped++;
@@ -281,10 +311,12 @@ static const ProcEntry *owner_find(const Scan *s, const ProcEntry *e, SessionOwn
 	return NULL;
 }
 
-static TerminalFacts *term_find(const Scan *s, unsigned pts)
+/* A terminal is the controlling terminal of one session: pts numbers repeat across devpts
+ * instances (a container's pts/0 is not the host's), sessions do not. */
+static TerminalFacts *term_find(const Scan *s, unsigned pts, pid_t session)
 {
 	for (size_t i = 0; i < s->n_terms; i++)
-		if (s->terms[i].pts == pts)
+		if (s->terms[i].pts == pts && s->terms[i].session == session)
 			return &s->terms[i];
 	return NULL;
 }
@@ -313,10 +345,12 @@ static void terms_collect(Scan *s)
 		int pts = pts_from_tty_nr(e->tty_nr);
 		if (pts < 0 || e->state == 'Z')
 			continue;
-		TerminalFacts *term = term_find(s, (unsigned)pts);
+		TerminalFacts *term = term_find(s, (unsigned)pts, e->session);
 		if (!term) {
 			term = &s->terms[s->n_terms++];
-			*term = (TerminalFacts){ .pts = (unsigned)pts, .leader_pid = e->pid };
+			*term = (TerminalFacts){ .pts = (unsigned)pts,
+				                 .session = e->session,
+				                 .leader_pid = e->pid };
 			strscpy(term->leader_comm, sizeof(term->leader_comm), e->comm);
 		} else if (e->pid == e->session) {
 			term->leader_pid = e->pid;
@@ -331,21 +365,61 @@ static usec_t timespec_usec(const struct timespec *ts)
 	return (usec_t)ts->tv_sec * USEC_PER_SEC + (usec_t)ts->tv_nsec / 1000;
 }
 
-/* Owner, device owner and age of every terminal; a pts closed meanwhile is dropped. */
+static bool proc_gone(const Scan *s, pid_t pid)
+{
+	char path[512];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%d", s->in->proc_root, (int)pid);
+	return stat(path, &st) < 0 && errno == ENOENT;
+}
+
+/* The pts the process holds open on fd 0-2, when it is the one of tty_nr. */
+static bool term_stat_fds(const Scan *s, pid_t pid, int tty_nr, struct stat *ret)
+{
+	dev_t dev = dev_from_tty_nr(tty_nr);
+	for (int fd = 0; fd <= 2; fd++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%d/fd/%d", s->in->proc_root, (int)pid, fd);
+		if (stat(path, ret) == 0 && S_ISCHR(ret->st_mode) && ret->st_rdev == dev)
+			return true;
+	}
+	return false;
+}
+
+/* The terminal's inode where its process sees it, through /proc/PID/root (root may): a
+ * terminal of another devpts instance (a container, a new mount namespace) is not in the
+ * daemon's /dev/pts, or is another terminal there under the same number. When a mount over
+ * the process's /dev/pts hides it, the pts it holds open. Returns 1, 0 when the process is
+ * gone (the terminal closed with it), or -errno with the path in err. */
+static int term_stat(Scan *s, const TerminalFacts *term, struct stat *ret)
+{
+	const ProcEntry *leader = proc_table_find(s->in->procs, term->leader_pid);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%d/root%s/pts/%u", s->in->proc_root, (int)term->leader_pid,
+	         s->in->dev_root, term->pts);
+	if (stat(path, ret) == 0)
+		return 1;
+	int r = -errno;
+	if (leader && term_stat_fds(s, leader->pid, leader->tty_nr, ret))
+		return 1;
+	if (proc_gone(s, term->leader_pid))
+		return 0;
+	snprintf(s->err, s->errlen, "%s: %s", path, strerror(-r));
+	return r;
+}
+
+/* Owner, device owner and age of every terminal; a terminal whose process is gone is dropped. */
 static int terms_describe(Scan *s)
 {
 	size_t w = 0;
 	for (size_t i = 0; i < s->n_terms; i++) {
 		TerminalFacts *term = &s->terms[i];
-		char path[512];
 		struct stat st;
-		snprintf(path, sizeof(path), "%s/pts/%u", s->in->dev_root, term->pts);
-		if (stat(path, &st) < 0) {
-			if (errno == ENOENT)
-				continue;
-			snprintf(s->err, s->errlen, "%s: %s", path, strerror(errno));
-			return -errno;
-		}
+		int r = term_stat(s, term, &st);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
 		/* Input updates the atime, output the mtime (in 8-second steps, like w(1)). */
 		usec_t used = MAX(timespec_usec(&st.st_atim), timespec_usec(&st.st_mtim));
 		term->idle = s->in->realtime > used ? s->in->realtime - used : 0;
@@ -467,7 +541,8 @@ static int mux_clients(Scan *s, MultiplexerFacts *f, const char *server_key)
 		if (role != ROLE_TMUX_CLIENT && role != ROLE_SCREEN_CLIENT)
 			continue;
 		int pts = pts_from_tty_nr(c->tty_nr);
-		const TerminalFacts *term = pts >= 0 ? term_find(s, (unsigned)pts) : NULL;
+		const TerminalFacts *term =
+		        pts >= 0 ? term_find(s, (unsigned)pts, c->session) : NULL;
 		if (!term)
 			continue;
 		int r = client_matches(s, c, role, f, server_key);

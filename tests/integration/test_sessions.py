@@ -98,6 +98,13 @@ class Scene:
                 pass
         return out
 
+    def cmdline_of(self, pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return ""
+
     def verdict_until(self, what, predicate, conf=QUIET, timeout=15, window="1s"):
         """Runs --once until predicate(verdict) holds (processes take a moment to appear)."""
         end = time.monotonic() + timeout
@@ -138,6 +145,28 @@ def scenario_script_pty(s):
     return res
 
 
+def scenario_other_devpts(s):
+    """A terminal on a devpts instance the daemon's /dev/pts does not have, as `docker exec
+    -it` gives one: script(1) in its own mount namespace with a new instance over /dev/pts."""
+    inner = ("mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts && "
+             "mount --bind /dev/pts/ptmx /dev/ptmx && "
+             "exec script -q -c 'sleep 600' /dev/null")
+    s.start(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner])
+
+    def in_container():
+        return [int(p) for p in filter(str.isdigit, os.listdir("/proc"))
+                if s.cmdline_of(p).startswith("sleep 600")]
+    s.wait_for("script in its namespace", in_container)
+    pid = in_container()[0]
+    res = {"fresh": s.verdict_until("the container's pty", lambda v: terminals(v, "other"))}
+    pts = terminals(res["fresh"], "other")[0]["tty"]
+    # Its age is the container's pts's, not a host pts's of the same number.
+    s.run(["touch", "-a", "-m", "-d", LONG_AGO, f"/proc/{pid}/root/dev/{pts}"])
+    res["set_back"] = s.once()
+    res["host_has_it"] = os.path.exists(f"/dev/{pts}")
+    return res
+
+
 def scenario_ssm(s):
     worker = os.path.join(s.dir, "ssm-session-worker")
     shutil.copy("/bin/sleep", worker)
@@ -151,8 +180,8 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def scenario_ssh(s):
-    user = os.environ["SESSIONS_SSH_USER"]
+def sshd_start(s, user):
+    """Starts sshd on 127.0.0.1 with a key for user (and root); returns the ssh command."""
     port = free_port()
     for key in ("hostkey", "userkey"):
         s.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(s.dir, key)])
@@ -186,6 +215,12 @@ PrintLastLog no
     ssh = ["ssh", "-i", os.path.join(s.dir, "userkey"), "-p", str(port), "-o", "BatchMode=yes",
            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
            "-o", "LogLevel=ERROR", f"{user}@127.0.0.1"]
+    return ssh
+
+
+def scenario_ssh(s):
+    user = os.environ["SESSIONS_SSH_USER"]
+    ssh = sshd_start(s, user)
     res = {"idle_before": s.once()}
 
     tty = s.start(ssh[:1] + ["-tt"] + ssh[1:] + ["sleep 600"])
@@ -201,6 +236,27 @@ PrintLastLog no
     notty.wait()
     s.wait_for("the connection to end",
                lambda: not any(c.startswith(f"sshd: {user}@") for c in s.cmdlines()))
+    res["after"] = s.once()
+    return res
+
+
+def scenario_ssh_tunnel(s):
+    """`ssh -N -L`: port forwarding only, no session channel, so no "@notty" title; as a
+    normal user (a privileged monitor and a child) and as root (one process)."""
+    user = os.environ["SESSIONS_SSH_USER"]
+    ssh = sshd_start(s, user)
+    res = {"idle_before": s.once()}
+    for who in (user, "root"):
+        argv = ssh[:-1] + ["-N", "-L", f"127.0.0.1:{free_port()}:127.0.0.1:9", f"{who}@127.0.0.1"]
+        tunnel = s.start(argv)
+        s.wait_for(f"{who}'s tunnel to log in", lambda: any(
+            c.strip() == f"sshd: {who}" for c in s.cmdlines()), timeout=30)
+        res[who] = s.verdict_until(f"{who}'s tunnel", lambda v: v["signals"].get("ssh"))
+        res[who + "_titles"] = [c for c in s.cmdlines() if c.startswith("sshd:")]
+        tunnel.kill()
+        tunnel.wait()
+        s.wait_for("the tunnel to end", lambda: not any(
+            c.strip() == f"sshd: {who}" for c in s.cmdlines()))
     res["after"] = s.once()
     return res
 
@@ -446,6 +502,29 @@ class Sessions(unittest.TestCase):
         self.assertEqual(r["notty"]["verdict"], "active")
         d = details(r["notty"], "ssh")
         self.assertTrue(d and d[0].startswith(f"{self.ssh_user} connected without a terminal"), d)
+        self.assertEqual(r["after"]["verdict"], "idle", r["after"]["reasons"])
+
+    def test_terminal_of_another_devpts_instance(self):
+        """Issue #12 item 4: a container's terminal is not the daemon's /dev/pts/N."""
+        r = run_scenario("other_devpts")
+        v = r["fresh"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        self.assertRegex(details(v, "terminal")[0],
+                         r"^pts/\d+ of root \(terminal, \w+ pid \d+\): input or output")
+        v = r["set_back"]
+        self.assertEqual(v["verdict"], "idle", v["reasons"])
+        self.assertGreater(terminals(v, "other")[0]["idle_sec"], 3600)
+
+    def test_ssh_tunnel_without_session_channel(self):
+        """Issue #12 item 7: `ssh -N -L` is a connection, for a user and for root."""
+        r = run_scenario("ssh_tunnel", {"SESSIONS_SSH_USER": self.ssh_user})
+        self.assertEqual(r["idle_before"]["verdict"], "idle", r["idle_before"]["reasons"])
+        for who in (self.ssh_user, "root"):
+            v = r[who]
+            self.assertEqual(v["verdict"], "active", (who, r[who + "_titles"]))
+            d = details(v, "ssh")
+            self.assertEqual(len(d), 1, (d, r[who + "_titles"]))  # [priv] not counted
+            self.assertTrue(d[0].startswith(f"{who} connected without a terminal"), d)
         self.assertEqual(r["after"]["verdict"], "idle", r["after"]["reasons"])
 
     def test_ssm_session_worker_by_full_path(self):

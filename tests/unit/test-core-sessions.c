@@ -1,7 +1,11 @@
 /* The session judges (terminal, ssh, ssm, multiplexer, jupyter) driven with hand-made facts, and the
  * session probe's pure helpers. */
 #include "check-main.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "core.h"
@@ -363,8 +367,10 @@ START_TEST(test_jupyter_dropped_kernels)
 }
 END_TEST
 
-/* One fake /proc/PID with a stat line (no terminal) and a command line ('\n' for NUL). */
-static void fake_proc(pid_t pid, const char *comm, pid_t ppid, const char *cmdline)
+/* One fake /proc/PID with a stat line (session, controlling terminal) and a command line
+ * ('\n' for NUL). */
+static void fake_proc_on(pid_t pid, const char *comm, pid_t ppid, pid_t session, int tty_nr,
+                         const char *cmdline)
 {
 	char rel[64], text[512], argv[512];
 	snprintf(rel, sizeof(rel), "proc/%d", (int)pid);
@@ -372,9 +378,9 @@ static void fake_proc(pid_t pid, const char *comm, pid_t ppid, const char *cmdli
 	snprintf(dir, sizeof(dir), "%s/%s", test_tmpdir, rel);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	int n = snprintf(text, sizeof(text),
-	                 "%d (%s) S %d %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 500 1000 "
+	                 "%d (%s) S %d %d %d %d -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 500 1000 "
 	                 "200 0 0\n",
-	                 (int)pid, comm, (int)ppid, (int)pid, (int)pid);
+	                 (int)pid, comm, (int)ppid, (int)pid, (int)session, tty_nr);
 	snprintf(rel, sizeof(rel), "proc/%d/stat", (int)pid);
 	test_write_file(rel, text, (size_t)n);
 	size_t len = strlen(cmdline);
@@ -385,6 +391,173 @@ static void fake_proc(pid_t pid, const char *comm, pid_t ppid, const char *cmdli
 	snprintf(rel, sizeof(rel), "proc/%d/cmdline", (int)pid);
 	test_write_file(rel, argv, len);
 }
+
+/* A process alone in its session, without a terminal. */
+static void fake_proc(pid_t pid, const char *comm, pid_t ppid, const char *cmdline)
+{
+	fake_proc_on(pid, comm, ppid, pid, 0, cmdline);
+}
+
+/* Scans test_tmpdir/proc and runs the session probe on it; returns its result. */
+static int probe_fixture(SessionFacts *f, usec_t realtime, char *err, size_t errlen)
+{
+	char proc[512];
+	snprintf(proc, sizeof(proc), "%s/proc", test_tmpdir);
+	ProcTable t, prev = { 0 };
+	ck_assert_int_eq(proc_table_scan(proc, &t, err, errlen), 0);
+	Config c = cfg();
+	SessionsInput in = { .procs = &t,
+		             .prev = &prev,
+		             .proc_root = proc,
+		             .dev_root = "/dev",
+		             .realtime = realtime,
+		             .ticks_per_sec = 100,
+		             .config = &c };
+	int r = sessions_probe(&in, f, err, errlen);
+	proc_table_done(&t);
+	config_free(&c);
+	return r;
+}
+
+/* Creates test_tmpdir/REL (and its parents). */
+static void fixture_mkdir(const char *rel)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", test_tmpdir, rel);
+	for (char *p = path + strlen(test_tmpdir) + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		(void)mkdir(path, 0755);
+		*p = '/';
+	}
+	ck_assert(mkdir(path, 0755) == 0 || errno == EEXIST);
+}
+
+/* A pts in a fixture root (ROOT/dev/pts/N) last used at `used`, and /proc/PID/root to it. */
+static void fake_pts(pid_t pid, const char *root, unsigned pts, time_t used)
+{
+	char rel[128], path[512];
+	snprintf(rel, sizeof(rel), "%s/dev/pts", root);
+	fixture_mkdir(rel);
+	snprintf(rel, sizeof(rel), "%s/dev/pts/%u", root, pts);
+	test_write_file(rel, "", 0);
+	snprintf(path, sizeof(path), "%s/%s", test_tmpdir, rel);
+	struct timespec times[2] = { { .tv_sec = used }, { .tv_sec = used } };
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+	char link[512], target[512];
+	snprintf(link, sizeof(link), "%s/proc/%d/root", test_tmpdir, (int)pid);
+	snprintf(target, sizeof(target), "%s/%s", test_tmpdir, root);
+	ck_assert_int_eq(symlink(target, link), 0);
+}
+
+static const TerminalFacts *terminal_of(const SessionFacts *f, pid_t session)
+{
+	for (size_t i = 0; i < f->n_terminals; i++)
+		if (f->terminals[i].session == session)
+			return &f->terminals[i];
+	return NULL;
+}
+
+#define PTS(n) ((136 << 8) | (n))
+
+/* Terminals are looked up where their processes see them: two pts/0 of two devpts instances
+ * (the host's and a container's) are two terminals, each with its own age. */
+START_TEST(test_terminals_where_their_processes_see_them)
+{
+	char err[256] = "";
+	fixture_mkdir("proc");
+	fake_proc(1, "systemd", 0, "/sbin/init\n");
+	fake_proc_on(500, "bash", 1, 500, PTS(0), "-bash\n");
+	fake_proc_on(501, "vim", 500, 500, PTS(0), "vim\n");
+	fake_proc_on(600, "bash", 1, 600, PTS(0), "bash\n");
+	fake_pts(500, "host", 0, 1000);
+	fake_pts(501, "host", 0, 1000);
+	fake_pts(600, "container", 0, 1000 + 7000);
+	SessionFacts *f = malloc(sizeof(*f));
+	ck_assert_int_eq(probe_fixture(f, 10000 * SEC, err, sizeof(err)), 0);
+	ck_assert_uint_eq(f->n_terminals, 2);
+	const TerminalFacts *t = terminal_of(f, 500);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(t->pts, 0);
+	ck_assert_uint_eq(t->idle, 9000 * SEC);
+	ck_assert_int_eq(t->leader_pid, 500);
+	t = terminal_of(f, 600);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(t->idle, 2000 * SEC);
+	free(f);
+}
+END_TEST
+
+/* A live process's terminal that cannot be found is a probe error naming the path, never a
+ * closed terminal. */
+START_TEST(test_terminal_not_found_is_an_error)
+{
+	char err[256] = "";
+	fixture_mkdir("proc");
+	fake_proc_on(700, "bash", 1, 700, PTS(3), "bash\n");
+	fake_pts(700, "elsewhere", 0, 1000); /* its root has pts/0, not pts/3 */
+	SessionFacts *f = malloc(sizeof(*f));
+	ck_assert_int_eq(probe_fixture(f, 10000 * SEC, err, sizeof(err)), -ENOENT);
+	ck_assert(!f->valid);
+	ck_assert_ptr_nonnull(strstr(err, "/proc/700/root/dev/pts/3: No such file or directory"));
+	free(f);
+}
+END_TEST
+
+static bool ssh_has(const SessionFacts *f, pid_t pid)
+{
+	for (size_t i = 0; i < f->n_ssh; i++)
+		if (f->ssh[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* Every sshd per-connection process of a login without a terminal is a connection, in both
+ * title schemes; the listener, privileged monitors and pre-authentication helpers are not. */
+START_TEST(test_sshd_connections_by_title)
+{
+	static const struct {
+		pid_t pid;
+		const char *comm, *title;
+		bool connection;
+	} procs[] = {
+		{ 100, "sshd", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups", false },
+		/* OpenSSH 9.2: a root tunnel is one process; a user's, a monitor and a child. */
+		{ 200, "sshd", "sshd: root", true },
+		{ 210, "sshd", "sshd: alice [priv]", false },
+		{ 211, "sshd", "sshd: alice", true },
+		{ 220, "sshd", "sshd: bob@notty", true },
+		{ 230, "sshd", "sshd: carol@pts/3", false },
+		{ 231, "sshd", "sshd: carol@pts/3,notty", true },
+		{ 240, "sshd", "sshd: unknown [priv]", false },
+		{ 241, "sshd", "sshd: unknown [net]", false },
+		{ 242, "sshd", "sshd: dave [net]", false },
+		{ 243, "sshd", "sshd: [accepted]", false },
+		{ 244, "sshd", "sshd: erin [preauth]", false },
+		/* OpenSSH 9.8 and later: sshd-session. */
+		{ 300, "sshd", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups", false },
+		{ 310, "sshd-session", "sshd-session: alice [priv]", false },
+		{ 311, "sshd-session", "sshd-session: alice", true },
+		{ 320, "sshd-session", "sshd-session: root", true },
+		{ 330, "sshd-session", "sshd-session: bob@notty", true },
+		{ 340, "sshd-session", "sshd-session: carol@pts/0", false },
+		{ 350, "sshd-session", "sshd-session: unknown [net]", false },
+		/* Not sshd titles at all. */
+		{ 400, "sshd", "/usr/sbin/sshd\n-D", false },
+		{ 410, "sshd", "sshd: ", false },
+		{ 420, "sshd", "sshd: @notty", false },
+	};
+	char err[256] = "";
+	fixture_mkdir("proc");
+	for (size_t i = 0; i < ELEMENTSOF(procs); i++)
+		fake_proc(procs[i].pid, procs[i].comm, 1, procs[i].title);
+	SessionFacts *f = malloc(sizeof(*f));
+	ck_assert_int_eq(probe_fixture(f, 0, err, sizeof(err)), 0);
+	for (size_t i = 0; i < ELEMENTSOF(procs); i++)
+		ck_assert_msg(ssh_has(f, procs[i].pid) == procs[i].connection, "%s",
+		              procs[i].title);
+	free(f);
+}
+END_TEST
 
 static const JupyterKernelFacts *kernel_of(const SessionFacts *f, pid_t pid)
 {
@@ -522,6 +695,9 @@ Suite *make_suite(void)
 	TCase *probe = tcase_create("sessions-probe");
 	tcase_add_checked_fixture(probe, test_tmpdir_setup, test_tmpdir_teardown);
 	tcase_add_test(probe, test_kernels_found_by_command_line);
+	tcase_add_test(probe, test_terminals_where_their_processes_see_them);
+	tcase_add_test(probe, test_terminal_not_found_is_an_error);
+	tcase_add_test(probe, test_sshd_connections_by_title);
 	suite_add_tcase(s, probe);
 	return s;
 }
