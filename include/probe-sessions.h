@@ -8,6 +8,22 @@
 #include "proc-table.h"
 #include "sample.h"
 
+/* The byte counters of the connections (SSH without a terminal, SSM) at one check, so that the
+ * next check can say what each moved in between. */
+#define CONNECTION_COUNTERS_MAX (SSH_CONNECTIONS_MAX + SSM_SESSIONS_MAX)
+
+typedef struct ConnectionCounter {
+	pid_t pid;
+	uint64_t starttime; /* with pid, names one process */
+	uint64_t bytes;     /* rchar + wchar */
+} ConnectionCounter;
+
+typedef struct ConnectionCounters {
+	ConnectionCounter c[CONNECTION_COUNTERS_MAX];
+	size_t n;
+	usec_t taken; /* CLOCK_BOOTTIME */
+} ConnectionCounters;
+
 typedef struct SessionsInput {
 	const ProcTable *procs;
 	const ProcTable
@@ -17,6 +33,9 @@ typedef struct SessionsInput {
 	usec_t realtime; /* CLOCK_REALTIME now: pts times are wall-clock */
 	unsigned long ticks_per_sec;
 	const Config *config;
+	const ConnectionCounters *prev_counters; /* the previous check's; may be empty */
+	ConnectionCounters *next_counters;       /* this check's, for the next one */
+	usec_t now;                              /* CLOCK_BOOTTIME, like the counters */
 } SessionsInput;
 
 /* Fills *ret. A process or terminal that disappears meanwhile is skipped; any other failure

@@ -4,6 +4,7 @@
  * them. Nothing is cached between checks; nothing is forked (`tmux ls` as root would only see
  * root's server, and a Jupyter server's API would need its user's token). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 
 #include "proc-match.h"
 #include "probe-sessions.h"
+#include "probe.h"
 
 /* UNIX98 pty slaves: majors 136..143, minor N within each. */
 #define PTS_MAJOR_FIRST 136
@@ -42,6 +44,7 @@ typedef enum Role {
 	ROLE_TMUX_CLIENT,
 	ROLE_SCREEN_CLIENT,
 	ROLE_KERNEL,
+	ROLE_VSCODE,
 } Role;
 
 /* What one check learnt about processes and terminals, before it is cut to the fixed caps. */
@@ -230,6 +233,26 @@ static int patterns_match(Scan *s, const ProcEntry *e, char *const *patterns)
 	return process_match(e->comm, a.n > 0 ? a.v : NULL, exe_p, patterns);
 }
 
+/* A VS Code server's main process: Remote-SSH's `~/.vscode-server/…/node …/out/server-main.js`
+ * (older: `~/.vscode-server/bin/COMMIT/node …`), code-server's `node …/code-server/out/node/
+ * entry.js` (which starts a second entry.js under it). Returns 1, 0 or -errno. */
+static int vscode_server_match(Scan *s, const ProcEntry *e)
+{
+	static const char *const mains[] = { "/out/server-main.js",
+		                             "/code-server/out/node/entry.js" };
+	Argv a;
+	int r = argv_read(s, e->pid, &a);
+	if (r <= 0)
+		return r;
+	for (size_t i = 1; i < a.n && i < 3; i++)
+		for (size_t k = 0; k < ELEMENTSOF(mains); k++) {
+			size_t l = strlen(a.v[i]), m = strlen(mains[k]);
+			if (l >= m && streq(a.v[i] + l - m, mains[k]))
+				return 1;
+		}
+	return 0;
+}
+
 /* Sorts out the candidates by name; command lines only for those that need it. */
 static int roles_assign(Scan *s, SessionFacts *ret)
 {
@@ -268,6 +291,11 @@ static int roles_assign(Scan *s, SessionFacts *ret)
 				return r;
 			if (r > 0)
 				s->roles[i] = ROLE_SSM;
+		} else if (streq(e->comm, "node") || startswith(e->comm, "code-server")) {
+			if ((r = vscode_server_match(s, e)) < 0)
+				return r;
+			if (r > 0)
+				s->roles[i] = ROLE_VSCODE;
 		} else if (process_match_candidate(e->comm, kernel_patterns)) {
 			if ((r = patterns_match(s, e, kernel_patterns)) < 0)
 				return r;
@@ -499,6 +527,103 @@ static int inside_scan(Scan *s, const ProcEntry *root, size_t *idx, BusyProc *bu
 		if (work->pid != 0)
 			continue;
 		int r = work_match(s, e, work);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static const ConnectionCounter *counter_find(const ConnectionCounters *t, const ProcEntry *e)
+{
+	for (size_t i = 0; t && i < t->n; i++)
+		if (t->c[i].pid == e->pid && t->c[i].starttime == e->starttime)
+			return &t->c[i];
+	return NULL;
+}
+
+/* What connection process e moved since the previous check: rchar + wchar of /proc/PID/io
+ * count every byte it read or wrote, to the network and to its channels (keepalives
+ * included), and root can read them in the daemon's sandbox without network access. Returns
+ * 1, 0 when the process is gone, or -errno. */
+static int traffic_read(Scan *s, const ProcEntry *e, ConnectionTraffic *ret)
+{
+	const SessionsInput *in = s->in;
+	char path[512], text[1024];
+	uint64_t rchar, wchar;
+	snprintf(path, sizeof(path), "%s/%d/io", in->proc_root, (int)e->pid);
+	ssize_t n = read_small_fileat(AT_FDCWD, path, text, sizeof(text));
+	if (n == -ENOENT || n == -ESRCH)
+		return 0;
+	if (n < 0) {
+		snprintf(s->err, s->errlen, "%s: %s", path, strerror((int)-n));
+		return (int)n;
+	}
+	if (proc_field_u64(text, "rchar", &rchar) < 0 ||
+	    proc_field_u64(text, "wchar", &wchar) < 0) {
+		snprintf(s->err, s->errlen, "%s: no rchar or wchar", path);
+		return -EBADMSG;
+	}
+	*ret = (ConnectionTraffic){ .started = e->starttime * USEC_PER_SEC / in->ticks_per_sec };
+	uint64_t bytes = rchar + wchar;
+	ConnectionCounters *next = in->next_counters;
+	if (next && next->n < CONNECTION_COUNTERS_MAX)
+		next->c[next->n++] = (ConnectionCounter){ .pid = e->pid,
+			                                  .starttime = e->starttime,
+			                                  .bytes = bytes };
+	/* Counters only grow: one that went back is no reading (the core's memory of the
+	 * connection decides). */
+	const ConnectionCounter *prev = counter_find(in->prev_counters, e);
+	if (prev && bytes >= prev->bytes && in->now > in->prev_counters->taken) {
+		ret->valid = true;
+		ret->bytes = bytes - prev->bytes;
+		ret->window = in->now - in->prev_counters->taken;
+	}
+	return 1;
+}
+
+/* Traffic of every connection without a terminal, and what runs under an SSH one. */
+static int connections_describe(Scan *s, SessionFacts *ret)
+{
+	int r;
+	if (s->in->next_counters)
+		*s->in->next_counters = (ConnectionCounters){ .taken = s->in->now };
+	for (size_t i = 0; i < ret->n_ssh; i++) {
+		SshConnectionFacts *c = &ret->ssh[i];
+		const ProcEntry *e = proc_table_find(s->in->procs, c->pid);
+		if ((r = traffic_read(s, e, &c->traffic)) < 0 ||
+		    (r = inside_scan(s, e, s->idx, &c->busy, &c->work)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ret->n_ssm; i++) {
+		SsmSessionFacts *m = &ret->ssm[i];
+		if (m->n_terminals > 0)
+			continue;
+		r = traffic_read(s, proc_table_find(s->in->procs, m->pid), &m->traffic);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int vscode_collect(Scan *s, SessionFacts *ret)
+{
+	const ProcTable *t = s->in->procs;
+	for (size_t i = 0; i < t->n; i++) {
+		const ProcEntry *e = &t->entries[i];
+		const ProcEntry *parent = proc_table_parent(t, e);
+		/* code-server's entry.js starts a second one: the first is the server. */
+		if (s->roles[i] != ROLE_VSCODE ||
+		    (parent && s->roles[proc_table_index(t, parent)] == ROLE_VSCODE))
+			continue;
+		if (ret->n_vscode >= VSCODE_SERVERS_MAX) {
+			ret->n_vscode_dropped++;
+			continue;
+		}
+		VscodeServerFacts *f = &ret->vscode[ret->n_vscode++];
+		*f = (VscodeServerFacts){ .pid = e->pid, .uid = e->uid };
+		user_name(e->uid, f->user, sizeof(f->user));
+		busy_consider(&f->busy, e, cpu_percent(s, e));
+		int r = inside_scan(s, e, s->idx, &f->busy, &f->work);
 		if (r < 0)
 			return r;
 	}
@@ -747,7 +872,8 @@ int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t
 	if ((r = terms_describe(&s)) < 0)
 		goto finish;
 	ssm_collect(&s, ret);
-	if ((r = mux_collect(&s, ret)) < 0 || (r = kernels_collect(&s, ret)) < 0)
+	if ((r = mux_collect(&s, ret)) < 0 || (r = kernels_collect(&s, ret)) < 0 ||
+	    (r = connections_describe(&s, ret)) < 0 || (r = vscode_collect(&s, ret)) < 0)
 		goto finish;
 	terms_publish(&s, ret);
 	ret->valid = true;

@@ -8,6 +8,7 @@ MemoryPercent=100 except in the CPU scenario."""
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -258,6 +259,94 @@ def scenario_ssh_tunnel(s):
         s.wait_for("the tunnel to end", lambda: not any(
             c.strip() == f"sshd: {who}" for c in s.cmdlines()))
     res["after"] = s.once()
+    return res
+
+
+def web_server(size):
+    """A local HTTP server with a page of size bytes: the far end of the tunnels."""
+    import http.server
+    import threading
+    page = b"x" * size
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv.server_address[1]
+
+
+def connection_pids(user):
+    """The sshd processes that carry user's connections without a terminal."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if title in (f"sshd: {user}", f"sshd: {user}@notty"):
+            out.append(int(pid))
+    return out
+
+
+FORGOTTEN_IDLE = 15  # SessionIdleSec= of the forgotten-connection scenario
+
+
+def scenario_ssh_forgotten(s):
+    """Issue #17: a tunnel and an `ssh -T` session carrying only keepalives stop counting once
+    SessionIdleSec has passed; a tunnel in use, an scp and the old rule keep the machine up."""
+    user = os.environ["SESSIONS_SSH_USER"]
+    ssh = sshd_start(s, user)
+    conf = QUIET + f"[Sessions]\nSessionIdleSec={FORGOTTEN_IDLE}s\n"
+    web, local = web_server(64 * 1024), free_port()
+    keepalive = ["-o", "ServerAliveInterval=5"]
+    start = time.monotonic()
+    s.start(ssh[:-1] + keepalive + ["-N", "-L", f"127.0.0.1:{local}:127.0.0.1:{web}", ssh[-1]])
+    s.start(ssh[:-1] + keepalive + ["-T", "-L", f"127.0.0.1:{free_port()}:127.0.0.1:{web}",
+                                    ssh[-1], "sleep 600"])
+    s.wait_for("both connections", lambda: len(connection_pids(user)) == 2, timeout=30)
+
+    def tunnel_up():
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5).read()
+            return True
+        except OSError:
+            return False
+    s.wait_for("the tunnel", tunnel_up)
+    res = {"fresh": s.once(conf, window="2s")}
+    time.sleep(max(0, start + FORGOTTEN_IDLE + 1 - time.monotonic()))
+    res["forgotten"] = s.once(conf, window="3s")
+    res["always"] = s.once(conf + "ConnectionsAlwaysActive=yes\n", window="3s")
+
+    # A client using the tunnel: a 64 KB page every second.
+    import threading
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5).read()
+            stop.wait(1)
+    threading.Thread(target=poll, daemon=True).start()
+    res["polled"] = s.once(conf, window="3s")
+    stop.set()
+
+    big = os.path.join(s.dir, "big")
+    with open(big, "wb") as f:
+        f.write(os.urandom(32 << 20))
+    opts = ["-P" if o == "-p" else o for o in ssh[1:-1]]
+    # -O: the scp protocol (this sshd has no sftp subsystem); -l: 2 MB/s, 16 s.
+    scp = s.start(["scp", "-O", "-l", "16000"] + opts + [big, f"{ssh[-1]}:/dev/null"])
+    s.wait_for("scp", lambda: len(connection_pids(user)) == 3, timeout=30)
+    time.sleep(1)
+    res["scp"] = s.once(conf, window="2s")
+    res["scp_running"] = scp.poll() is None
     return res
 
 
@@ -526,6 +615,38 @@ class Sessions(unittest.TestCase):
             self.assertEqual(len(d), 1, (d, r[who + "_titles"]))  # [priv] not counted
             self.assertTrue(d[0].startswith(f"{who} connected without a terminal"), d)
         self.assertEqual(r["after"]["verdict"], "idle", r["after"]["reasons"])
+
+    def test_forgotten_connections_stop_counting(self):
+        """Issue #17: keepalives alone are not use; traffic, scp and the old rule are."""
+        r = run_scenario("ssh_forgotten", {"SESSIONS_SSH_USER": self.ssh_user})
+        u = self.ssh_user
+        v = r["fresh"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        d = details(v, "ssh")
+        self.assertEqual(len(d), 2, d)
+        self.assertTrue(all(x.startswith(f"{u} over SSH without a terminal (sshd pid ")
+                            and "connected " in x for x in d), d)
+        v = r["forgotten"]
+        self.assertEqual(v["verdict"], "idle", v["reasons"])
+        notes = [n["detail"] for n in v["not_counting"] if n["signal"] == "ssh"]
+        self.assertEqual(len(notes), 2, v["not_counting"])
+        self.assertTrue(all("only keepalives since it connected" in n for n in notes), notes)
+        self.assertEqual(len(v["signals"]["ssh"]), 2)
+        self.assertTrue(all(c["bytes"] is not None for c in v["signals"]["ssh"]))
+        v = r["always"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        self.assertIn("ConnectionsAlwaysActive=yes", details(v, "ssh")[0])
+        v = r["polled"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        d = details(v, "ssh")
+        self.assertEqual(len(d), 1, d)  # the -T session still carries only keepalives
+        self.assertRegex(d[0], r": [\d.]+ (KB|MB) in the last [\d.]+s$")
+        self.assertEqual(len(v["not_counting"]), 1, v["not_counting"])
+        self.assertTrue(r["scp_running"], "scp ended before the check: make it slower")
+        v = r["scp"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        self.assertTrue(any(re.search(r"MB in the last", x) for x in details(v, "ssh")),
+                        details(v, "ssh"))
 
     def test_ssm_session_worker_by_full_path(self):
         v = run_scenario("ssm")["active"]

@@ -166,22 +166,123 @@ START_TEST(test_invalid_sessions_say_nothing)
 }
 END_TEST
 
+/* Decides one scheduled check at now (CLOCK_BOOTTIME), carrying the state over. */
+static Decision decide_at(const Sample *s, const Config *c, CoreState *st, usec_t now)
+{
+	Decision d;
+	core_decide(s, c, st, now, DECIDE_CHECK, st, &d);
+	return d;
+}
+
+static ConnectionTraffic moved(uint64_t bytes, usec_t window, usec_t started)
+{
+	return (ConnectionTraffic){
+		.valid = true, .bytes = bytes, .window = window, .started = started
+	};
+}
+
+#define MINUTE (60 * SEC)
+
+/* A connection without a terminal counts while it carries more than keepalives within
+ * SessionIdleSec (its start counts as a use), or while a process under it works. */
 START_TEST(test_ssh_without_terminal)
 {
 	Config c = cfg();
+	ck_assert_uint_eq(c.keepalive_bytes_per_sec, 200); /* the documented default */
 	Sample s = with_sessions();
+	CoreState st;
+	core_state_init(&st);
 	SshConnectionFacts *x = &s.sessions.ssh[s.sessions.n_ssh++];
 	*x = (SshConnectionFacts){ .pid = 812, .uid = 1000 };
 	strscpy(x->user, sizeof(x->user), "bob");
-	Decision d = test_decide_once(&s, &c);
+
+	/* Connected at 10min; keepalives only (100 B/s) since. */
+	x->traffic = moved(6000, MINUTE, 10 * MINUTE);
+	Decision d = decide_at(&s, &c, &st, 20 * MINUTE);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SSH);
-	ck_assert_str_eq(d.reasons[0].detail, "bob connected without a terminal (sshd pid 812)");
+	ck_assert_str_eq(d.reasons[0].detail,
+	                 "bob over SSH without a terminal (sshd pid 812): connected 10min ago");
+	x->traffic = moved(3100000, MINUTE, 10 * MINUTE);
+	d = decide_at(&s, &c, &st, 30 * MINUTE);
+	ck_assert_str_eq(d.reasons[0].detail, "bob over SSH without a terminal (sshd pid 812): "
+	                                      "3.1 MB in the last 1min");
+	x->traffic = moved(12000, MINUTE, 10 * MINUTE); /* exactly keepalive level */
+	d = decide_at(&s, &c, &st, HOUR);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_str_eq(d.reasons[0].detail, "bob over SSH without a terminal (sshd pid 812): "
+	                                      "3.1 MB in 1min, 30min ago");
+	d = decide_at(&s, &c, &st, HOUR + 31 * MINUTE);
+	ck_assert_int_eq(d.verdict, VERDICT_IDLE);
+	ck_assert_uint_eq(d.n_reasons, 0);
+	ck_assert_uint_eq(d.n_not_counting, 1);
+	ck_assert_str_eq(d.not_counting[0].detail,
+	                 "bob over SSH without a terminal (sshd pid 812): only keepalives for "
+	                 "1h 1min (before: 3.1 MB in 1min)");
+
+	/* A short window (--once) is judged as a minute: one keepalive burst is not use. */
+	x->traffic = moved(2000, SEC, 10 * MINUTE);
+	ck_assert_int_eq(decide_at(&s, &c, &st, 2 * HOUR).verdict, VERDICT_IDLE);
+	x->traffic = moved(12001, SEC, 10 * MINUTE);
+	ck_assert_int_eq(decide_at(&s, &c, &st, 2 * HOUR).verdict, VERDICT_ACTIVE);
+	x->traffic = moved(0, MINUTE, 10 * MINUTE);
+
+	/* The same pid, another process: a new connection. */
+	x->traffic.started = 3 * HOUR - 5 * MINUTE;
+	d = decide_at(&s, &c, &st, 3 * HOUR);
+	ck_assert_str_eq(d.reasons[0].detail,
+	                 "bob over SSH without a terminal (sshd pid 812): connected 5min ago");
+	d = decide_at(&s, &c, &st, 5 * HOUR);
+	ck_assert_int_eq(d.verdict, VERDICT_IDLE);
+	ck_assert_str_eq(d.not_counting[0].detail,
+	                 "bob over SSH without a terminal (sshd pid 812): only keepalives since "
+	                 "it connected 2h 5min ago");
+
+	/* Work under it counts, whatever the traffic. */
+	x->busy = busy_proc(900, "python3", 50);
+	d = decide_at(&s, &c, &st, 5 * HOUR);
+	ck_assert_str_eq(d.reasons[0].detail, "bob over SSH without a terminal (sshd pid 812): "
+	                                      "python3 (pid 900) at 50% CPU");
+	x->busy = (BusyProc){ 0 };
+	x->work = (WorkProc){ .pid = 901, .comm = "neuronx-cc", .signal = SIGNAL_NEURON_PROCESS };
+	d = decide_at(&s, &c, &st, 5 * HOUR);
+	ck_assert_str_eq(d.reasons[0].detail, "bob over SSH without a terminal (sshd pid 812): "
+	                                      "neuronx-cc (pid 901) is a Neuron process");
+	x->work = (WorkProc){ 0 };
+
+	/* The old rule on request; SessionIdleSec=0 keeps every session. */
+	c.connections_always_active = true;
+	d = decide_at(&s, &c, &st, 5 * HOUR);
+	ck_assert_str_eq(d.reasons[0].detail, "bob over SSH without a terminal (sshd pid 812): "
+	                                      "connected (ConnectionsAlwaysActive=yes)");
+	c.connections_always_active = false;
+	c.session_idle = 0;
+	ck_assert_int_eq(decide_at(&s, &c, &st, 5 * HOUR).verdict, VERDICT_ACTIVE);
+	c.session_idle = HOUR;
 
 	s.sessions.n_ssh = 0;
 	s.sessions.n_ssh_dropped = 3; /* not examined: fail-safe */
-	d = test_decide_once(&s, &c);
+	d = decide_at(&s, &c, &st, 5 * HOUR);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_uint_eq(st.n_connections, 0); /* gone connections are forgotten */
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_vscode_server)
+{
+	Config c = cfg();
+	Sample s = with_sessions();
+	VscodeServerFacts *v = &s.sessions.vscode[s.sessions.n_vscode++];
+	*v = (VscodeServerFacts){ .pid = 880, .uid = 1000, .busy = busy_proc(950, "node", 40) };
+	strscpy(v->user, sizeof(v->user), "alice");
+	Decision d = test_decide_once(&s, &c);
+	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
+	ck_assert_int_eq(d.reasons[0].signal, SIGNAL_SSH);
+	ck_assert_str_eq(d.reasons[0].detail,
+	                 "VS Code server of alice (pid 880): node (pid 950) at 40% CPU");
+	v->busy = busy_proc(950, "node", 1); /* an open window, nothing running */
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_IDLE);
 	config_free(&c);
 }
 END_TEST
@@ -559,6 +660,35 @@ START_TEST(test_sshd_connections_by_title)
 }
 END_TEST
 
+/* VS Code servers by their main script: Remote-SSH's server-main.js, code-server's entry.js
+ * (whose second entry.js under it is the same server). */
+START_TEST(test_vscode_servers_found_by_command_line)
+{
+	char err[256] = "";
+	fixture_mkdir("proc");
+	fake_proc(1, "systemd", 0, "/sbin/init\n");
+	fake_proc(1000, "node", 1,
+	          "/home/u/.vscode-server/cli/servers/Stable-abc/server/node\n"
+	          "/home/u/.vscode-server/cli/servers/Stable-abc/server/out/server-main.js\n"
+	          "--start-server\n--enable-remote-auto-shutdown\n");
+	fake_proc(1001, "node", 1000,
+	          "/home/u/.vscode-server/cli/servers/Stable-abc/server/node\n"
+	          "/home/u/.vscode-server/cli/servers/Stable-abc/server/out/bootstrap-fork\n"
+	          "--type=extensionHost\n");
+	fake_proc(1100, "node", 1,
+	          "/usr/bin/node\n/usr/lib/node_modules/code-server/out/node/entry.js\n");
+	fake_proc(1101, "node", 1100,
+	          "/usr/bin/node\n/usr/lib/node_modules/code-server/out/node/entry.js\n");
+	fake_proc(1200, "node", 1, "node\napp.js\nserver-main.js\n");
+	SessionFacts *f = malloc(sizeof(*f));
+	ck_assert_int_eq(probe_fixture(f, 0, err, sizeof(err)), 0);
+	ck_assert_uint_eq(f->n_vscode, 2);
+	ck_assert_int_eq(f->vscode[0].pid, 1000);
+	ck_assert_int_eq(f->vscode[1].pid, 1100);
+	free(f);
+}
+END_TEST
+
 static const JupyterKernelFacts *kernel_of(const SessionFacts *f, pid_t pid)
 {
 	for (size_t i = 0; i < f->n_kernels; i++)
@@ -683,6 +813,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_dropped_terminals);
 	tcase_add_test(tc, test_invalid_sessions_say_nothing);
 	tcase_add_test(tc, test_ssh_without_terminal);
+	tcase_add_test(tc, test_vscode_server);
 	tcase_add_test(tc, test_ssm_rules);
 	tcase_add_loop_test(tc, test_multiplexer_rule, 0, ELEMENTSOF(mux_cases));
 	tcase_add_test(tc, test_multiplexer_zero_idle_and_screen);
@@ -698,6 +829,7 @@ Suite *make_suite(void)
 	tcase_add_test(probe, test_terminals_where_their_processes_see_them);
 	tcase_add_test(probe, test_terminal_not_found_is_an_error);
 	tcase_add_test(probe, test_sshd_connections_by_title);
+	tcase_add_test(probe, test_vscode_servers_found_by_command_line);
 	suite_add_tcase(s, probe);
 	return s;
 }

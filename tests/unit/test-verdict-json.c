@@ -36,8 +36,9 @@ START_TEST(test_shape)
 	Decision d = decision();
 	Sample s = sample();
 	json_object *o = verdict_to_json(&d, &s), *v;
-	static const char *const top[] = { "verdict", "reasons", "idle_checks",
-		                           "idle_checks_needed", "signals" };
+	static const char *const top[] = {
+		"verdict", "reasons", "not_counting", "idle_checks", "idle_checks_needed", "signals"
+	};
 	assert_keys(o, top, ELEMENTSOF(top));
 
 	json_object_object_get_ex(o, "verdict", &v);
