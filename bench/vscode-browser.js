@@ -1,7 +1,7 @@
 // Holds a VS Code (code-server) window open in headless Chromium through the DevTools protocol,
-// for bench/connection-traffic: prints "open" once the workbench is up and leaves it untouched
-// for SECONDS, then prints "typing" and types two characters a second into a new file for
-// SECONDS. Usage: node --experimental-websocket vscode-browser.js CHROMIUM URL SECONDS
+// for bench/connection-traffic: prints "open" a minute after the workbench is up and leaves it
+// untouched for SECONDS, then prints "typing" and types two characters a second into a new file
+// for SECONDS, then prints "left" and leaves it untouched again for SECONDS. Usage: node --experimental-websocket vscode-browser.js CHROMIUM URL SECONDS
 "use strict";
 const { spawn } = require("child_process");
 const fs = require("fs");
@@ -46,7 +46,7 @@ async function main() {
       if (await evaluate("!!document.querySelector('.monaco-workbench .part.editor')")) break;
       await sleep(500);
     }
-    await sleep(5000); // extensions and the file tree settle
+    await sleep(60000); // the first minute loads the workbench, extensions, the file tree
     console.log("open");
     await sleep((seconds + 3) * 1000);
 
@@ -66,10 +66,14 @@ async function main() {
     }
     const typed = await evaluate("document.querySelector('.view-lines')?.innerText.length ?? -1");
     console.log(`typed ${typed}`);
+    await sleep(5000);
+    console.log("left");
+    await sleep((seconds + 3) * 1000);
     ws.close();
   } finally {
     browser.kill();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await sleep(2000);
+    try { fs.rmSync(profile, { recursive: true, force: true }); } catch {}
   }
 }
 

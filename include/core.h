@@ -48,6 +48,7 @@ typedef struct CoreState {
 	uint64_t next_hold_id;
 	ConnectionUse connections[CONNECTIONS_TRACKED_MAX];
 	size_t n_connections;
+	usec_t connections_since; /* first scheduled check: what came before is unknown */
 } CoreState;
 
 #define REASONS_MAX       48

@@ -80,7 +80,7 @@ static const KeyDef keys[] = {
 	{ "Sessions", "SessionIdleSec", VT_TIMESPAN, OFF(session_idle), 0, 30 * 86400, "1h" },
 	{ "Sessions", "BusyPercent", VT_PERCENT, OFF(busy_percent), 0, 100, "5" },
 	{ "Sessions", "KeepaliveBytesPerSec", VT_UINT, OFF(keepalive_bytes_per_sec), 0, 1e9,
-	  "200" },
+	  "1000" },
 	{ "Sessions", "ConnectionsAlwaysActive", VT_BOOL, OFF(connections_always_active), NOLIMIT,
 	  "no" },
 	{ "Neuron", "Processes", VT_WORDS, OFF(neuron_processes), NOLIMIT,

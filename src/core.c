@@ -321,6 +321,19 @@ static bool work_format(char *buf, size_t size, const WorkProc *w)
 	return true;
 }
 
+/* Neuron/ML work, else a busy process, or false: what keeps a kernel, a VS Code server or a
+ * connection in use whatever its age. */
+static bool work_or_busy(const WorkProc *w, const BusyProc *b, const Config *c, char *buf,
+                         size_t size)
+{
+	if (work_format(buf, size, w))
+		return true;
+	if (!busy(b, c))
+		return false;
+	busy_format(buf, size, b);
+	return true;
+}
+
 /* Why a multiplexer counts, or false: a job inside, CPU inside, an attached client in use,
  * a pane in use. */
 static bool multiplexer_why(const MultiplexerFacts *m, const Config *c, char *buf, size_t size)
@@ -384,11 +397,8 @@ static void judge_jupyter(const Sample *s, const Config *c, Decision *d)
 	for (size_t i = 0; i < f->n_kernels; i++) {
 		const JupyterKernelFacts *k = &f->kernels[i];
 		char why[128], server[64] = "";
-		if (!work_format(why, sizeof(why), &k->work)) {
-			if (!busy(&k->busy, c))
-				continue;
-			busy_format(why, sizeof(why), &k->busy);
-		}
+		if (!work_or_busy(&k->work, &k->busy, c, why, sizeof(why)))
+			continue;
 		if (k->server_pid != 0)
 			snprintf(server, sizeof(server), ", under %s pid %d", k->server,
 			         (int)k->server_pid);
@@ -408,11 +418,8 @@ static void judge_vscode(const Sample *s, const Config *c, Decision *d)
 	for (size_t i = 0; f->valid && i < f->n_vscode; i++) {
 		const VscodeServerFacts *v = &f->vscode[i];
 		char why[128];
-		if (!work_format(why, sizeof(why), &v->work)) {
-			if (!busy(&v->busy, c))
-				continue;
-			busy_format(why, sizeof(why), &v->busy);
-		}
+		if (!work_or_busy(&v->work, &v->busy, c, why, sizeof(why)))
+			continue;
 		reason_add(d, SIGNAL_SSH, "VS Code server of %s (pid %d): %s", v->user, (int)v->pid,
 		           why);
 	}
@@ -455,11 +462,15 @@ static bool traffic_used(const ConnectionTraffic *t, const Config *c)
 	                                              USEC_PER_SEC;
 }
 
-/* Updates the memory of one connection into *st (from *old) and returns it. */
+/* Updates the memory of one connection into *st (from *old) and returns it. One seen for the
+ * first time was used when it connected, or, when it is older than the daemon's first check
+ * (a restart), then: its use before is unknown. */
 static ConnectionUse connection_use(const CoreState *old, CoreState *st, pid_t pid,
                                     const ConnectionTraffic *t, const Config *c, usec_t now)
 {
-	ConnectionUse u = { .pid = pid, .started = t->started, .used = t->started };
+	ConnectionUse u = { .pid = pid,
+		            .started = t->started,
+		            .used = MAX(t->started, st->connections_since) };
 	for (size_t i = 0; i < old->n_connections; i++)
 		if (old->connections[i].pid == pid && old->connections[i].started == t->started)
 			u = old->connections[i];
@@ -480,7 +491,10 @@ static void use_format(char *buf, size_t size, const ConnectionUse *u, usec_t no
 	char span[32], ago[32], amount[32];
 	ago_format(ago, sizeof(ago), now > u->used ? now - u->used : 0);
 	if (u->bytes == 0) {
-		snprintf(buf, size, "connected %s ago", ago);
+		snprintf(buf, size,
+		         u->used == u->started ? "connected %s ago"
+		                               : "open when checks began %s ago",
+		         ago);
 		return;
 	}
 	bytes_format(amount, sizeof(amount), u->bytes);
@@ -522,10 +536,8 @@ static void connection_judge(const ConnectionUse *u, const BusyProc *b, const Wo
 	char why[192];
 	if (c->connections_always_active)
 		snprintf(why, sizeof(why), "connected (ConnectionsAlwaysActive=yes)");
-	else if (w && work_format(why, sizeof(why), w))
+	else if (work_or_busy(w, b, c, why, sizeof(why)))
 		;
-	else if (b && busy(b, c))
-		busy_format(why, sizeof(why), b);
 	else if (c->session_idle == 0)
 		snprintf(why, sizeof(why), "open (SessionIdleSec=0)");
 	else if (now < u->used || now - u->used < c->session_idle)
@@ -538,10 +550,13 @@ static void connection_judge(const ConnectionUse *u, const BusyProc *b, const Wo
 }
 
 static void judge_connections(const Sample *s, const Config *c, const CoreState *old, CoreState *st,
-                              usec_t now, Decision *d)
+                              usec_t now, DecideMode mode, Decision *d)
 {
 	const SessionFacts *f = &s->sessions;
 	st->n_connections = 0;
+	/* --once has no past: it judges by the window and the connection's age alone. */
+	if (st->connections_since == 0 && mode == DECIDE_CHECK)
+		st->connections_since = now;
 	if (!f->valid)
 		return;
 	for (size_t i = 0; i < f->n_ssh; i++) {
@@ -562,7 +577,8 @@ static void judge_connections(const Sample *s, const Config *c, const CoreState 
 		         "SSM session of %s (ssm-session-worker pid %d) without a terminal (port "
 		         "forwarding)",
 		         m->user, (int)m->pid);
-		connection_judge(&u, NULL, NULL, SIGNAL_SSM, who, c, now, d);
+		connection_judge(&u, &(BusyProc){ 0 }, &(WorkProc){ 0 }, SIGNAL_SSM, who, c, now,
+		                 d);
 	}
 }
 
@@ -631,7 +647,7 @@ void core_decide(const Sample *sample, const Config *config, const CoreState *st
 
 	for (size_t i = 0; i < ELEMENTSOF(judges); i++)
 		judges[i](sample, config, &d);
-	judge_connections(sample, config, state, &st, now, &d);
+	judge_connections(sample, config, state, &st, now, mode, &d);
 	bool activity = d.n_reasons > 0;
 
 	if (mode == DECIDE_ONCE) {

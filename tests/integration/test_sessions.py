@@ -590,7 +590,7 @@ class Sessions(unittest.TestCase):
         self.assertTrue(d and f"of {self.ssh_user} (SSH session" in d[0], d)
         self.assertEqual(r["notty"]["verdict"], "active")
         d = details(r["notty"], "ssh")
-        self.assertTrue(d and d[0].startswith(f"{self.ssh_user} connected without a terminal"), d)
+        self.assertTrue(d and d[0].startswith(f"{self.ssh_user} over SSH without a terminal"), d)
         self.assertEqual(r["after"]["verdict"], "idle", r["after"]["reasons"])
 
     def test_terminal_of_another_devpts_instance(self):
@@ -613,7 +613,7 @@ class Sessions(unittest.TestCase):
             self.assertEqual(v["verdict"], "active", (who, r[who + "_titles"]))
             d = details(v, "ssh")
             self.assertEqual(len(d), 1, (d, r[who + "_titles"]))  # [priv] not counted
-            self.assertTrue(d[0].startswith(f"{who} connected without a terminal"), d)
+            self.assertTrue(d[0].startswith(f"{who} over SSH without a terminal"), d)
         self.assertEqual(r["after"]["verdict"], "idle", r["after"]["reasons"])
 
     def test_forgotten_connections_stop_counting(self):

@@ -188,7 +188,7 @@ static ConnectionTraffic moved(uint64_t bytes, usec_t window, usec_t started)
 START_TEST(test_ssh_without_terminal)
 {
 	Config c = cfg();
-	ck_assert_uint_eq(c.keepalive_bytes_per_sec, 200); /* the documented default */
+	ck_assert_uint_eq(c.keepalive_bytes_per_sec, 1000); /* the documented default */
 	Sample s = with_sessions();
 	CoreState st;
 	core_state_init(&st);
@@ -196,7 +196,10 @@ START_TEST(test_ssh_without_terminal)
 	*x = (SshConnectionFacts){ .pid = 812, .uid = 1000 };
 	strscpy(x->user, sizeof(x->user), "bob");
 
-	/* Connected at 10min; keepalives only (100 B/s) since. */
+	/* Checks began at 6min; connected at 10min; keepalives only (100 B/s) since. */
+	s.sessions.n_ssh = 0;
+	decide_at(&s, &c, &st, 6 * MINUTE);
+	s.sessions.n_ssh = 1;
 	x->traffic = moved(6000, MINUTE, 10 * MINUTE);
 	Decision d = decide_at(&s, &c, &st, 20 * MINUTE);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
@@ -207,7 +210,7 @@ START_TEST(test_ssh_without_terminal)
 	d = decide_at(&s, &c, &st, 30 * MINUTE);
 	ck_assert_str_eq(d.reasons[0].detail, "bob over SSH without a terminal (sshd pid 812): "
 	                                      "3.1 MB in the last 1min");
-	x->traffic = moved(12000, MINUTE, 10 * MINUTE); /* exactly keepalive level */
+	x->traffic = moved(60000, MINUTE, 10 * MINUTE); /* exactly keepalive level */
 	d = decide_at(&s, &c, &st, HOUR);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_str_eq(d.reasons[0].detail, "bob over SSH without a terminal (sshd pid 812): "
@@ -221,9 +224,9 @@ START_TEST(test_ssh_without_terminal)
 	                 "1h 1min (before: 3.1 MB in 1min)");
 
 	/* A short window (--once) is judged as a minute: one keepalive burst is not use. */
-	x->traffic = moved(2000, SEC, 10 * MINUTE);
+	x->traffic = moved(20000, SEC, 10 * MINUTE);
 	ck_assert_int_eq(decide_at(&s, &c, &st, 2 * HOUR).verdict, VERDICT_IDLE);
-	x->traffic = moved(12001, SEC, 10 * MINUTE);
+	x->traffic = moved(60001, SEC, 10 * MINUTE);
 	ck_assert_int_eq(decide_at(&s, &c, &st, 2 * HOUR).verdict, VERDICT_ACTIVE);
 	x->traffic = moved(0, MINUTE, 10 * MINUTE);
 
@@ -265,6 +268,20 @@ START_TEST(test_ssh_without_terminal)
 	d = decide_at(&s, &c, &st, 5 * HOUR);
 	ck_assert_int_eq(d.verdict, VERDICT_ACTIVE);
 	ck_assert_uint_eq(st.n_connections, 0); /* gone connections are forgotten */
+
+	/* The daemon restarted: what an old connection did before is unknown, so it counts
+	 * from the first check on (--once, without a past, goes by its age). */
+	core_state_init(&st);
+	s.sessions.n_ssh = 1;
+	s.sessions.n_ssh_dropped = 0;
+	x->traffic = moved(0, MINUTE, HOUR);
+	d = decide_at(&s, &c, &st, 3 * HOUR);
+	ck_assert_str_eq(d.reasons[0].detail, "bob over SSH without a terminal (sshd pid 812): "
+	                                      "open when checks began 0s ago");
+	ck_assert_int_eq(decide_at(&s, &c, &st, 3 * HOUR + 59 * MINUTE).verdict, VERDICT_ACTIVE);
+	ck_assert_int_eq(decide_at(&s, &c, &st, 4 * HOUR).verdict, VERDICT_IDLE);
+	x->traffic.started = 500 * SEC; /* --once at 1000s: connected 8min ago */
+	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_ACTIVE);
 	config_free(&c);
 }
 END_TEST
