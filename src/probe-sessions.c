@@ -414,22 +414,23 @@ static bool term_stat_fds(const Scan *s, pid_t pid, int tty_nr, struct stat *ret
 	return false;
 }
 
-/* The terminal's inode where its process sees it, through /proc/PID/root (root may): a
- * terminal of another devpts instance (a container, a new mount namespace) is not in the
- * daemon's /dev/pts, or is another terminal there under the same number. When a mount over
- * the process's /dev/pts hides it, the pts it holds open. Returns 1, 0 when the process is
- * gone (the terminal closed with it), or -errno with the path in err. */
+/* The terminal's inode as its process sees it: a terminal of another devpts instance (a
+ * container, a new mount namespace) is not in the daemon's /dev/pts, or is another terminal
+ * there under the same number. First the pts the process holds open on fd 0-2 (the very
+ * inode, whatever is mounted where), else its /dev/pts/N through /proc/PID/root (root may).
+ * Returns 1, 0 when the process is gone (the terminal closed with it), or -errno with the
+ * path in err. */
 static int term_stat(Scan *s, const TerminalFacts *term, struct stat *ret)
 {
 	const ProcEntry *leader = proc_table_find(s->in->procs, term->leader_pid);
+	if (leader && term_stat_fds(s, leader->pid, leader->tty_nr, ret))
+		return 1;
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%d/root%s/pts/%u", s->in->proc_root, (int)term->leader_pid,
 	         s->in->dev_root, term->pts);
 	if (stat(path, ret) == 0)
 		return 1;
 	int r = -errno;
-	if (leader && term_stat_fds(s, leader->pid, leader->tty_nr, ret))
-		return 1;
 	if (proc_gone(s, term->leader_pid))
 		return 0;
 	snprintf(s->err, s->errlen, "%s: %s", path, strerror(-r));

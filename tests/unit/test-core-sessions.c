@@ -3,6 +3,9 @@
 #include "check-main.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -605,6 +608,36 @@ START_TEST(test_terminals_where_their_processes_see_them)
 }
 END_TEST
 
+/* The pts a process holds open is the very terminal: it wins over a decoy of the same number
+ * in the process's root (a container's own pts/N seen from a shell nsenter'ed into it). */
+START_TEST(test_terminal_held_open_wins)
+{
+	char err[256] = "", path[512];
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
+		fprintf(stderr, "no pty here (%s): skipped\n", strerror(errno));
+		return;
+	}
+	const char *name = ptsname(master);
+	struct stat st;
+	ck_assert_int_eq(stat(name, &st), 0);
+	unsigned n = minor(st.st_rdev);
+	fixture_mkdir("proc");
+	fake_proc_on(800, "bash", 1, 800, PTS(n), "bash\n");
+	fake_pts(800, "decoy", n, 1000); /* an old file under the same number */
+	fixture_mkdir("proc/800/fd");
+	snprintf(path, sizeof(path), "%s/proc/800/fd/0", test_tmpdir);
+	ck_assert_int_eq(symlink(name, path), 0);
+	SessionFacts *f = malloc(sizeof(*f));
+	usec_t now = (usec_t)time(NULL) * SEC;
+	ck_assert_int_eq(probe_fixture(f, now, err, sizeof(err)), 0);
+	ck_assert_uint_eq(f->n_terminals, 1);
+	ck_assert_uint_lt(f->terminals[0].idle, HOUR); /* the real pts, opened just now */
+	free(f);
+	close(master);
+}
+END_TEST
+
 /* A live process's terminal that cannot be found is a probe error naming the path, never a
  * closed terminal. */
 START_TEST(test_terminal_not_found_is_an_error)
@@ -845,6 +878,7 @@ Suite *make_suite(void)
 	tcase_add_test(probe, test_kernels_found_by_command_line);
 	tcase_add_test(probe, test_terminals_where_their_processes_see_them);
 	tcase_add_test(probe, test_terminal_not_found_is_an_error);
+	tcase_add_test(probe, test_terminal_held_open_wins);
 	tcase_add_test(probe, test_sshd_connections_by_title);
 	tcase_add_test(probe, test_vscode_servers_found_by_command_line);
 	suite_add_tcase(s, probe);
