@@ -518,8 +518,8 @@ static void not_counting_add(Decision *d, Signal signal, const char *who, const 
 	ago_format(ago, sizeof(ago), now > u->used ? now - u->used : 0);
 	strscpy(r->detail, sizeof(r->detail), who);
 	if (u->bytes == 0) {
-		strappendf(r->detail, sizeof(r->detail),
-		           ": only keepalives since it connected %s ago", ago);
+		strappendf(r->detail, sizeof(r->detail), ": only keepalives since %s %s ago",
+		           u->used == u->started ? "it connected" : "checks began", ago);
 		return;
 	}
 	bytes_format(amount, sizeof(amount), u->bytes);
@@ -553,12 +553,12 @@ static void judge_connections(const Sample *s, const Config *c, const CoreState 
                               usec_t now, DecideMode mode, Decision *d)
 {
 	const SessionFacts *f = &s->sessions;
-	st->n_connections = 0;
 	/* --once has no past: it judges by the window and the connection's age alone. */
 	if (st->connections_since == 0 && mode == DECIDE_CHECK)
 		st->connections_since = now;
 	if (!f->valid)
-		return;
+		return; /* a probe error (activity): keep what is known for the next check */
+	st->n_connections = 0;
 	for (size_t i = 0; i < f->n_ssh; i++) {
 		const SshConnectionFacts *x = &f->ssh[i];
 		ConnectionUse u = connection_use(old, st, x->pid, &x->traffic, c, now);

@@ -282,7 +282,16 @@ START_TEST(test_ssh_without_terminal)
 	ck_assert_str_eq(d.reasons[0].detail, "bob over SSH without a terminal (sshd pid 812): "
 	                                      "open when checks began 0s ago");
 	ck_assert_int_eq(decide_at(&s, &c, &st, 3 * HOUR + 59 * MINUTE).verdict, VERDICT_ACTIVE);
-	ck_assert_int_eq(decide_at(&s, &c, &st, 4 * HOUR).verdict, VERDICT_IDLE);
+	/* A failed probe forgets nothing. */
+	s.sessions.valid = false;
+	decide_at(&s, &c, &st, 3 * HOUR + 30 * MINUTE);
+	s.sessions.valid = true;
+	ck_assert_uint_eq(st.n_connections, 1);
+	d = decide_at(&s, &c, &st, 4 * HOUR);
+	ck_assert_int_eq(d.verdict, VERDICT_IDLE);
+	ck_assert_str_eq(d.not_counting[0].detail,
+	                 "bob over SSH without a terminal (sshd pid 812): only keepalives since "
+	                 "checks began 1h ago");
 	x->traffic.started = 500 * SEC; /* --once at 1000s: connected 8min ago */
 	ck_assert_int_eq(test_decide_once(&s, &c).verdict, VERDICT_ACTIVE);
 	config_free(&c);
