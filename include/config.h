@@ -40,6 +40,8 @@ typedef struct Config {
 	/* [Sessions] */
 	usec_t session_idle; /* 0 = an open terminal always counts */
 	double busy_percent; /* a process on a terminal, in a multiplexer or kernel above this */
+	unsigned keepalive_bytes_per_sec; /* a connection at or below this carries keepalives */
+	bool connections_always_active;   /* a connection counts while connected, unused or not */
 
 	/* [Neuron] */
 	char **neuron_processes;

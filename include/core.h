@@ -29,14 +29,30 @@ typedef struct Hold {
 	char reason[HOLD_REASON_MAX];
 } Hold;
 
+/* The core's memory of a connection without a terminal (SSH, SSM port forwarding): when it
+ * last carried more than keepalives. */
+typedef struct ConnectionUse {
+	pid_t pid;
+	usec_t started; /* with pid, names the process */
+	usec_t used;    /* CLOCK_BOOTTIME of the last check that saw it used, or its start */
+	uint64_t bytes; /* what it carried in that check's window (0: only its start is known) */
+	usec_t window;
+} ConnectionUse;
+
+#define CONNECTIONS_TRACKED_MAX (SSH_CONNECTIONS_MAX + SSM_SESSIONS_MAX)
+
 typedef struct CoreState {
 	unsigned idle_checks; /* consecutive idle checks so far */
 	Hold holds[HOLDS_MAX];
 	size_t n_holds;
 	uint64_t next_hold_id;
+	ConnectionUse connections[CONNECTIONS_TRACKED_MAX];
+	size_t n_connections;
+	usec_t connections_since; /* first scheduled check: what came before is unknown */
 } CoreState;
 
 #define REASONS_MAX       48
+#define NOT_COUNTING_MAX  16
 #define REASON_DETAIL_MAX 256
 
 typedef struct Reason {
@@ -52,6 +68,10 @@ typedef struct Decision {
 	unsigned idle_checks;        /* the streak after this check */
 	unsigned idle_checks_needed; /* IdleChecks= */
 	bool action_due;             /* idle_checks reached idle_checks_needed */
+	/* Sessions seen that do not count (a connection carrying only keepalives), so that
+	 * "why did it stop while I was connected" has an answer. */
+	Reason not_counting[NOT_COUNTING_MAX];
+	size_t n_not_counting;
 } Decision;
 
 typedef enum DecideMode {

@@ -8,6 +8,22 @@
 #include "proc-table.h"
 #include "sample.h"
 
+/* The byte counters of the connections (SSH without a terminal, SSM) at one check, so that the
+ * next check can say what each moved in between. */
+#define CONNECTION_COUNTERS_MAX (SSH_CONNECTIONS_MAX + SSM_SESSIONS_MAX)
+
+typedef struct ConnectionCounter {
+	pid_t pid;
+	uint64_t starttime; /* with pid, names one process */
+	uint64_t bytes;     /* rchar + wchar */
+} ConnectionCounter;
+
+typedef struct ConnectionCounters {
+	ConnectionCounter c[CONNECTION_COUNTERS_MAX];
+	size_t n;
+	usec_t taken; /* CLOCK_BOOTTIME */
+} ConnectionCounters;
+
 typedef struct SessionsInput {
 	const ProcTable *procs;
 	const ProcTable
@@ -17,6 +33,9 @@ typedef struct SessionsInput {
 	usec_t realtime; /* CLOCK_REALTIME now: pts times are wall-clock */
 	unsigned long ticks_per_sec;
 	const Config *config;
+	const ConnectionCounters *prev_counters; /* the previous check's; may be empty */
+	ConnectionCounters *next_counters;       /* this check's, for the next one */
+	usec_t now;                              /* CLOCK_BOOTTIME, like the counters */
 } SessionsInput;
 
 /* Fills *ret. A process or terminal that disappears meanwhile is skipped; any other failure
@@ -25,6 +44,10 @@ int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t
 
 /* N of /dev/pts/N for a tty_nr from /proc/PID/stat, or -1 when it is not a pts. */
 int pts_from_tty_nr(int tty_nr);
+
+/* Whether an sshd or sshd-session process title ("sshd: alice", "sshd-session: alice@notty")
+ * is a login's connection without a terminal: see probe-sessions.c for the title schemes. */
+bool sshd_title_is_connection(const char *title);
 
 /* The socket a tmux command line talks to: the -S path, or /tmp/tmux-UID/LABEL for -L (and
  * "default"). Clients and servers with the same key belong together. */

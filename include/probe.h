@@ -8,6 +8,7 @@
 #include "config.h"
 #include "probe-io.h"
 #include "probe-neuron.h"
+#include "probe-sessions.h"
 #include "proc-table.h"
 #include "sample.h"
 
@@ -57,7 +58,8 @@ typedef struct Baselines {
 	IoCounters disk;
 	NeuronBaseline neuron;
 	bool inhibitor_said_absent; /* "no logind" was logged once already */
-	usec_t taken;               /* CLOCK_BOOTTIME of the reading */
+	ConnectionCounters connections;
+	usec_t taken; /* CLOCK_BOOTTIME of the reading */
 } Baselines;
 
 typedef struct Sampler {
@@ -79,6 +81,10 @@ void sampler_sample(Sampler *s, const Config *c, usec_t now, bool commit, Sample
  * overflow, and white space or the end of the text right after it. Advances *p past it.
  * Returns 0 or -EBADMSG. */
 int proc_parse_u64(const char **p, uint64_t *ret);
+
+/* The number of a "NAME: 123" or "NAME: 123 kB" line of /proc-style text (meminfo,
+ * /proc/PID/io). Returns 0 or -EBADMSG when the line is missing or malformed. */
+int proc_field_u64(const char *text, const char *name, uint64_t *ret);
 
 /* Reads a whole small file (/proc, /sys) into buf, NUL-terminated. Returns bytes or -errno. */
 ssize_t read_small_file(const char *path, char *buf, size_t size);

@@ -154,7 +154,8 @@ const char *session_owner_to_string(SessionOwner o);
 /* A /dev/pts/N that some live process has as its controlling terminal. */
 typedef struct TerminalFacts {
 	unsigned pts;
-	uid_t uid; /* owner of the pts device: the user logged in on it */
+	pid_t session; /* whose controlling terminal it is: pts numbers repeat across devpts */
+	uid_t uid;     /* owner of the pts device: the user logged in on it */
 	char user[USER_NAME_MAX];
 	SessionOwner owner;
 	pid_t owner_pid;  /* the sshd session, ssm-session-worker, tmux or screen server; 0 */
@@ -164,18 +165,42 @@ typedef struct TerminalFacts {
 	BusyProc busy; /* among the processes on this terminal */
 } TerminalFacts;
 
-/* An sshd session process without a terminal ("sshd: alice@notty"): VS Code Remote, scp,
- * rsync, port forwarding. */
+/* What a connection without a terminal moved: the bytes its process read and wrote
+ * (/proc/PID/io rchar + wchar: network and channels, keepalives included) over the window
+ * since the previous check. valid false: no earlier reading of this process to compare with. */
+typedef struct ConnectionTraffic {
+	bool valid;
+	uint64_t bytes;
+	usec_t window;
+	usec_t started; /* CLOCK_BOOTTIME when the process started: a new connection is a use */
+} ConnectionTraffic;
+
+/* An sshd process that carries a login's connection without a terminal ("sshd: alice",
+ * "sshd: alice@notty"): VS Code Remote, scp, rsync, port forwarding. */
 typedef struct SshConnectionFacts {
 	pid_t pid;
 	uid_t uid;
 	char user[USER_NAME_MAX];
+	ConnectionTraffic traffic;
+	BusyProc busy; /* among the processes under it */
+	WorkProc work; /* under it */
 } SshConnectionFacts;
+
+/* A VS Code server (Remote-SSH's ~/.vscode-server, code-server): its node processes detach
+ * from the SSH connection that started them. */
+typedef struct VscodeServerFacts {
+	pid_t pid;
+	uid_t uid;
+	char user[USER_NAME_MAX];
+	BusyProc busy; /* the server and its descendants: extension host, terminals' shells */
+	WorkProc work; /* among its descendants */
+} VscodeServerFacts;
 
 typedef struct SsmSessionFacts {
 	pid_t pid;
 	uid_t uid;
 	char user[USER_NAME_MAX];
+	ConnectionTraffic traffic; /* of the worker: port forwarding's bytes */
 	size_t n_terminals;
 	unsigned pts;  /* its youngest terminal, when n_terminals > 0 */
 	usec_t idle;   /* that terminal's idle time */
@@ -215,6 +240,7 @@ typedef struct JupyterKernelFacts {
 #define SSM_SESSIONS_MAX    16
 #define MULTIPLEXERS_MAX    32
 #define JUPYTER_KERNELS_MAX 32
+#define VSCODE_SERVERS_MAX  16
 
 /* When a table is full: terminals keep the most recently used (so the dropped ones are older
  * than every kept one); the other lists count what they dropped, and the core treats any
@@ -232,6 +258,8 @@ typedef struct SessionFacts {
 	size_t n_multiplexers, n_multiplexers_dropped;
 	JupyterKernelFacts kernels[JUPYTER_KERNELS_MAX];
 	size_t n_kernels, n_kernels_dropped;
+	VscodeServerFacts vscode[VSCODE_SERVERS_MAX];
+	size_t n_vscode, n_vscode_dropped;
 } SessionFacts;
 
 /* --- user-process ----------------------------------------------------------------------- */

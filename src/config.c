@@ -80,6 +80,10 @@ static const KeyDef keys[] = {
 	{ "Thresholds", "DiskKBps", VT_RATE, OFF(disk_kbps), 0, 1e9, "0" },
 	{ "Sessions", "SessionIdleSec", VT_TIMESPAN, OFF(session_idle), 0, 30 * 86400, "1h" },
 	{ "Sessions", "BusyPercent", VT_PERCENT, OFF(busy_percent), 0, 100, "5" },
+	{ "Sessions", "KeepaliveBytesPerSec", VT_UINT, OFF(keepalive_bytes_per_sec), 0, 1e9,
+	  "1000" },
+	{ "Sessions", "ConnectionsAlwaysActive", VT_BOOL, OFF(connections_always_active), NOLIMIT,
+	  "no" },
 	{ "Neuron", "Processes", VT_WORDS, OFF(neuron_processes), NOLIMIT,
 	  "neuronx-cc neuron-cc neuron_parallel_compile neuron-profile walrus_driver "
 	  "hlo2penguin hlo-opt neuronx-distributed" },

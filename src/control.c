@@ -405,6 +405,8 @@ static void method_status(Manager *m, VarlinkCall *call)
 	for (size_t i = 0; m->have_last && i < m->last.n_reasons; i++)
 		fprintf(f, "  %-16s %s\n", signal_to_string(m->last.reasons[i].signal),
 		        m->last.reasons[i].detail);
+	if (m->have_last)
+		not_counting_text(f, &m->last);
 	fprintf(f, "action: %s%s after %u idle check(s)%s\n", manager_armed_action(m),
 	        m->opt.dry_run ? " (dry-run: nothing will be stopped)" : "", m->config.idle_checks,
 	        manager_pending_phrase(m));

@@ -7,7 +7,7 @@
 
 #include "probe.h"
 
-static int field(const char *text, const char *name, uint64_t *ret)
+int proc_field_u64(const char *text, const char *name, uint64_t *ret)
 {
 	size_t l = strlen(name);
 	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
@@ -33,8 +33,8 @@ static int field(const char *text, const char *name, uint64_t *ret)
 int meminfo_parse(const char *text, MemoryFacts *ret)
 {
 	uint64_t total, avail;
-	if (field(text, "MemTotal", &total) < 0 || field(text, "MemAvailable", &avail) < 0 ||
-	    total == 0)
+	if (proc_field_u64(text, "MemTotal", &total) < 0 ||
+	    proc_field_u64(text, "MemAvailable", &avail) < 0 || total == 0)
 		return -EBADMSG;
 	if (avail > total)
 		avail = total;

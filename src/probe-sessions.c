@@ -4,6 +4,7 @@
  * them. Nothing is cached between checks; nothing is forked (`tmux ls` as root would only see
  * root's server, and a Jupyter server's API would need its user's token). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 
 #include "proc-match.h"
 #include "probe-sessions.h"
+#include "probe.h"
 
 /* UNIX98 pty slaves: majors 136..143, minor N within each. */
 #define PTS_MAJOR_FIRST 136
@@ -39,6 +41,7 @@ typedef enum Role {
 	ROLE_TMUX_CLIENT,
 	ROLE_SCREEN_CLIENT,
 	ROLE_KERNEL,
+	ROLE_VSCODE,
 } Role;
 
 /* What one check learnt about processes and terminals, before it is cut to the fixed caps. */
@@ -58,13 +61,19 @@ typedef struct Argv {
 	size_t n;
 } Argv;
 
-int pts_from_tty_nr(int tty_nr)
+/* tty_nr is the kernel's new_encode_dev() of the terminal's device number. */
+static dev_t dev_from_tty_nr(int tty_nr)
 {
 	unsigned t = (unsigned)tty_nr;
-	unsigned major = (t >> 8) & 0xfff, minor = (t & 0xff) | ((t >> 12) & 0xfff00);
-	if (tty_nr <= 0 || major < PTS_MAJOR_FIRST || major > PTS_MAJOR_LAST)
+	return makedev((t >> 8) & 0xfff, (t & 0xff) | ((t >> 12) & 0xfff00));
+}
+
+int pts_from_tty_nr(int tty_nr)
+{
+	dev_t dev = dev_from_tty_nr(tty_nr);
+	if (tty_nr <= 0 || major(dev) < PTS_MAJOR_FIRST || major(dev) > PTS_MAJOR_LAST)
 		return -1;
-	return (int)((major - PTS_MAJOR_FIRST) * 256 + minor);
+	return (int)((major(dev) - PTS_MAJOR_FIRST) * 256 + minor(dev));
 }
 
 /* Returns 1 with argv read, 0 when the process is gone, or -errno (err set). */
@@ -141,12 +150,36 @@ static bool is_sshd_comm(const char *comm)
 	return streq(comm, "sshd") || streq(comm, "sshd-session");
 }
 
-/* "sshd: alice@notty" (OpenSSH < 9.8) or "sshd-session: alice@notty". */
-static bool sshd_title_is_notty(const char *title)
+/* Whether an sshd process title names a login's connection without a terminal. The process
+ * that carries a connection after authentication is titled "sshd: USER" (as root, and a
+ * non-root user's unprivileged child), "USER@notty" once a session channel without a pty
+ * opens, "USER@pts/3" with a pty (several sessions: "USER@pts/3,notty"); OpenSSH 9.8 and later
+ * run it as sshd-session with the same titles. Not connections: the listener
+ * ("sshd: /usr/sbin/sshd -D [listener] ..."), a non-root login's privileged monitor
+ * ("USER [priv]", beside the child that carries the connection, so not counted twice), and
+ * what runs before authentication ("unknown [priv]", "USER [net]", "[accepted]"): any title
+ * with a space or a bracket. A connection with a pty is the terminal signal's. */
+bool sshd_title_is_connection(const char *title)
 {
-	const char *at = strchr(title, '@');
-	return (startswith(title, "sshd: ") || startswith(title, "sshd-session: ")) && at &&
-	       strneq(at + 1, "notty", 5);
+	const char *who = startswith(title, "sshd: ");
+	if (!who)
+		who = startswith(title, "sshd-session: ");
+	if (!who || !who[0] || strpbrk(who, " []"))
+		return false;
+	const char *at = strchr(who, '@');
+	if (!at)
+		return true; /* no session channel yet: port forwarding only */
+	if (at == who)
+		return false;
+	/* "notty" among the comma-separated sessions: a channel without a pty. */
+	for (const char *p = at + 1; p;) {
+		if (strneq(p, "notty", 5) && (p[5] == '\0' || p[5] == ','))
+			return true;
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	return false;
 }
 
 /* The kernel keeps 15 characters of a name: "ssm-session-worker" reads "ssm-session-wor". */
@@ -182,6 +215,26 @@ static int patterns_match(Scan *s, const ProcEntry *e, char *const *patterns)
 	return r;
 }
 
+/* A VS Code server's main process: Remote-SSH's `~/.vscode-server/…/node …/out/server-main.js`
+ * (older: `~/.vscode-server/bin/COMMIT/node …`), code-server's `node …/code-server/out/node/
+ * entry.js` (which starts a second entry.js under it). Returns 1, 0 or -errno. */
+static int vscode_server_match(Scan *s, const ProcEntry *e)
+{
+	static const char *const mains[] = { "/out/server-main.js",
+		                             "/code-server/out/node/entry.js" };
+	Argv a;
+	int r = argv_read(s, e->pid, &a);
+	if (r <= 0)
+		return r;
+	for (size_t i = 1; i < a.n && i < 3; i++)
+		for (size_t k = 0; k < ELEMENTSOF(mains); k++) {
+			size_t l = strlen(a.v[i]), m = strlen(mains[k]);
+			if (l >= m && streq(a.v[i] + l - m, mains[k]))
+				return 1;
+		}
+	return 0;
+}
+
 /* Sorts out the candidates by name; command lines only for those that need it. */
 static int roles_assign(Scan *s, SessionFacts *ret)
 {
@@ -206,7 +259,7 @@ static int roles_assign(Scan *s, SessionFacts *ret)
 			Argv a;
 			if ((r = argv_read(s, e->pid, &a)) < 0)
 				return r;
-			if (r == 0 || a.n == 0 || !sshd_title_is_notty(a.v[0]))
+			if (r == 0 || a.n == 0 || !sshd_title_is_connection(a.v[0]))
 				continue;
 			if (ret->n_ssh >= SSH_CONNECTIONS_MAX) {
 				ret->n_ssh_dropped++;
@@ -221,6 +274,14 @@ static int roles_assign(Scan *s, SessionFacts *ret)
 			if (r > 0)
 				s->roles[i] = ROLE_SSM;
 		} else {
+			if (streq(e->comm, "node") || startswith(e->comm, "code-server")) {
+				if ((r = vscode_server_match(s, e)) < 0)
+					return r;
+				if (r > 0) {
+					s->roles[i] = ROLE_VSCODE;
+					continue;
+				}
+			}
 			if ((r = patterns_match(s, e, kernel_patterns)) < 0)
 				return r;
 			if (r > 0)
@@ -263,10 +324,12 @@ static const ProcEntry *owner_find(const Scan *s, const ProcEntry *e, SessionOwn
 	return NULL;
 }
 
-static TerminalFacts *term_find(const Scan *s, unsigned pts)
+/* A terminal is the controlling terminal of one session: pts numbers repeat across devpts
+ * instances (a container's pts/0 is not the host's), sessions do not. */
+static TerminalFacts *term_find(const Scan *s, unsigned pts, pid_t session)
 {
 	for (size_t i = 0; i < s->n_terms; i++)
-		if (s->terms[i].pts == pts)
+		if (s->terms[i].pts == pts && s->terms[i].session == session)
 			return &s->terms[i];
 	return NULL;
 }
@@ -295,10 +358,12 @@ static void terms_collect(Scan *s)
 		int pts = pts_from_tty_nr(e->tty_nr);
 		if (pts < 0 || e->state == 'Z')
 			continue;
-		TerminalFacts *term = term_find(s, (unsigned)pts);
+		TerminalFacts *term = term_find(s, (unsigned)pts, e->session);
 		if (!term) {
 			term = &s->terms[s->n_terms++];
-			*term = (TerminalFacts){ .pts = (unsigned)pts, .leader_pid = e->pid };
+			*term = (TerminalFacts){ .pts = (unsigned)pts,
+				                 .session = e->session,
+				                 .leader_pid = e->pid };
 			text_sanitize(term->leader_comm, sizeof(term->leader_comm), e->comm);
 		} else if (e->pid == e->session) {
 			term->leader_pid = e->pid;
@@ -313,21 +378,62 @@ static usec_t timespec_usec(const struct timespec *ts)
 	return (usec_t)ts->tv_sec * USEC_PER_SEC + (usec_t)ts->tv_nsec / 1000;
 }
 
-/* Owner, device owner and age of every terminal; a pts closed meanwhile is dropped. */
+static bool proc_gone(const Scan *s, pid_t pid)
+{
+	char path[512];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%d", s->in->proc_root, (int)pid);
+	return stat(path, &st) < 0 && errno == ENOENT;
+}
+
+/* The pts the process holds open on fd 0-2, when it is the one of tty_nr. */
+static bool term_stat_fds(const Scan *s, pid_t pid, int tty_nr, struct stat *ret)
+{
+	dev_t dev = dev_from_tty_nr(tty_nr);
+	for (int fd = 0; fd <= 2; fd++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%d/fd/%d", s->in->proc_root, (int)pid, fd);
+		if (stat(path, ret) == 0 && S_ISCHR(ret->st_mode) && ret->st_rdev == dev)
+			return true;
+	}
+	return false;
+}
+
+/* The terminal's inode as its process sees it: a terminal of another devpts instance (a
+ * container, a new mount namespace) is not in the daemon's /dev/pts, or is another terminal
+ * there under the same number. First the pts the process holds open on fd 0-2 (the very
+ * inode, whatever is mounted where), else its /dev/pts/N through /proc/PID/root (root may).
+ * Returns 1, 0 when the process is gone (the terminal closed with it), or -errno with the
+ * path in err. */
+static int term_stat(Scan *s, const TerminalFacts *term, struct stat *ret)
+{
+	const ProcEntry *leader = proc_table_find(s->in->procs, term->leader_pid);
+	if (leader && term_stat_fds(s, leader->pid, leader->tty_nr, ret))
+		return 1;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%d/root%s/pts/%u", s->in->proc_root, (int)term->leader_pid,
+	         s->in->dev_root, term->pts);
+	if (stat(path, ret) == 0)
+		return 1;
+	int r = -errno;
+	if (proc_gone(s, term->leader_pid))
+		return 0;
+	snprintf(s->err, s->errlen, "%s: %s", path, strerror(-r));
+	return r;
+}
+
+/* Owner, device owner and age of every terminal; a terminal whose process is gone is dropped. */
 static int terms_describe(Scan *s)
 {
 	size_t w = 0;
 	for (size_t i = 0; i < s->n_terms; i++) {
 		TerminalFacts *term = &s->terms[i];
-		char path[512];
 		struct stat st;
-		snprintf(path, sizeof(path), "%s/pts/%u", s->in->dev_root, term->pts);
-		if (stat(path, &st) < 0) {
-			if (errno == ENOENT)
-				continue;
-			snprintf(s->err, s->errlen, "%s: %s", path, strerror(errno));
-			return -errno;
-		}
+		int r = term_stat(s, term, &st);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
 		/* Input updates the atime, output the mtime (in 8-second steps, like w(1)). */
 		usec_t used = MAX(timespec_usec(&st.st_atim), timespec_usec(&st.st_mtim));
 		term->idle = s->in->realtime > used ? s->in->realtime - used : 0;
@@ -409,6 +515,103 @@ static int inside_scan(Scan *s, const ProcEntry *root, size_t *idx, BusyProc *bu
 	return 0;
 }
 
+static const ConnectionCounter *counter_find(const ConnectionCounters *t, const ProcEntry *e)
+{
+	for (size_t i = 0; t && i < t->n; i++)
+		if (t->c[i].pid == e->pid && t->c[i].starttime == e->starttime)
+			return &t->c[i];
+	return NULL;
+}
+
+/* What connection process e moved since the previous check: rchar + wchar of /proc/PID/io
+ * count every byte it read or wrote, to the network and to its channels (keepalives
+ * included), and root can read them in the daemon's sandbox without network access. Returns
+ * 1, 0 when the process is gone, or -errno. */
+static int traffic_read(Scan *s, const ProcEntry *e, ConnectionTraffic *ret)
+{
+	const SessionsInput *in = s->in;
+	char path[512], text[1024];
+	uint64_t rchar, wchar;
+	snprintf(path, sizeof(path), "%s/%d/io", in->proc_root, (int)e->pid);
+	ssize_t n = read_small_fileat(AT_FDCWD, path, text, sizeof(text));
+	if (n == -ENOENT || n == -ESRCH)
+		return 0;
+	if (n < 0) {
+		snprintf(s->err, s->errlen, "%s: %s", path, strerror((int)-n));
+		return (int)n;
+	}
+	if (proc_field_u64(text, "rchar", &rchar) < 0 ||
+	    proc_field_u64(text, "wchar", &wchar) < 0) {
+		snprintf(s->err, s->errlen, "%s: no rchar or wchar", path);
+		return -EBADMSG;
+	}
+	*ret = (ConnectionTraffic){ .started = e->starttime * USEC_PER_SEC / in->ticks_per_sec };
+	uint64_t bytes = rchar + wchar;
+	ConnectionCounters *next = in->next_counters;
+	if (next && next->n < CONNECTION_COUNTERS_MAX)
+		next->c[next->n++] = (ConnectionCounter){ .pid = e->pid,
+			                                  .starttime = e->starttime,
+			                                  .bytes = bytes };
+	/* Counters only grow: one that went back is no reading (the core's memory of the
+	 * connection decides). */
+	const ConnectionCounter *prev = counter_find(in->prev_counters, e);
+	if (prev && bytes >= prev->bytes && in->now > in->prev_counters->taken) {
+		ret->valid = true;
+		ret->bytes = bytes - prev->bytes;
+		ret->window = in->now - in->prev_counters->taken;
+	}
+	return 1;
+}
+
+/* Traffic of every connection without a terminal, and what runs under an SSH one. */
+static int connections_describe(Scan *s, SessionFacts *ret)
+{
+	int r;
+	if (s->in->next_counters)
+		*s->in->next_counters = (ConnectionCounters){ .taken = s->in->now };
+	for (size_t i = 0; i < ret->n_ssh; i++) {
+		SshConnectionFacts *c = &ret->ssh[i];
+		const ProcEntry *e = proc_table_find(s->in->procs, c->pid);
+		if ((r = traffic_read(s, e, &c->traffic)) < 0 ||
+		    (r = inside_scan(s, e, s->idx, &c->busy, &c->work)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ret->n_ssm; i++) {
+		SsmSessionFacts *m = &ret->ssm[i];
+		if (m->n_terminals > 0)
+			continue;
+		r = traffic_read(s, proc_table_find(s->in->procs, m->pid), &m->traffic);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int vscode_collect(Scan *s, SessionFacts *ret)
+{
+	const ProcTable *t = s->in->procs;
+	for (size_t i = 0; i < t->n; i++) {
+		const ProcEntry *e = &t->entries[i];
+		const ProcEntry *parent = proc_table_parent(t, e);
+		/* code-server's entry.js starts a second one: the first is the server. */
+		if (s->roles[i] != ROLE_VSCODE ||
+		    (parent && s->roles[proc_table_index(t, parent)] == ROLE_VSCODE))
+			continue;
+		if (ret->n_vscode >= VSCODE_SERVERS_MAX) {
+			ret->n_vscode_dropped++;
+			continue;
+		}
+		VscodeServerFacts *f = &ret->vscode[ret->n_vscode++];
+		*f = (VscodeServerFacts){ .pid = e->pid, .uid = e->uid };
+		user_name(e->uid, f->user, sizeof(f->user));
+		busy_consider(&f->busy, e, cpu_percent(s, e));
+		int r = inside_scan(s, e, s->idx, &f->busy, &f->work);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Whether a client process talks to server f (whose tmux socket key is server_key). */
 static int client_matches(Scan *s, const ProcEntry *client, Role role, const MultiplexerFacts *f,
                           const char *server_key)
@@ -445,7 +648,8 @@ static int mux_clients(Scan *s, MultiplexerFacts *f, const char *server_key)
 		if (role != ROLE_TMUX_CLIENT && role != ROLE_SCREEN_CLIENT)
 			continue;
 		int pts = pts_from_tty_nr(c->tty_nr);
-		const TerminalFacts *term = pts >= 0 ? term_find(s, (unsigned)pts) : NULL;
+		const TerminalFacts *term =
+		        pts >= 0 ? term_find(s, (unsigned)pts, c->session) : NULL;
 		if (!term)
 			continue;
 		int r = client_matches(s, c, role, f, server_key);
@@ -648,7 +852,8 @@ int sessions_probe(const SessionsInput *in, SessionFacts *ret, char *err, size_t
 	if ((r = terms_describe(&s)) < 0)
 		goto finish;
 	ssm_collect(&s, ret);
-	if ((r = mux_collect(&s, ret)) < 0 || (r = kernels_collect(&s, ret)) < 0)
+	if ((r = mux_collect(&s, ret)) < 0 || (r = kernels_collect(&s, ret)) < 0 ||
+	    (r = connections_describe(&s, ret)) < 0 || (r = vscode_collect(&s, ret)) < 0)
 		goto finish;
 	terms_publish(&s, ret);
 	ret->valid = true;

@@ -182,6 +182,9 @@ static int probe_sessions(ProbeRun *run, char *err, size_t errlen)
 		.realtime = (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000,
 		.ticks_per_sec = ticks_per_sec(),
 		.config = run->config,
+		.prev_counters = &run->sampler->prev.connections,
+		.next_counters = &run->next->connections,
+		.now = run->now,
 	};
 	return sessions_probe(&in, &run->sample->sessions, err, errlen);
 }

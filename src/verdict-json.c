@@ -148,6 +148,29 @@ static json_object *terminals_json(const SessionFacts *f)
 	return a;
 }
 
+/* Bytes moved since the previous check; null without an earlier reading. */
+static void traffic_json(json_object *o, const ConnectionTraffic *t)
+{
+	json_object_object_add(o, "bytes",
+	                       t->valid ? json_object_new_int64((int64_t)t->bytes) : NULL);
+	json_object_object_add(o, "window_sec",
+	                       t->valid ? json_object_new_double((double)t->window / USEC_PER_SEC)
+	                                : NULL);
+}
+
+static json_object *reasons_json(const Reason *r, size_t n)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "signal",
+		                       json_object_new_string(signal_to_string(r[i].signal)));
+		json_object_object_add(o, "detail", json_object_new_string(r[i].detail));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static json_object *ssh_json(const SessionFacts *f)
 {
 	json_object *a = json_object_new_array();
@@ -156,6 +179,8 @@ static json_object *ssh_json(const SessionFacts *f)
 		json_object_object_add(o, "pid", json_object_new_int64(f->ssh[i].pid));
 		json_object_object_add(o, "user", json_object_new_string(f->ssh[i].user));
 		json_object_object_add(o, "uid", json_object_new_int64(f->ssh[i].uid));
+		traffic_json(o, &f->ssh[i].traffic);
+		busy_json(o, &f->ssh[i].busy);
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -291,23 +316,23 @@ json_object *sample_signals_to_json(const Sample *s)
 json_object *verdict_to_json(const Decision *d, const Sample *s)
 {
 	json_object *o = json_object_new_object();
-	json_object *reasons = json_object_new_array();
-
-	for (size_t i = 0; i < d->n_reasons; i++) {
-		json_object *r = json_object_new_object();
-		json_object_object_add(
-		        r, "signal",
-		        json_object_new_string(signal_to_string(d->reasons[i].signal)));
-		json_object_object_add(r, "detail", json_object_new_string(d->reasons[i].detail));
-		json_object_array_add(reasons, r);
-	}
 	json_object_object_add(o, "verdict", json_object_new_string(verdict_to_string(d->verdict)));
-	json_object_object_add(o, "reasons", reasons);
+	json_object_object_add(o, "reasons", reasons_json(d->reasons, d->n_reasons));
+	json_object_object_add(o, "not_counting", reasons_json(d->not_counting, d->n_not_counting));
 	json_object_object_add(o, "idle_checks", json_object_new_int64(d->idle_checks));
 	json_object_object_add(o, "idle_checks_needed",
 	                       json_object_new_int64(d->idle_checks_needed));
 	json_object_object_add(o, "signals", sample_signals_to_json(s));
 	return o;
+}
+
+void not_counting_text(FILE *f, const Decision *d)
+{
+	if (d->n_not_counting > 0)
+		fprintf(f, "not counting:\n");
+	for (size_t i = 0; i < d->n_not_counting; i++)
+		fprintf(f, "  %-16s %s\n", signal_to_string(d->not_counting[i].signal),
+		        d->not_counting[i].detail);
 }
 
 char *verdict_to_text(const Decision *d)
@@ -325,6 +350,7 @@ char *verdict_to_text(const Decision *d)
 		        d->reasons[i].detail);
 	if (d->n_reasons_dropped)
 		fprintf(f, "  ... and %zu more\n", d->n_reasons_dropped);
+	not_counting_text(f, d);
 	fclose(f);
 	return buf;
 }

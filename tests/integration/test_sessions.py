@@ -8,6 +8,7 @@ MemoryPercent=100 except in the CPU scenario."""
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -98,6 +99,13 @@ class Scene:
                 pass
         return out
 
+    def cmdline_of(self, pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return ""
+
     def verdict_until(self, what, predicate, conf=QUIET, timeout=15, window="1s"):
         """Runs --once until predicate(verdict) holds (processes take a moment to appear)."""
         end = time.monotonic() + timeout
@@ -138,6 +146,28 @@ def scenario_script_pty(s):
     return res
 
 
+def scenario_other_devpts(s):
+    """A terminal on a devpts instance the daemon's /dev/pts does not have, as `docker exec
+    -it` gives one: script(1) in its own mount namespace with a new instance over /dev/pts."""
+    inner = ("mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts && "
+             "mount --bind /dev/pts/ptmx /dev/ptmx && "
+             "exec script -q -c 'sleep 600' /dev/null")
+    s.start(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner])
+
+    def in_container():
+        return [int(p) for p in filter(str.isdigit, os.listdir("/proc"))
+                if s.cmdline_of(p).startswith("sleep 600")]
+    s.wait_for("script in its namespace", in_container)
+    pid = in_container()[0]
+    res = {"fresh": s.verdict_until("the container's pty", lambda v: terminals(v, "other"))}
+    pts = terminals(res["fresh"], "other")[0]["tty"]
+    # Its age is the container's pts's, not a host pts's of the same number.
+    s.run(["touch", "-a", "-m", "-d", LONG_AGO, f"/proc/{pid}/root/dev/{pts}"])
+    res["set_back"] = s.once()
+    res["host_has_it"] = os.path.exists(f"/dev/{pts}")
+    return res
+
+
 def scenario_ssm(s):
     worker = os.path.join(s.dir, "ssm-session-worker")
     shutil.copy("/bin/sleep", worker)
@@ -151,8 +181,8 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def scenario_ssh(s):
-    user = os.environ["SESSIONS_SSH_USER"]
+def sshd_start(s, user):
+    """Starts sshd on 127.0.0.1 with a key for user (and root); returns the ssh command."""
     port = free_port()
     for key in ("hostkey", "userkey"):
         s.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(s.dir, key)])
@@ -186,6 +216,12 @@ PrintLastLog no
     ssh = ["ssh", "-i", os.path.join(s.dir, "userkey"), "-p", str(port), "-o", "BatchMode=yes",
            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
            "-o", "LogLevel=ERROR", f"{user}@127.0.0.1"]
+    return ssh
+
+
+def scenario_ssh(s):
+    user = os.environ["SESSIONS_SSH_USER"]
+    ssh = sshd_start(s, user)
     res = {"idle_before": s.once()}
 
     tty = s.start(ssh[:1] + ["-tt"] + ssh[1:] + ["sleep 600"])
@@ -202,6 +238,115 @@ PrintLastLog no
     s.wait_for("the connection to end",
                lambda: not any(c.startswith(f"sshd: {user}@") for c in s.cmdlines()))
     res["after"] = s.once()
+    return res
+
+
+def scenario_ssh_tunnel(s):
+    """`ssh -N -L`: port forwarding only, no session channel, so no "@notty" title; as a
+    normal user (a privileged monitor and a child) and as root (one process)."""
+    user = os.environ["SESSIONS_SSH_USER"]
+    ssh = sshd_start(s, user)
+    res = {"idle_before": s.once()}
+    for who in (user, "root"):
+        argv = ssh[:-1] + ["-N", "-L", f"127.0.0.1:{free_port()}:127.0.0.1:9", f"{who}@127.0.0.1"]
+        tunnel = s.start(argv)
+        s.wait_for(f"{who}'s tunnel to log in", lambda: any(
+            c.strip() == f"sshd: {who}" for c in s.cmdlines()), timeout=30)
+        res[who] = s.verdict_until(f"{who}'s tunnel", lambda v: v["signals"].get("ssh"))
+        res[who + "_titles"] = [c for c in s.cmdlines() if c.startswith("sshd:")]
+        tunnel.kill()
+        tunnel.wait()
+        s.wait_for("the tunnel to end", lambda: not any(
+            c.strip() == f"sshd: {who}" for c in s.cmdlines()))
+    res["after"] = s.once()
+    return res
+
+
+def web_server(size):
+    """A local HTTP server with a page of size bytes: the far end of the tunnels."""
+    import http.server
+    import threading
+    page = b"x" * size
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv.server_address[1]
+
+
+def connection_pids(user):
+    """The sshd processes that carry user's connections without a terminal."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if title in (f"sshd: {user}", f"sshd: {user}@notty"):
+            out.append(int(pid))
+    return out
+
+
+FORGOTTEN_IDLE = 15  # SessionIdleSec= of the forgotten-connection scenario
+
+
+def scenario_ssh_forgotten(s):
+    """Issue #17: a tunnel and an `ssh -T` session carrying only keepalives stop counting once
+    SessionIdleSec has passed; a tunnel in use, an scp and the old rule keep the machine up."""
+    user = os.environ["SESSIONS_SSH_USER"]
+    ssh = sshd_start(s, user)
+    conf = QUIET + f"[Sessions]\nSessionIdleSec={FORGOTTEN_IDLE}s\n"
+    web, local = web_server(64 * 1024), free_port()
+    keepalive = ["-o", "ServerAliveInterval=5"]
+    start = time.monotonic()
+    s.start(ssh[:-1] + keepalive + ["-N", "-L", f"127.0.0.1:{local}:127.0.0.1:{web}", ssh[-1]])
+    s.start(ssh[:-1] + keepalive + ["-T", "-L", f"127.0.0.1:{free_port()}:127.0.0.1:{web}",
+                                    ssh[-1], "sleep 600"])
+    s.wait_for("both connections", lambda: len(connection_pids(user)) == 2, timeout=30)
+
+    def tunnel_up():
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5).read()
+            return True
+        except OSError:
+            return False
+    s.wait_for("the tunnel", tunnel_up)
+    res = {"fresh": s.once(conf, window="2s")}
+    time.sleep(max(0, start + FORGOTTEN_IDLE + 1 - time.monotonic()))
+    res["forgotten"] = s.once(conf, window="3s")
+    res["always"] = s.once(conf + "ConnectionsAlwaysActive=yes\n", window="3s")
+
+    # A client using the tunnel: a 64 KB page every second.
+    import threading
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5).read()
+            stop.wait(1)
+    threading.Thread(target=poll, daemon=True).start()
+    res["polled"] = s.once(conf, window="3s")
+    stop.set()
+
+    big = os.path.join(s.dir, "big")
+    with open(big, "wb") as f:
+        f.write(os.urandom(32 << 20))
+    opts = ["-P" if o == "-p" else o for o in ssh[1:-1]]
+    # -O: the scp protocol (this sshd has no sftp subsystem); -l: 2 MB/s, 16 s.
+    scp = s.start(["scp", "-O", "-l", "16000"] + opts + [big, f"{ssh[-1]}:/dev/null"])
+    s.wait_for("scp", lambda: len(connection_pids(user)) == 3, timeout=30)
+    time.sleep(1)
+    res["scp"] = s.once(conf, window="2s")
+    res["scp_running"] = scp.poll() is None
     return res
 
 
@@ -445,8 +590,63 @@ class Sessions(unittest.TestCase):
         self.assertTrue(d and f"of {self.ssh_user} (SSH session" in d[0], d)
         self.assertEqual(r["notty"]["verdict"], "active")
         d = details(r["notty"], "ssh")
-        self.assertTrue(d and d[0].startswith(f"{self.ssh_user} connected without a terminal"), d)
+        self.assertTrue(d and d[0].startswith(f"{self.ssh_user} over SSH without a terminal"), d)
         self.assertEqual(r["after"]["verdict"], "idle", r["after"]["reasons"])
+
+    def test_terminal_of_another_devpts_instance(self):
+        """Issue #12 item 4: a container's terminal is not the daemon's /dev/pts/N."""
+        r = run_scenario("other_devpts")
+        v = r["fresh"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        self.assertRegex(details(v, "terminal")[0],
+                         r"^pts/\d+ of root \(terminal, \w+ pid \d+\): input or output")
+        v = r["set_back"]
+        self.assertEqual(v["verdict"], "idle", v["reasons"])
+        self.assertGreater(terminals(v, "other")[0]["idle_sec"], 3600)
+
+    def test_ssh_tunnel_without_session_channel(self):
+        """Issue #12 item 7: `ssh -N -L` is a connection, for a user and for root."""
+        r = run_scenario("ssh_tunnel", {"SESSIONS_SSH_USER": self.ssh_user})
+        self.assertEqual(r["idle_before"]["verdict"], "idle", r["idle_before"]["reasons"])
+        for who in (self.ssh_user, "root"):
+            v = r[who]
+            self.assertEqual(v["verdict"], "active", (who, r[who + "_titles"]))
+            d = details(v, "ssh")
+            self.assertEqual(len(d), 1, (d, r[who + "_titles"]))  # [priv] not counted
+            self.assertTrue(d[0].startswith(f"{who} over SSH without a terminal"), d)
+        self.assertEqual(r["after"]["verdict"], "idle", r["after"]["reasons"])
+
+    def test_forgotten_connections_stop_counting(self):
+        """Issue #17: keepalives alone are not use; traffic, scp and the old rule are."""
+        r = run_scenario("ssh_forgotten", {"SESSIONS_SSH_USER": self.ssh_user})
+        u = self.ssh_user
+        v = r["fresh"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        d = details(v, "ssh")
+        self.assertEqual(len(d), 2, d)
+        self.assertTrue(all(x.startswith(f"{u} over SSH without a terminal (sshd pid ")
+                            and "connected " in x for x in d), d)
+        v = r["forgotten"]
+        self.assertEqual(v["verdict"], "idle", v["reasons"])
+        notes = [n["detail"] for n in v["not_counting"] if n["signal"] == "ssh"]
+        self.assertEqual(len(notes), 2, v["not_counting"])
+        self.assertTrue(all("only keepalives since it connected" in n for n in notes), notes)
+        self.assertEqual(len(v["signals"]["ssh"]), 2)
+        self.assertTrue(all(c["bytes"] is not None for c in v["signals"]["ssh"]))
+        v = r["always"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        self.assertIn("ConnectionsAlwaysActive=yes", details(v, "ssh")[0])
+        v = r["polled"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        d = details(v, "ssh")
+        self.assertEqual(len(d), 1, d)  # the -T session still carries only keepalives
+        self.assertRegex(d[0], r": [\d.]+ (KB|MB) in the last [\d.]+s$")
+        self.assertEqual(len(v["not_counting"]), 1, v["not_counting"])
+        self.assertTrue(r["scp_running"], "scp ended before the check: make it slower")
+        v = r["scp"]
+        self.assertEqual(v["verdict"], "active", v["reasons"])
+        self.assertTrue(any(re.search(r"MB in the last", x) for x in details(v, "ssh")),
+                        details(v, "ssh"))
 
     def test_ssm_session_worker_by_full_path(self):
         v = run_scenario("ssm")["active"]

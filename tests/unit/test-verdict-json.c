@@ -36,8 +36,9 @@ START_TEST(test_shape)
 	Decision d = decision();
 	Sample s = sample();
 	json_object *o = verdict_to_json(&d, &s), *v;
-	static const char *const top[] = { "verdict", "reasons", "idle_checks",
-		                           "idle_checks_needed", "signals" };
+	static const char *const top[] = {
+		"verdict", "reasons", "not_counting", "idle_checks", "idle_checks_needed", "signals"
+	};
 	assert_keys(o, top, ELEMENTSOF(top));
 
 	json_object_object_get_ex(o, "verdict", &v);
@@ -136,6 +137,30 @@ START_TEST(test_text)
 }
 END_TEST
 
+/* A connection that carries only keepalives is shown as not counting (trnidlectl status and
+ * check-now print the same lines), and in the JSON. */
+START_TEST(test_not_counting)
+{
+	Decision d = decision();
+	d.n_reasons = 0;
+	d.verdict = VERDICT_IDLE;
+	Reason *r = &d.not_counting[d.n_not_counting++];
+	r->signal = SIGNAL_SSH;
+	strscpy(r->detail, sizeof(r->detail),
+	        "bob over SSH without a terminal (sshd pid 812): only keepalives for 1h 2min");
+	_cleanup_free_ char *text = verdict_to_text(&d);
+	ck_assert_str_eq(text, "idle: nothing active; idle 1/3\n"
+	                       "not counting:\n"
+	                       "  ssh              bob over SSH without a terminal (sshd pid 812): "
+	                       "only keepalives for 1h 2min\n");
+	Sample s = sample();
+	json_object *o = verdict_to_json(&d, &s), *a;
+	ck_assert(json_object_object_get_ex(o, "not_counting", &a));
+	ck_assert_uint_eq(json_object_array_length(a), 1);
+	json_object_put(o);
+}
+END_TEST
+
 START_TEST(test_sessions_busy_and_kernels)
 {
 	Decision d = decision();
@@ -189,6 +214,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_idle_has_empty_reasons_and_memory_facts);
 	tcase_add_test(tc, test_every_verdict_name);
 	tcase_add_test(tc, test_text);
+	tcase_add_test(tc, test_not_counting);
 	suite_add_tcase(s, tc);
 	return s;
 }
