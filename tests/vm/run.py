@@ -657,7 +657,7 @@ UPGRADE_SCRIPT = f"""#!/bin/sh
 set -u
 say() {{ logger -t vmtest-workload "vmtest $*"; }}
 version() {{ dpkg-query -W -f='${{Version}}' trnidled 2>/dev/null || echo none; }}
-holds() {{ trnidlectl status --json 2>/dev/null | grep -o 'vmtest upgrade' | wc -l; }}
+holds() {{ trnidlectl status --json 2>/dev/null | grep -o '"reason": *"vmtest upgrade"' | wc -l; }}
 for i in $(seq 60); do
 	systemctl is-active -q trnidled && [ -S /run/trnidled/io.trnidle.sock ] && break
 	sleep 1
