@@ -80,7 +80,20 @@ class PendingTestCase(DaemonTestCase):
         self.assertNotIn("idle 1/1", " ".join(d.find(r"^check:", start=after)))
 
 
-class PreActionTest(PendingTestCase):
+class Arrivals:
+    """The three ways a machine becomes busy or held, each run through the class's run_case."""
+
+    def test_hold(self):
+        self.run_case("hold")
+
+    def test_new_terminal(self):
+        self.run_case("terminal")
+
+    def test_new_training_job(self):
+        self.run_case("train")
+
+
+class PreActionTest(Arrivals, PendingTestCase):
     """PreActionCommand= runs for seconds here (an hour at most in real life)."""
 
     def run_case(self, what):
@@ -95,15 +108,6 @@ class PreActionTest(PendingTestCase):
         time.sleep(1.5)
         self.assertEqual(d.find(ACTION_RAN, start=mark), [], d.text())
 
-    def test_hold(self):
-        self.run_case("hold")
-
-    def test_new_terminal(self):
-        self.run_case("terminal")
-
-    def test_new_training_job(self):
-        self.run_case("train")
-
     def test_still_idle_the_action_follows_a_recheck(self):
         d = self.start({"Action": {"PreActionCommand": "/bin/sleep 2"}})
         d.wait_for(r"^action poweroff \(dry-run\)")
@@ -113,7 +117,7 @@ class PreActionTest(PendingTestCase):
         self.assertTrue(any(m.startswith("recheck: idle") for m in msgs[ran:act]), d.text())
 
 
-class WarningTest(PendingTestCase):
+class WarningTest(Arrivals, PendingTestCase):
     def run_case(self, what):
         d = self.start({"Action": {"WarnSec": "10min"}})
         d.wait_for(r"^action poweroff in 10min")
@@ -121,17 +125,8 @@ class WarningTest(PendingTestCase):
         names = self.arrive(d, what)
         self.assert_cancelled_and_nothing_runs(d, mark, names, "during the warning")
 
-    def test_hold(self):
-        self.run_case("hold")
 
-    def test_new_terminal(self):
-        self.run_case("terminal")
-
-    def test_new_training_job(self):
-        self.run_case("train")
-
-
-class StopInstanceRetryTest(PendingTestCase):
+class StopInstanceRetryTest(Arrivals, PendingTestCase):
     """StopInstances keeps failing with a retryable error; between two attempts the machine
     becomes busy. No later attempt, no fallback power-off."""
 
@@ -160,15 +155,6 @@ class StopInstanceRetryTest(PendingTestCase):
         time.sleep(3)
         self.assertEqual(len(self.stub.aws.ec2_requests()), sent, "StopInstances sent again")
         return d
-
-    def test_hold(self):
-        self.run_case("hold")
-
-    def test_new_terminal(self):
-        self.run_case("terminal")
-
-    def test_new_training_job(self):
-        self.run_case("train")
 
     def test_the_retry_itself_decides_again(self):
         # Checks 5 s apart: the re-check before the next attempt finds the job, not a check.
