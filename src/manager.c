@@ -292,9 +292,8 @@ static void on_pre_action_done(void *userdata)
 static int start_pre_action(Manager *m, const char *reason)
 {
 	if (m->pre_action) {
-		log_info("pre-action command still running; not starting it again for %s; the "
-		         "action waits for it to end",
-		         reason);
+		log_info("pre-action command still running; not starting it again for %s%s", reason,
+		         streq(reason, "idle") ? "; the action waits for it to end" : "");
 		return 0;
 	}
 	return pre_action_start(m->event, m->config.pre_action_command,
