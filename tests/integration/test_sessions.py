@@ -142,9 +142,7 @@ def scenario_script_pty(s):
     v = s.verdict_until("the busy pty", lambda v: len(terminals(v, "other")) == 2)
     s.set_back(v, "other")
     res["busy"] = s.once(window="2s")
-    # Above what one thread can use: ticks come in 10 ms steps, so a 2 s window can read a
-    # single busy thread at 100.5 %; the threshold must still hold it back.
-    res["busy_at_100"] = s.once(QUIET + "[Sessions]\nBusyPercent=150\n", window="2s")
+    res["busy_at_100"] = s.once(QUIET + "[Sessions]\nBusyPercent=100\n", window="2s")
     return res
 
 
