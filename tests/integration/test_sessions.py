@@ -138,7 +138,10 @@ def scenario_script_pty(s):
     res = {"active": active, "idle": s.once(),
            "zero": s.once(QUIET + "[Sessions]\nSessionIdleSec=0\n")}
     # A job that prints nothing: its terminal's times stay old, its CPU is the use.
-    s.start(["script", "-q", "-c", "sh -c 'while :; do :; done'", "/dev/null"])
+    # Busy about 60 % of a CPU (0.17 s of counting, 0.1 s asleep), so BusyPercent=100 below
+    # holds it back for sure: a loop at 100 % read 100.5 % now and then (10 ms ticks).
+    s.start(["script", "-q", "-c", "sh -c 'while :; do i=0; while [ $i -lt 200000 ]; do "
+             "i=$((i+1)); done; sleep 0.1; done'", "/dev/null"])
     v = s.verdict_until("the busy pty", lambda v: len(terminals(v, "other")) == 2)
     s.set_back(v, "other")
     res["busy"] = s.once(window="2s")
