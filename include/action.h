@@ -36,7 +36,7 @@ typedef struct ActionOps {
 
 extern const ActionOps action_poweroff;
 extern const ActionOps action_none;
-/* One StopInstances attempt (action-ec2.c). -EAGAIN when another attempt may succeed (network,
+/* One StopInstances attempt (src/aws/ec2-stop.c). -EAGAIN when another attempt may succeed (network,
  * throttling, server errors, credentials not there yet); other < 0 when it cannot. */
 extern const ActionOps action_stop_instance;
 

@@ -79,6 +79,12 @@ usec_t token_bucket_take(TokenBucket *b, double rate, double burst, usec_t now);
 /* snprintf that appends at the end of what dst already holds. */
 void strappendf(char *dst, size_t size, const char *fmt, ...) _printf_(3, 4);
 
+/* Reads a whole small file relative to dirfd (AT_FDCWD for a plain path) into buf,
+ * NUL-terminated, never blocking on a FIFO. Returns the bytes read or -errno. */
+ssize_t read_small_fileat(int dirfd, const char *path, char *buf, size_t size);
+/* Reads a whole small file (/proc, /sys) into buf, NUL-terminated. Returns bytes or -errno. */
+ssize_t read_small_file(const char *path, char *buf, size_t size);
+
 /* Reads a file that root names (configuration, state) whole and NUL-terminated into *ret,
  * never blocking and never beyond max bytes: a FIFO blocked the daemon until someone wrote to
  * it, /dev/zero grew it by hundreds of MB. /dev/null reads as empty (it masks a drop-in).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <time.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -298,6 +299,7 @@ typedef struct SpotFacts {
 	bool pending;
 	char action[16]; /* "stop", "terminate", "hibernate" */
 	char time[32];   /* "2017-09-18T08:22:00Z" */
+	time_t when;     /* the same time, seconds since the epoch */
 } SpotFacts;
 
 typedef struct Sample {

@@ -9,7 +9,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	_cleanup_free_ char *json = fuzz_strndup(data, size);
-	SpotNotice n;
+	SpotFacts n;
 	char err[256] = "", notice[32] = "";
 
 	if (imds_parse_instance_action(json, &n, err, sizeof(err)) == 0) {

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Checks that the shipped default configuration and the man pages agree with the code, so
-that neither can drift: every key of `trnidled --check-config` (the key table in src/config.c)
+that neither can drift: every key of `trnidled --check-config` (the key table in src/shared/config.c)
 appears in systemd/trnidled.conf commented out at its default and in trnidled.conf(5) with that
-default and an example; every signal name (src/sample.c) is described in trnidled(8) and in
+default and an example; every signal name (src/core/sample.c) is described in trnidled(8) and in
 the SIGNALS section of trnidled.conf(5), and neither describes a signal the code does not
 have; every long option (src/main.c, src/ctl/trnidlectl.c) is in the man pages; README.md has one
 row per signal in "What it watches" and one per key in "Configuration"; every journal
 field (a "TRNIDLED_*=" string in src/) is in trnidled(8), which names no field the code does
-not set; every MESSAGE_ID of include/log.h is substituted by man/meson.build and listed in
+not set; every MESSAGE_ID of src/shared/log.h is substituted by man/meson.build and listed in
 trnidled(8).
 
 Usage: check-docs.py TRNIDLED SOURCE_ROOT. Prints one line per problem and a RESULT line."""
@@ -100,7 +100,7 @@ def main():
 
     page8 = open(f"{top}/man/trnidled.8.in", encoding="utf-8").read()
     page5 = open(f"{top}/man/trnidled.conf.5.in", encoding="utf-8").read()
-    sample_c = open(f"{top}/src/sample.c", encoding="utf-8").read()
+    sample_c = open(f"{top}/src/core/sample.c", encoding="utf-8").read()
     signals = re.findall(r'\[SIGNAL_\w+\] = "([\w-]+)"', sample_c)
     for page, text, section in (("trnidled(8)", page8, "ACTIVITY SIGNALS"),
                                 ("trnidled.conf(5)", page5, "SIGNALS")):
@@ -141,11 +141,11 @@ def main():
         if field not in fields:
             problems.append(f"trnidled(8): describes {field}, which src/ never sets")
 
-    log_h = open(f"{top}/include/log.h", encoding="utf-8").read()
+    log_h = open(f"{top}/src/shared/log.h", encoding="utf-8").read()
     man_build = open(f"{top}/man/meson.build", encoding="utf-8").read()
     ids = re.findall(r'^#define MESSAGE_ID_(\w+) +"[0-9a-f]{32}"$', log_h, re.M)
     if not ids:
-        problems.append("include/log.h: no MESSAGE_ID_* found")
+        problems.append("src/shared/log.h: no MESSAGE_ID_* found")
     for name in ids:
         checked += 1
         if f"'{name}'" not in man_build:
@@ -153,7 +153,7 @@ def main():
         elif f"@MESSAGE_ID_{name}@" not in page8:
             problems.append(f"trnidled(8): MESSAGE_ID_{name} is not listed")
 
-    for src, page in (("src/main.c", "man/trnidled.8.in"),
+    for src, page in (("src/daemon/main.c", "man/trnidled.8.in"),
                       ("src/ctl/trnidlectl.c", "man/trnidlectl.1.in")):
         text = open(f"{top}/{page}", encoding="utf-8").read()
         code = open(f"{top}/{src}", encoding="utf-8").read()

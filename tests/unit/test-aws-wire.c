@@ -32,7 +32,7 @@ END_TEST
 
 START_TEST(test_notice_round_trip_recomputes_the_time)
 {
-	SpotNotice n = { "stop", "2017-09-18T08:22:00Z", 0 }, back;
+	SpotFacts n = { .pending = true, .action = "stop", .time = "2017-09-18T08:22:00Z" }, back;
 	char err[256];
 	json_object *o = over_the_wire(aws_wire_notice(&n));
 	ck_assert_int_eq(aws_wire_read_notice(o, &back, err, sizeof(err)), 0);

@@ -7,11 +7,12 @@
 #include "aws.h"
 #include "aws-runtime.h"
 #include "imds.h"
-#include "metrics.h"
+#include "cloudwatch.h"
+#include "textfile.h"
 
 START_TEST(test_instance_action)
 {
-	SpotNotice n;
+	SpotFacts n;
 	char err[128];
 	ck_assert_int_eq(imds_parse_instance_action(
 	                         "{\"action\": \"stop\", \"time\": \"2017-09-18T08:22:00Z\"}", &n,

@@ -1,0 +1,59 @@
+/* The AWS network operations the daemon's EC2 side needs, behind one small interface with two
+ * implementations: in-process (curl from this process; developer runs, --once, most tests) and
+ * remote (blocking Varlink calls to trnidled-aws, the unprivileged agent). With the agent, the
+ * root daemon never touches the network nor parses what comes from it, the OpenBSD ntpd way.
+ * Both keep the same time budgets; neither logs. Every operation returns 0 or a negative errno
+ * with a sentence in err (or ret->message). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "action.h"
+#include "config.h"
+#include "imds.h"
+#include "cloudwatch.h"
+
+typedef struct AwsClient AwsClient;
+
+typedef struct AwsClientOps {
+	/* imds_identify(). */
+	int (*identify)(AwsClient *c, AwsIdentity *ret, char *err, size_t errlen);
+	/* spot/instance-action: 0 with a notice, -ENOENT when none is pending, -EBADMSG when
+	 * the answer is unreadable, another < 0 when IMDS did not answer. */
+	int (*spot_action)(AwsClient *c, SpotFacts *ret, char *err, size_t errlen);
+	/* events/recommendations/rebalance: 0 with its noticeTime, -EBADMSG when unreadable,
+	 * another < 0 when absent or unanswered. */
+	int (*rebalance)(AwsClient *c, char *notice_time, size_t size, char *err, size_t errlen);
+	/* One StopInstances attempt on id (action_stop_instance's contract: -EAGAIN when
+	 * another attempt may succeed). */
+	int (*stop_instance)(AwsClient *c, const AwsIdentity *id, bool dry_run, ActionResult *ret);
+	/* CloudWatch PutMetricData of n metrics with the InstanceId dimension. */
+	int (*put_metrics)(AwsClient *c, const AwsIdentity *id, const CloudWatchMetric *m, size_t n,
+	                   char *err, size_t errlen);
+	/* After a configuration reload (another ImdsEndpoint=, Namespace=, endpoints). */
+	int (*reload)(AwsClient *c, char *err, size_t errlen);
+	void (*free)(AwsClient *c);
+} AwsClientOps;
+
+struct AwsClient {
+	const AwsClientOps *ops;
+};
+
+/* config must stay at its address (the manager's Config, replaced in place on reload). */
+AwsClient *aws_client_new_local(const Config *config);
+/* Talks to the agent listening on socket_path. */
+AwsClient *aws_client_new_remote(const char *socket_path);
+AwsClient *aws_client_free(AwsClient *c);
+
+/* Time budgets of the remote calls: the in-process worst case and a margin for the agent's own
+ * work. An IMDS GET (token PUT included) takes at most IMDS_TIMEOUT_MS; identify makes up to
+ * three, fetching the role's keys two. The daemon never waits longer for the agent. */
+#define AWS_MARGIN_MS             500
+#define AWS_EC2_TIMEOUT_MS        8000L
+#define AWS_CLOUDWATCH_TIMEOUT_MS 3000L
+#define AWS_IDENTIFY_BUDGET_MS    (3 * IMDS_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_SPOT_BUDGET_MS        (IMDS_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_STOP_BUDGET_MS        (2 * IMDS_TIMEOUT_MS + AWS_EC2_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_METRICS_BUDGET_MS     (2 * IMDS_TIMEOUT_MS + AWS_CLOUDWATCH_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_RELOAD_BUDGET_MS      2000

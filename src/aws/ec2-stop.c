@@ -1,0 +1,108 @@
+/* One attempt of the stop-instance action: EC2 StopInstances over the Query API, signed with the instance role.
+ * Stopping through the API is explicit, shows in CloudTrail and does not depend on the
+ * instance's shutdown behaviour (an OS power-off under "terminate" would lose the root volume
+ * and make a persistent spot request launch a replacement). One attempt per call: the caller
+ * owns retries (on timers) and the fallback to power-off. */
+#include <errno.h>
+#include <stdio.h>
+
+#include "action.h"
+#include "aws-client.h"
+#include "aws.h"
+#include "imds.h"
+
+static char *stop_body(const char *instance_id, bool dry_run)
+{
+	char *b = strdup("Action=StopInstances&InstanceId.1=");
+	size_t len = b ? strlen(b) : 0;
+	if (!b || url_encode_append(&b, &len, instance_id) < 0) {
+		free(b);
+		return NULL;
+	}
+	char *full = NULL;
+	if (asprintf(&full, "%s&Version=2016-11-15%s", b, dry_run ? "&DryRun=true" : "") < 0)
+		full = NULL;
+	free(b);
+	return full;
+}
+
+/* Judges EC2's answer. */
+static int judge(const ActionRequest *req, const HttpResponse *resp, ActionResult *ret)
+{
+	const char *id = req->ec2->instance_id;
+	Ec2StopResponse s;
+	size_t len = sizeof(ret->message);
+
+	if (ec2_parse_stop_response(resp->body, &s) < 0) {
+		strappendf(ret->message, len, "EC2 answered HTTP %ld with a body we cannot read",
+		           resp->status);
+		return ec2_error_retryable(resp->status, NULL) ? -EAGAIN : -EPROTO;
+	}
+	if (req->dry_run && streq(s.error_code, "DryRunOperation")) {
+		strappendf(ret->message, len,
+		           "dry-run: EC2 confirms StopInstances on %s would succeed "
+		           "(DryRunOperation)",
+		           id);
+		return 0;
+	}
+	if (s.error_code[0]) {
+		strappendf(ret->message, len, "EC2 refused StopInstances on %s: HTTP %ld %s: %s",
+		           id, resp->status, s.error_code, s.error_message);
+		if (streq(s.error_code, "ExpiredToken") || streq(s.error_code, "AuthFailure"))
+			req->ec2->imds->have_creds = false; /* fetch fresh keys next time */
+		return ec2_error_retryable(resp->status, s.error_code) ? -EAGAIN : -EACCES;
+	}
+	if (resp->status != 200) {
+		strappendf(ret->message, len, "EC2 answered HTTP %ld without an error code",
+		           resp->status);
+		return ec2_error_retryable(resp->status, NULL) ? -EAGAIN : -EPROTO;
+	}
+	if (!streq(s.current_state, "stopping") && !streq(s.current_state, "stopped")) {
+		strappendf(ret->message, len, "EC2 reports %s in state %s, not stopping", id,
+		           s.current_state);
+		return -EPROTO;
+	}
+	strappendf(ret->message, len, "EC2 is stopping %s (%s -> %s)", id,
+	           s.previous_state[0] ? s.previous_state : "?", s.current_state);
+	return 0;
+}
+
+static int stop_instance_run(const ActionRequest *req, ActionResult *ret)
+{
+	const Ec2Target *t = req->ec2;
+	char url[512], err[512] = "";
+	AwsCredentials creds;
+	HttpResponse resp;
+	size_t len = sizeof(ret->message);
+
+	*ret = (ActionResult){ .path = "ec2" };
+	if (!t || !t->instance_id || !t->instance_id[0]) {
+		strappendf(ret->message, len,
+		           "not on EC2 (the instance metadata service did not "
+		           "name an instance), cannot call StopInstances");
+		return -ENXIO;
+	}
+	int r = imds_credentials(t->imds, &creds, err, sizeof(err));
+	if (r < 0) {
+		strappendf(ret->message, len, "no role credentials: %s", err);
+		return -EAGAIN;
+	}
+	_cleanup_free_ char *body = stop_body(t->instance_id, req->dry_run);
+	if (!body)
+		return -ENOMEM;
+	aws_endpoint(url, sizeof(url), req->config->ec2_endpoint, "ec2", t->region);
+	r = aws_query_post(url, t->region, "ec2", &creds, body, AWS_EC2_TIMEOUT_MS, &resp);
+	if (r == -ENOMEM) {
+		http_response_done(&resp);
+		return r;
+	}
+	if (r < 0)
+		strappendf(ret->message, len, "StopInstances to %s: %s", url,
+		           resp.timed_out ? "timed out" : resp.error);
+	else
+		r = judge(req, &resp, ret);
+	http_response_done(&resp);
+	return r == -ETIMEDOUT || r == -EHOSTUNREACH ? -EAGAIN : r;
+}
+
+const ActionOps action_stop_instance = { .name = "stop-instance", .run = stop_instance_run };

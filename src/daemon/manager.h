@@ -1,0 +1,91 @@
+/* The daemon: one sd-event loop that samples, decides, logs, acts and answers the socket. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <systemd/sd-event.h>
+
+#include "aws-runtime.h"
+#include "config.h"
+#include "core.h"
+#include "pending.h"
+#include "pre-action.h"
+#include "probe.h"
+#include "varlink.h"
+
+typedef struct ManagerOptions {
+	const char *config_path;
+	const char *dropin_dir;
+	const char *runtime_dir;
+	const char *dev_root;
+	const char *aws_agent; /* trnidled-aws's socket; NULL: AWS calls in this process */
+	bool dry_run;
+} ManagerOptions;
+
+typedef struct Manager {
+	ManagerOptions opt;
+	Config config;
+	sd_event *event;
+	sd_event_source *check_timer;
+	sd_event_source *warn_timer; /* armed while a warning runs */
+	VarlinkServer *varlink;
+	int lock_fd;
+	char boot_id[64];
+
+	Sampler sampler;
+	CoreState state;
+	Decision last; /* last scheduled check */
+	Sample last_sample;
+	bool have_last;
+	usec_t last_at;   /* CLOCK_BOOTTIME of the last check */
+	Sample on_demand; /* the last sample taken for CheckNow or a re-check */
+	usec_t on_demand_at;
+	usec_t next_check_at;
+	unsigned checks; /* scheduled checks since start */
+	bool state_save_failed;
+	LogRateLimit textfile_log;
+	/* Why RUNTIME_DIR/state is there but cannot be read or understood; "" when it can. It
+	 * may hold holds, so the machine stays up (a probe error) until it can be read or is
+	 * removed, and it is not overwritten meanwhile. */
+	char state_unreadable[160];
+
+	AwsRuntime *aws;       /* EC2: identity, spot notices, stop-instance, metrics */
+	PreAction *pre_action; /* the PreActionCommand= while it runs */
+	PendingPhase pending;  /* where the idle action stands (pending.h) */
+	usec_t warn_until;     /* while pending is PENDING_WARNING: when the warning runs out */
+	char action_why[512];  /* the decision that started the pending action */
+} Manager;
+
+/* Sets everything up: lock, state, socket, timers. Takes over *config (also on failure).
+ * Returns 0 or a negative errno after logging why. */
+int manager_new(const ManagerOptions *opt, Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+int manager_run(Manager *m);
+
+/* The resolved action for the current configuration ("poweroff", "none", …). */
+const char *manager_armed_action(const Manager *m);
+
+/* Re-reads the configuration; on error keeps the old one and returns the error messages in
+ * *ret_errors (a strv) when given. */
+int manager_reload(Manager *m, char ***ret_errors);
+
+/* A fresh sample decided as a scheduled check would be, without advancing the streak. A
+ * verdict other than idle cancels a pending action. */
+void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret);
+
+/* After a hold was taken: a pending action is cancelled at once, not at the next check. */
+void manager_holds_changed(Manager *m);
+
+/* ", warning running" and the like for the status text, "" when nothing is pending. */
+const char *manager_pending_phrase(const Manager *m);
+
+/* Saves the state; a failure is a warning, never fatal. */
+void manager_save_state(Manager *m);
+
+/* The Varlink method handler (control.c). */
+void control_dispatch(VarlinkCall *call, void *userdata);
+/* Root and members of [Control] AdminGroup= (control.c). */
+bool control_peer_privileged(const VarlinkPeer *peer, void *userdata);
+/* The longest hold uid may take: MaxHoldSec= for root and AdminGroup=, else UserMaxHoldSec=
+ * (control.c; userdata is the Manager). */
+usec_t control_hold_max(uid_t uid, void *userdata);
