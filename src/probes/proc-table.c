@@ -1,4 +1,7 @@
-/* The process table: one readdir of /proc and one read of each /proc/PID/stat per check. */
+/* The process table: one readdir of /proc and one read of each /proc/PID/stat per check, and
+ * the per-check view of a candidate's argv and exe. One file although it is long: the view's
+ * cache lives in the table's entries, and every parser of /proc/PID text (stat, status,
+ * cmdline, exe) is here so that each process is read and split in one way only. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

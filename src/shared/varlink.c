@@ -1,3 +1,6 @@
+/* The Varlink server of varlink.h. One file although it is long: connection I/O, the per-uid
+ * admission (shares, budgets, eviction) and the listening socket's life all work on the same
+ * connection and user records, which no other file should see or change. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
