@@ -11,7 +11,6 @@
 #include "timespan.h"
 
 #define SPOT_POLL_USEC          (5 * USEC_PER_SEC) /* as AWS advises */
-#define IMDS_DEFAULT_ENDPOINT   "http://169.254.169.254"
 #define IDENTIFY_RECHECK_USEC   (10 * USEC_PER_MINUTE)
 #define STOP_BUDGET_MIN_USEC    (30 * USEC_PER_SEC)
 #define STOP_BACKOFF_FIRST_USEC USEC_PER_SEC

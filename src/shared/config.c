@@ -99,7 +99,7 @@ static const KeyDef keys[] = {
 	{ "Control", "HoldsPerUser", VT_UINT, OFF(holds_per_user), 1, HOLDS_MAX, "8" },
 	{ "Control", "HoldAllowed", VT_WORDS, OFF(hold_allowed), NOLIMIT, "" },
 	{ "Control", "AdminGroup", VT_STRING, OFF(admin_group), NOLIMIT, "" },
-	{ "AWS", "ImdsEndpoint", VT_STRING, OFF(imds_endpoint), NOLIMIT, "http://169.254.169.254" },
+	{ "AWS", "ImdsEndpoint", VT_STRING, OFF(imds_endpoint), NOLIMIT, IMDS_DEFAULT_ENDPOINT },
 	{ "AWS", "Ec2Endpoint", VT_STRING, OFF(ec2_endpoint), NOLIMIT, "" },
 	{ "AWS", "MonitoringEndpoint", VT_STRING, OFF(monitoring_endpoint), NOLIMIT, "" },
 	{ "Metrics", "CloudWatch", VT_BOOL, OFF(cloudwatch), NOLIMIT, "no" },

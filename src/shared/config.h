@@ -10,6 +10,9 @@
 /* The most holds the daemon keeps at once (the bound of [Control] HoldsPerUser=). */
 #define HOLDS_MAX 64
 
+/* [AWS] ImdsEndpoint='s default, the link-local address of EC2's instance metadata. */
+#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
+
 typedef enum ActionKind {
 	ACTION_AUTO,          /* stop-instance on EC2 spot, poweroff elsewhere */
 	ACTION_POWEROFF,      /* logind PowerOff, systemd poweroff.target as fallback */
