@@ -57,7 +57,8 @@ function row(m: Machine): cloudwatch.IWidget[] {
           expression:
             `SEARCH('{${m.namespace},InstanceId,Signal} MetricName="DecidingSignal" ` +
             `InstanceId="${m.instanceId}"', 'Sum', 300)`,
-          label: '',
+          // One line per signal, named by it (a dynamic label).
+          label: "${PROP('Dim.Signal')}",
           period: Duration.minutes(5),
         }),
       ],
