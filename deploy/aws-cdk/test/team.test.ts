@@ -308,6 +308,7 @@ describe('the hold limit', () => {
   it('changes the parameter, not the instances, when the limit changes', () => {
     const before = synth().toJSON().Resources as Resources;
     const after = synth({ maxHoldHours: 2 }).toJSON().Resources as Resources;
+    assert.notDeepEqual(after.InstanceConfigDE34DC47, before.InstanceConfigDE34DC47, 'the drop-in changes');
     for (const id of ['Instance', 'LaunchTemplate04EC5460', 'HomeVolumeAE18541F']) {
       assert.deepEqual(after[id], before[id], id);
     }
