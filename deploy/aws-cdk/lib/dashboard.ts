@@ -3,9 +3,6 @@
 import { Duration, Stack, aws_cloudwatch as cloudwatch } from 'aws-cdk-lib';
 import type { Machine } from './machine';
 
-/** The metrics the daemon publishes for the dashboard (trnidled.conf(5), [Metrics]). */
-export const DAEMON_METRICS = ['Active', 'IdleChecks', 'UpSeconds', 'IdleSeconds', 'DecidingSignal'];
-
 const WEEK = Duration.days(7);
 const HOURS_IN_WEEK = 7 * 24;
 
@@ -114,5 +111,6 @@ function weekHours(m: Machine): cloudwatch.IMetric[] {
 /** The console address of the dashboard (the stack's region is concrete: the AZ needs it). */
 export function dashboardUrl(stack: Stack): string {
   const console = stack.region.startsWith('cn-') ? 'console.amazonaws.cn' : 'console.aws.amazon.com';
-  return `https://${stack.region}.${console}/cloudwatch/home?region=${stack.region}#dashboards/dashboard/${dashboardName(stack)}`;
+  const region = stack.region;
+  return `https://${region}.${console}/cloudwatch/home?region=${region}#dashboards/dashboard/${dashboardName(stack)}`;
 }

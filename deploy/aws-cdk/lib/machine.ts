@@ -22,6 +22,7 @@ import {
 import { Construct } from 'constructs';
 import { ACTIVE_UNIT, DATA_MOUNT, STATUS_TAG, UPDATE_UNIT } from './instance-scripts';
 import { outputKey } from './team';
+import type { TrnidledStackProps } from './trnidled-stack';
 import { CloudConfigOptions, buildCloudConfig } from './user-data';
 
 /** The stack tag on the spot request, which the clean-up may cancel (and no other). */
@@ -49,27 +50,25 @@ export interface MachineShared {
   readonly namespace: string;
 }
 
-/** The per-machine props (the stack's props, the same for every machine). */
-export interface MachineSettings {
-  readonly imdsHopLimit?: number;
-  readonly homeVolumeGiB?: number;
-  readonly volumeSizeGiB?: number;
-  readonly volumeIops?: number;
-  readonly volumeThroughput?: number;
-  readonly cpuCores?: number;
-  readonly threadsPerCore?: number;
-  readonly spotValidUntil?: string;
-  readonly spotMaxPrice?: string;
-  readonly activeAlarm?: boolean;
-  readonly cpuAlarm?: boolean;
-  readonly cpuAlarmThreshold?: number;
-  readonly cpuAlarmMinutes?: number;
-  readonly cancelSpotRequestOnDelete?: boolean;
-  /** Checked by the stack. */
-  readonly activeAlarmMinutes: number;
-  readonly silentNotifyMinutes: number;
-  readonly silentStopHours: number;
-}
+/** The per-machine props: the stack's, the same for every machine, with the windows checked. */
+export type MachineSettings = Pick<
+  TrnidledStackProps,
+  | 'imdsHopLimit'
+  | 'homeVolumeGiB'
+  | 'volumeSizeGiB'
+  | 'volumeIops'
+  | 'volumeThroughput'
+  | 'cpuCores'
+  | 'threadsPerCore'
+  | 'spotValidUntil'
+  | 'spotMaxPrice'
+  | 'activeAlarm'
+  | 'cpuAlarm'
+  | 'cpuAlarmThreshold'
+  | 'cpuAlarmMinutes'
+  | 'cancelSpotRequestOnDelete'
+> &
+  Required<Pick<TrnidledStackProps, 'activeAlarmMinutes' | 'silentNotifyMinutes' | 'silentStopHours'>>;
 
 /** Whether the stack stops a machine whose daemon stays silent (silentStopHours > 0, and alarms on Active on). */
 export function silentStop(settings: MachineSettings): boolean {
@@ -112,7 +111,7 @@ export class Machine {
     this.scope = user === undefined ? stack : new Construct(stack, `User-${user}`);
     const scope = this.scope;
     const instanceName = user === undefined ? `${stack.stackName}-trainium` : `${stack.stackName}-${user}`;
-    const volumeName = `${instanceName === `${stack.stackName}-trainium` ? stack.stackName : instanceName}-home`;
+    const volumeName = user === undefined ? `${stack.stackName}-home` : `${instanceName}-home`;
 
     this.keyPair = new ec2.KeyPair(scope, 'KeyPair', { type: ec2.KeyPairType.ED25519 });
 

@@ -52,24 +52,20 @@ export class Notifications {
    * publish with their roles (sns:Publish on this topic only), which needs no statement here.
    */
   allowPublishers(machines: readonly Machine[]): void {
+    const alarms = machines.flatMap((m) => m.notifyingAlarms.map((a) => a.alarmArn));
+    this.allowService('StackAlarmsPublish', 'cloudwatch.amazonaws.com', alarms);
+    this.allowService('StackStateChangeRulesPublish', 'events.amazonaws.com', machines.map((m) => m.stateRule.ruleArn));
+  }
+
+  /** sns:Publish for a service principal, on behalf of the given resources only. */
+  private allowService(sid: string, service: string, sourceArns: string[]): void {
     this.topic.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: 'StackAlarmsPublish',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        sid,
+        principals: [new iam.ServicePrincipal(service)],
         actions: ['sns:Publish'],
         resources: [this.topic.topicArn],
-        conditions: {
-          ArnEquals: { 'aws:SourceArn': machines.flatMap((m) => m.notifyingAlarms.map((a) => a.alarmArn)) },
-        },
-      }),
-    );
-    this.topic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'StackStateChangeRulesPublish',
-        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [this.topic.topicArn],
-        conditions: { ArnEquals: { 'aws:SourceArn': machines.map((m) => m.stateRule.ruleArn) } },
+        conditions: { ArnEquals: { 'aws:SourceArn': sourceArns } },
       }),
     );
   }

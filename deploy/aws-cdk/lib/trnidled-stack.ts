@@ -345,7 +345,11 @@ export class TrnidledStack extends Stack {
     out('InstanceConfigParameter', this.instanceConfig.parameterName);
     out('VpcId', vpc.vpcId);
     out('DebPathOnInstance', DEB_PATH);
-    out('NotifyTopicArn', this.notifications.topic.topicArn, 'Subscribe: aws sns subscribe --topic-arn ... --protocol email --notification-endpoint YOU@example.com');
+    out(
+      'NotifyTopicArn',
+      this.notifications.topic.topicArn,
+      'Subscribe: aws sns subscribe --topic-arn ... --protocol email --notification-endpoint YOU@example.com',
+    );
     out('DashboardName', dashboardName(this));
     out('DashboardUrl', dashboardUrl(this));
     if (team) {
