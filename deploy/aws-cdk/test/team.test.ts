@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { MAX_USERS } from '../lib/team';
 import { packageDir } from '../lib/trnidled-stack';
 import { FIXTURES, ENV, amiContext, makeStack, synth } from './helpers';
 
@@ -125,6 +126,13 @@ describe('a machine per user', () => {
     const roles = Object.values(resources(three, 'AWS::IAM::Role')).filter((r) => JSON.stringify(r).includes('ec2.amazonaws.com'));
     assert.equal(roles.length, 3, 'one instance role per machine');
     assert.deepEqual(Object.keys(JSON.parse(flat(three.toJSON().Outputs.Machines.Value))), TEAM);
+  });
+
+  it('fits the most users it takes in CloudFormation\'s limits (200 outputs, 500 resources)', () => {
+    const t = synth({ users: Array.from({ length: MAX_USERS }, (_, i) => `user${i}`), cpuAlarm: true });
+    t.resourceCountIs('AWS::EC2::Instance', MAX_USERS);
+    assert.ok(Object.keys(t.toJSON().Outputs).length <= 200);
+    assert.ok(Object.keys(t.toJSON().Resources).length <= 500);
   });
 
   it('rejects bad user lists with a clear error', () => {
