@@ -4,6 +4,7 @@ import { App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { TrnidledStack, TrnidledStackProps } from '../lib/trnidled-stack';
 import { addNagSuppressions } from '../lib/nag';
+import { splitList } from '../lib/team';
 
 const app = new App();
 const ctx = (key: string): string | undefined => {
@@ -58,6 +59,14 @@ const props: TrnidledStackProps = {
   cpuAlarmThreshold: num('cpuAlarmThreshold'),
   cpuAlarmMinutes: num('cpuAlarmMinutes'),
   cancelSpotRequestOnDelete: bool('cancelSpotRequestOnDelete'),
+  silentNotifyMinutes: num('silentNotifyMinutes'),
+  silentStopHours: num('silentStopHours'),
+  // -c users=alice,bob,carol: one machine each; none: the one default machine.
+  users: splitList(ctx('users')),
+  // -c notifyEmail=team@example.com (or several, comma-separated)
+  notifyEmails: splitList(ctx('notifyEmail')),
+  maxHoldHours: num('maxHoldHours'),
+  adminGroup: ctx('adminGroup'),
 };
 const stack = new TrnidledStack(app, ctx('stackName') ?? 'TrnidledStack', props);
 addNagSuppressions(stack);

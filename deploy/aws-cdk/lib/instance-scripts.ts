@@ -221,16 +221,18 @@ exit "$rc"
 `;
 
 /**
- * The PutMetricData unit of Active. trnidled publishes Unit=None (src/aws-runtime.c); the boot
+ * The PutMetricData unit of Active. trnidled publishes Unit=None (aws-runtime.c); the boot
  * heartbeat and the alarm use the same, because an alarm over mixed units is undefined.
  */
 export const ACTIVE_UNIT = 'None';
 
 /**
  * Runs at every boot (cloud-init scripts_per_boot, before runcmd on the first boot):
- *  - publishes one Active=1 datapoint, which moves the Active alarm out of INSUFFICIENT_DATA
- *    (the state it reaches while the instance is stopped). If the daemon never publishes, the
- *    alarm returns to INSUFFICIENT_DATA one window later and its stop action fires;
+ *  - publishes one Active=1 datapoint, which moves the alarms on Active out of
+ *    INSUFFICIENT_DATA (the state they reach while the instance is stopped). If the daemon never
+ *    publishes, the silent-daemon alarm notifies, and the long-silence alarm returns to
+ *    INSUFFICIENT_DATA silentStopHours later and its stop action fires. (The script's text is
+ *    part of the user data: changing it replaces every instance.)
  *  - mounts the data volume;
  *  - starts the update timer (write_files cannot enable a unit).
  */

@@ -1,10 +1,12 @@
 // cdk-nag AwsSolutions suppressions, each with the reason it does not apply here.
-// Paths are relative to the stack; a suppression whose construct does not exist (for
-// example the CPU alarm's when it is off) is skipped.
+// Paths are relative to each machine (the stack itself for the default machine, User-<name>
+// for a user's); a suppression whose construct does not exist (for example the clean-up's when
+// it is off) is skipped.
+import { IConstruct } from 'constructs';
 import { NagPackSuppression, NagSuppressions } from 'cdk-nag';
 import type { TrnidledStack } from './trnidled-stack';
 
-/** Suppressions keyed by construct path under the stack. */
+/** Suppressions keyed by construct path under a machine. */
 export const SUPPRESSIONS: Record<string, NagPackSuppression[]> = {
   Instance: [
     {
@@ -59,10 +61,22 @@ export const OPEN_SSH: NagPackSuppression = {
 /** The AwsCustomResource singleton Lambda (fixed id in aws-cdk-lib). */
 const CUSTOM_RESOURCE_LAMBDA = 'AWS679f53fac002430cb0da5b7982bd2287';
 
+/** The construct at a path under the stack, or undefined. */
+function find(stack: TrnidledStack, path: string): IConstruct | undefined {
+  let node: IConstruct | undefined = stack;
+  for (const id of path.split('/')) {
+    node = node?.node.tryFindChild(id);
+  }
+  return node;
+}
+
 export function addNagSuppressions(stack: TrnidledStack): void {
-  for (const [path, suppressions] of Object.entries(SUPPRESSIONS)) {
-    if (stack.node.tryFindChild(path.split('/')[0]) === undefined) continue;
-    NagSuppressions.addResourceSuppressionsByPath(stack, `/${stack.node.id}/${path}`, suppressions);
+  for (const machine of stack.machines) {
+    for (const [path, suppressions] of Object.entries(SUPPRESSIONS)) {
+      const full = `${machine.pathPrefix}${path}`;
+      if (find(stack, full) === undefined) continue;
+      NagSuppressions.addResourceSuppressionsByPath(stack, `/${stack.node.id}/${full}`, suppressions);
+    }
   }
   if (stack.sshOpenToWorld) {
     NagSuppressions.addResourceSuppressionsByPath(stack, `/${stack.node.id}/Sg/Resource`, [OPEN_SSH]);

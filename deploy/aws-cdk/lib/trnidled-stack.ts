@@ -5,25 +5,24 @@ import {
   Annotations,
   Aws,
   CfnOutput,
-  Duration,
   IgnoreMode,
-  RemovalPolicy,
-  Size,
   Stack,
   StackProps,
-  Tags,
   Token,
-  aws_cloudwatch as cloudwatch,
-  aws_cloudwatch_actions as cwActions,
   aws_ec2 as ec2,
   aws_iam as iam,
   aws_s3_assets as s3assets,
   aws_ssm as ssm,
-  custom_resources as cr,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { ACTIVE_UNIT, DATA_MOUNT, DEB_PATH, InstanceConfig, STATUS_TAG, UPDATE_UNIT } from './instance-scripts';
-import { buildCloudConfig, renderDropIn } from './user-data';
+import { addDashboard, dashboardName, dashboardUrl } from './dashboard';
+import { DEB_PATH, InstanceConfig } from './instance-scripts';
+import { Machine, MachineSettings } from './machine';
+import { Notifications } from './notify';
+import { checkEmails, checkUsers, holdPolicy } from './team';
+import { renderDropIn } from './user-data';
+
+export { STACK_TAG, USER_TAG } from './machine';
 
 /** Ubuntu 24.04 amd64, gp3 root volume, from Canonical's public SSM parameter. */
 export const UBUNTU_2404_PARAMETER =
@@ -90,9 +89,6 @@ export const SOURCE_EXCLUDES = [
   '/bench/out',
 ];
 
-/** The stack tag on the spot request, which the clean-up may cancel (and no other). */
-export const STACK_TAG = 'trnidled:stack';
-
 /** AZ used when none is given: us-east-2c as in the old stack (changing it replaces the VPC), else "a". */
 export function defaultAvailabilityZone(region: string): string {
   return region === 'us-east-2' ? 'us-east-2c' : `${region}a`;
@@ -147,10 +143,22 @@ export interface TrnidledStackProps extends StackProps {
   readonly bootGraceSec?: number;
   /** trnidled IdleChecks. @default 30 */
   readonly idleChecks?: number;
-  /** Alarm on trnidled's Active metric that stops the instance. @default true */
+  /** Alarms on trnidled's Active metric that stop the instance (reported idle; silent for silentStopHours). @default true */
   readonly activeAlarm?: boolean;
-  /** Minutes without activity (or without any datapoint) before that alarm stops the instance; multiple of 5. @default 60 */
+  /** Minutes of reported idleness (Active=0) before that alarm stops the instance; multiple of 5. @default 60 */
   readonly activeAlarmMinutes?: number;
+  /** Minutes without any Active datapoint, while the instance runs, before the topic hears of it; multiple of 5. @default 20 */
+  readonly silentNotifyMinutes?: number;
+  /** Hours without any Active datapoint before an alarm stops the instance; 0: never. @default 6 */
+  readonly silentStopHours?: number;
+  /** One machine per user (own key pair, /home volume, role, alarms, outputs); none: one default machine. @default none */
+  readonly users?: string[];
+  /** E-mail addresses subscribed to the stack's notification topic (each confirms by mail). @default none */
+  readonly notifyEmails?: string[];
+  /** The longest trnidlectl hold of a user who is not root or in adminGroup ([Control] UserMaxHoldSec). @default the daemon's (24 h) */
+  readonly maxHoldHours?: number;
+  /** Members of this group hold like root ([Control] AdminGroup). @default none */
+  readonly adminGroup?: string;
   /** The old stack's CPU alarm. Off by default: it stops Neuron jobs with low host CPU. @default false */
   readonly cpuAlarm?: boolean;
   /** @default 3 (percent) */
@@ -162,13 +170,10 @@ export interface TrnidledStackProps extends StackProps {
 }
 
 export class TrnidledStack extends Stack {
-  readonly instance: ec2.CfnInstance;
-  readonly launchTemplate: ec2.LaunchTemplate;
-  readonly role: iam.Role;
-  readonly dataVolume: ec2.Volume;
+  /** One per user, or the one default machine. */
+  readonly machines: Machine[];
   readonly instanceConfig: ssm.StringParameter;
-  readonly activeAlarm?: cloudwatch.Alarm;
-  readonly cpuAlarm?: cloudwatch.Alarm;
+  readonly notifications: Notifications;
   /** True only when the user opened SSH to 0.0.0.0/0 on purpose (cdk-nag EC23 is then suppressed). */
   readonly sshOpenToWorld: boolean;
   private readonly az: string;
@@ -182,10 +187,10 @@ export class TrnidledStack extends Stack {
     if (ami !== 'ubuntu' && ami !== 'neuron-dlami') {
       throw new Error(`ami must be 'ubuntu' or 'neuron-dlami', not '${ami}'`);
     }
-    const activeMinutes = props.activeAlarmMinutes ?? 60;
-    if (activeMinutes % 5 !== 0 || activeMinutes < 5 || activeMinutes > 1440) {
-      throw new Error('activeAlarmMinutes must be a multiple of 5 between 5 and 1440');
-    }
+    const settings = checkSettings(props);
+    const users = checkUsers(props.users ?? []);
+    const hold = holdPolicy(props.maxHoldHours, props.adminGroup);
+    this.notifications = new Notifications(this, checkEmails(props.notifyEmails ?? []));
 
     // Network: one public subnet in one AZ, no NAT gateway.
     const vpc = new ec2.Vpc(this, 'Vpc', {
@@ -215,31 +220,6 @@ export class TrnidledStack extends Stack {
       );
     }
 
-    const keyPair = new ec2.KeyPair(this, 'KeyPair', { type: ec2.KeyPairType.ED25519 });
-
-    // Users' work lives here, not on the root volume: it survives a replacement of the instance
-    // (new AMI, new instance type) and the deletion of the stack.
-    this.dataVolume = new ec2.Volume(this, 'HomeVolume', {
-      availabilityZone: this.az,
-      size: Size.gibibytes(props.homeVolumeGiB ?? 100),
-      volumeType: ec2.EbsDeviceVolumeType.GP3,
-      encrypted: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'trnidled instance: Session Manager, PutMetricData to Trnidled, its own asset and parameter, stop itself',
-    });
-    this.addSessionManagerPolicy();
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['cloudwatch:PutMetricData'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
-      }),
-    );
-
     // trnidled itself: the build inputs (built on the instance) or a prebuilt .deb.
     const sourcePath = path.resolve(props.sourcePath ?? path.join(pkg, '..', '..'));
     if (!props.debPath && !fs.existsSync(path.join(sourcePath, 'packaging', 'build-deb'))) {
@@ -255,15 +235,10 @@ export class TrnidledStack extends Stack {
           ignoreMode: IgnoreMode.GIT,
           exclude: SOURCE_EXCLUDES,
         });
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [asset.bucket.arnForObjects(asset.s3ObjectKey)],
-      }),
-    );
 
-    // Where the asset is, and the stack's drop-in, reach the instance through this parameter,
-    // not the user data: a new trnidled changes the parameter, not the launch template.
+    // Where the asset is, and the stack's drop-in, reach the instances through this parameter,
+    // not the user data: a new trnidled (or a new hold limit) changes the parameter, not the
+    // launch template. The drop-in is the same on every machine.
     const config: InstanceConfig = {
       url: `https://${asset.s3BucketName}.s3.${Aws.REGION}.${Aws.URL_SUFFIX}/${asset.s3ObjectKey}`,
       kind: props.debPath ? 'deb' : 'source',
@@ -272,6 +247,8 @@ export class TrnidledStack extends Stack {
         bootGraceSec: props.bootGraceSec ?? 900,
         idleChecks: props.idleChecks ?? 30,
         namespace: METRIC_NAMESPACE,
+        notifyTopicArn: this.notifications.topic.topicArn,
+        ...hold,
       }),
     };
     const parameterName = `/trnidled/${this.stackName}/instance`;
@@ -280,207 +257,111 @@ export class TrnidledStack extends Stack {
       description: 'trnidled CDK stack: where the instance gets trnidled, and its drop-in',
       stringValue: this.toJsonString(config),
     });
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['ssm:GetParameter'],
-        resources: [this.instanceConfig.parameterArn],
-      }),
-    );
 
     const installNeuron = props.installNeuron ?? ami === 'ubuntu';
-    const cloudConfig = buildCloudConfig({
-      templatePath: path.resolve(
-        props.userDataPath ?? path.join(pkg, '..', '..', 'packaging', 'cloud-init', 'user-data.yaml'),
-      ),
-      parameterName,
-      volumeId: this.dataVolume.volumeId,
-      namespace: METRIC_NAMESPACE,
-      neuronPackages: installNeuron ? (props.neuronPackages ?? DEFAULT_NEURON_PACKAGES) : [],
-    });
-
-    const cpuOptions =
-      props.cpuCores !== undefined || props.threadsPerCore !== undefined
-        ? { coreCount: props.cpuCores, threadsPerCore: props.threadsPerCore }
-        : undefined;
-
     const image = this.machineImage(props, ami);
-    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      instanceType: new ec2.InstanceType(instanceType),
-      machineImage: image,
-      userData: ec2.UserData.custom(cloudConfig),
-      role: this.role,
-      keyPair,
+    const shared = {
+      vpc,
       securityGroup: sg,
-      requireImdsv2: true,
-      httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
-      httpPutResponseHopLimit: props.imdsHopLimit ?? 1,
-      detailedMonitoring: true,
-      instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.STOP,
-      cpuOptions,
-      blockDevices: [
-        {
-          deviceName: '/dev/sda1',
-          volume: ec2.BlockDeviceVolume.ebs(props.volumeSizeGiB ?? 50, {
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-            encrypted: true,
-            iops: props.volumeIops ?? 3000,
-            throughput: props.volumeThroughput ?? 125,
-            deleteOnTermination: true,
-          }),
-        },
-      ],
-      spotOptions: {
-        requestType: ec2.SpotRequestType.PERSISTENT,
-        interruptionBehavior: ec2.SpotInstanceInterruption.STOP,
-        maxPrice: props.spotMaxPrice !== undefined ? Number(props.spotMaxPrice) : undefined,
+      availabilityZone: this.az,
+      instanceType,
+      image,
+      cloudConfig: {
+        templatePath: path.resolve(
+          props.userDataPath ?? path.join(pkg, '..', '..', 'packaging', 'cloud-init', 'user-data.yaml'),
+        ),
+        parameterName,
+        namespace: METRIC_NAMESPACE,
+        neuronPackages: installNeuron ? (props.neuronPackages ?? DEFAULT_NEURON_PACKAGES) : [],
       },
-    });
-    const ltResource = this.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate;
-    // The L2 renders validUntil with Date.toUTCString(); EC2 wants YYYY-MM-DDTHH:MM:SSZ.
-    ltResource.addPropertyOverride(
-      'LaunchTemplateData.InstanceMarketOptions.SpotOptions.ValidUntil',
-      props.spotValidUntil ?? '2099-12-31T23:59:59Z',
-    );
-    // The L2 tags only the instance and its volume; the spot request carries the stack tag
-    // too, which is what lets the clean-up cancel this request and no other.
-    const instanceName = `${this.stackName}-trainium`;
-    const launchTags = [
-      { Key: 'AutoShutdown', Value: 'enabled' },
-      { Key: 'Name', Value: instanceName },
-      { Key: STACK_TAG, Value: Aws.STACK_ID },
-    ];
-    ltResource.addPropertyOverride(
-      'LaunchTemplateData.TagSpecifications',
-      ['instance', 'volume', 'spot-instances-request'].map((type) => ({ ResourceType: type, Tags: launchTags })),
-    );
+      roleStatements: this.roleStatements(asset),
+      topic: this.notifications.topic,
+      topicKey: this.notifications.key,
+      namespace: METRIC_NAMESPACE,
+    };
+    // No users: the one default machine, built in the stack itself with the ids it always had.
+    this.machines = (users.length > 0 ? users : [undefined]).map((user) => new Machine(this, user, shared, settings));
+    this.notifications.allowPublishers(this.machines);
+    addDashboard(this, this.machines);
 
-    const subnet = vpc.publicSubnets[0];
-    this.instance = new ec2.CfnInstance(this, 'Instance', {
-      launchTemplate: {
-        launchTemplateId: this.launchTemplate.launchTemplateId,
-        version: this.launchTemplate.latestVersionNumber,
-      },
-      subnetId: subnet.subnetId,
-      // Also on the instance itself, where cdk-nag EC28 looks for it.
-      monitoring: true,
-    });
-    this.instance.node.addDependency(subnet.internetConnectivityEstablished);
-    for (const target of [this.instance, this.launchTemplate, this.dataVolume]) {
-      Tags.of(target).add('Name', target === this.dataVolume ? `${this.stackName}-home` : instanceName, {
-        priority: 300,
-      });
-      Tags.of(target).add('AutoShutdown', 'enabled');
-    }
-    const instanceId = this.instance.ref;
-    this.addSelfPolicy(instanceId);
-
-    const stop = new cwActions.Ec2Action(cwActions.Ec2InstanceAction.STOP);
-    const alarmArns: Record<string, string> = {};
-    if (props.activeAlarm ?? true) {
-      const periods = activeMinutes / 5;
-      this.activeAlarm = new cloudwatch.Alarm(this, 'ActiveAlarm', {
-        alarmDescription:
-          `Stops the instance when trnidled reports no activity (Active=0), or no datapoint at all, ` +
-          `for ${activeMinutes} minutes: a backstop for the daemon's own stop.`,
-        metric: new cloudwatch.Metric({
-          namespace: METRIC_NAMESPACE,
-          metricName: 'Active',
-          dimensionsMap: { InstanceId: instanceId },
-          statistic: cloudwatch.Stats.MAXIMUM,
-          period: Duration.minutes(5),
-          // The unit trnidled and the boot heartbeat publish: one unit, named.
-          unit: ACTIVE_UNIT as cloudwatch.Unit,
-        }),
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        threshold: 1,
-        evaluationPeriods: periods,
-        datapointsToAlarm: periods,
-        treatMissingData: cloudwatch.TreatMissingData.MISSING,
-      });
-      this.activeAlarm.addAlarmAction(stop);
-      this.activeAlarm.addInsufficientDataAction(stop);
-      alarmArns.ActiveAlarmArn = this.activeAlarm.alarmArn;
-    }
     if (props.cpuAlarm ?? false) {
-      const minutes = props.cpuAlarmMinutes ?? 3;
-      this.cpuAlarm = new cloudwatch.Alarm(this, 'CpuAlarm', {
-        alarmDescription: 'Old stack behaviour: stops the instance when host CPU is low.',
-        metric: new cloudwatch.Metric({
-          namespace: 'AWS/EC2',
-          metricName: 'CPUUtilization',
-          dimensionsMap: { InstanceId: instanceId },
-          statistic: cloudwatch.Stats.AVERAGE,
-          period: Duration.minutes(1),
-        }),
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        threshold: props.cpuAlarmThreshold ?? 3,
-        evaluationPeriods: minutes,
-        datapointsToAlarm: minutes,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      this.cpuAlarm.addAlarmAction(stop);
-      alarmArns.CpuAlarmArn = this.cpuAlarm.alarmArn;
       Annotations.of(this).addWarningV2(
         'trnidled:CpuAlarm',
         'The CPU alarm stops the instance on low host CPU, even while a Neuron job runs.',
       );
     }
+    this.addOutputs(instanceType, image, vpc, users.length > 0);
+  }
 
-    if (props.cancelSpotRequestOnDelete ?? true) {
-      this.cancelSpotRequestOnDelete(instanceId);
-    }
+  /**
+   * What every instance role gets besides its own: Session Manager's needs, PutMetricData in
+   * the Trnidled namespace, the one asset object, and the stack's parameter.
+   */
+  private roleStatements(asset: s3assets.Asset): iam.PolicyStatement[] {
+    return [
+      // Session Manager's documented minimum for an instance profile, instead of
+      // AmazonSSMManagedInstanceCore, whose ssm:GetParameter* on * can read every
+      // /ec2/keypair/* private key in the account. The deny keeps it so if a broader policy is
+      // added later.
+      new iam.PolicyStatement({
+        actions: [
+          'ssm:UpdateInstanceInformation',
+          'ssmmessages:CreateControlChannel',
+          'ssmmessages:CreateDataChannel',
+          'ssmmessages:OpenControlChannel',
+          'ssmmessages:OpenDataChannel',
+        ],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['ssm:GetParameter*'],
+        resources: [this.formatArn({ service: 'ssm', region: '*', resource: 'parameter', resourceName: 'ec2/keypair/*' })],
+      }),
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
+      }),
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [asset.bucket.arnForObjects(asset.s3ObjectKey)],
+      }),
+      new iam.PolicyStatement({
+        actions: ['ssm:GetParameter'],
+        resources: [this.instanceConfig.parameterArn],
+      }),
+    ];
+  }
 
-    const region = Aws.REGION;
+  /** The stack's outputs, then each machine's (prefixed with the user name on a team stack). */
+  private addOutputs(instanceType: string, image: ec2.IMachineImage, vpc: ec2.IVpc, team: boolean): void {
     const out = (name: string, value: string, description?: string) =>
       new CfnOutput(this, name, { value, description });
-    out('InstanceId', instanceId);
     out('InstanceType', instanceType);
     out('ImageId', image.getImage(this).imageId, 'The AMI in use: pass it as -c amiId=... to keep it');
-    out('KeyPairId', keyPair.keyPairId);
-    out('KeyPairName', keyPair.keyPairName);
-    out(
-      'GetPrivateKeyCommand',
-      `aws ssm get-parameter --region ${region} --name /ec2/keypair/${keyPair.keyPairId} ` +
-        `--with-decryption --query Parameter.Value --output text > ${keyPair.keyPairName}.pem ` +
-        `&& chmod 600 ${keyPair.keyPairName}.pem`,
-      'Writes the private key to KEYPAIRNAME.pem',
-    );
-    out('Region', region);
+    out('Region', Aws.REGION);
     out('AvailabilityZone', this.az);
-    out('HomeVolumeId', this.dataVolume.volumeId, `Retained EBS volume mounted at ${DATA_MOUNT}`);
     out('InstanceConfigParameter', this.instanceConfig.parameterName);
-    out('LaunchTemplateId', this.launchTemplate.launchTemplateId!);
     out('VpcId', vpc.vpcId);
-    for (const [name, arn] of Object.entries(alarmArns)) {
-      out(name, arn);
-    }
-    out(
-      'SshCommand',
-      `ssh -i ${keyPair.keyPairName}.pem ubuntu@$(aws ec2 describe-instances --region ${region} ` +
-        `--instance-ids ${instanceId} --query 'Reservations[0].Instances[0].PublicIpAddress' --output text)`,
-      'Needs -c sshCidr=...; the public IP changes at every start',
-    );
-    out('SsmCommand', `aws ssm start-session --region ${region} --target ${instanceId}`);
-    out(
-      'UpdateNowCommand',
-      `aws ssm start-session --region ${region} --target ${instanceId} ` +
-        `--document-name AWS-StartInteractiveCommand ` +
-        `--parameters command="sudo systemctl start ${UPDATE_UNIT}.service"`,
-      'Installs a newly deployed trnidled now instead of within 15 minutes',
-    );
-    out(
-      'SetupStatusCommand',
-      `aws ec2 describe-tags --region ${region} --filters Name=resource-id,Values=${instanceId} ` +
-        `Name=key,Values=${STATUS_TAG} --query 'Tags[0].Value' --output text`,
-      'ok, or the first-boot or update step that failed',
-    );
-    out(
-      'CancelSpotRequestCommand',
-      `aws ec2 cancel-spot-instance-requests --region ${region} --spot-instance-request-ids ` +
-        `$(aws ec2 describe-instances --region ${region} --instance-ids ${instanceId} ` +
-        `--query 'Reservations[0].Instances[0].SpotInstanceRequestId' --output text)`,
-    );
     out('DebPathOnInstance', DEB_PATH);
+    out(
+      'NotifyTopicArn',
+      this.notifications.topic.topicArn,
+      'Subscribe: aws sns subscribe --topic-arn ... --protocol email --notification-endpoint YOU@example.com',
+    );
+    out('DashboardName', dashboardName(this));
+    out('DashboardUrl', dashboardUrl(this));
+    if (team) {
+      out(
+        'Machines',
+        this.toJsonString(Object.fromEntries(this.machines.map((m) => [m.user, m.instanceId]))),
+        'Who has which instance (user: instance id)',
+      );
+    }
+    for (const machine of this.machines) {
+      machine.addOutputs();
+    }
   }
 
   /** The AZ, checked against the region: a deploy to a region that lacks it would fail late. */
@@ -523,114 +404,38 @@ export class TrnidledStack extends Stack {
     });
   }
 
-  /**
-   * Session Manager's own needs (AWS's documented minimum for an instance profile), instead of
-   * AmazonSSMManagedInstanceCore, whose ssm:GetParameter* on * can read every /ec2/keypair/*
-   * private key in the account. The explicit deny keeps it so if a broader policy is added later.
-   */
-  private addSessionManagerPolicy(): void {
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: [
-          'ssm:UpdateInstanceInformation',
-          'ssmmessages:CreateControlChannel',
-          'ssmmessages:CreateDataChannel',
-          'ssmmessages:OpenControlChannel',
-          'ssmmessages:OpenDataChannel',
-        ],
-        resources: ['*'],
-      }),
-    );
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        effect: iam.Effect.DENY,
-        actions: ['ssm:GetParameter*'],
-        resources: [this.formatArn({ service: 'ssm', region: '*', resource: 'parameter', resourceName: 'ec2/keypair/*' })],
-      }),
-    );
-  }
-
-  /**
-   * What the instance may do to itself: stop, attach its data volume, set its status tag. A
-   * separate policy: on the role's default policy the instance ARN would make a cycle.
-   */
-  private addSelfPolicy(instanceId: string): void {
-    const instanceArn = this.formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId });
-    const volumeArn = this.formatArn({ service: 'ec2', resource: 'volume', resourceName: this.dataVolume.volumeId });
-    // The id is kept from when the policy held only the stop: renaming would churn the stack.
-    new iam.Policy(this, 'SelfStop', {
-      roles: [this.role],
-      statements: [
-        new iam.PolicyStatement({ actions: ['ec2:StopInstances'], resources: [instanceArn] }),
-        new iam.PolicyStatement({ actions: ['ec2:AttachVolume'], resources: [instanceArn, volumeArn] }),
-        new iam.PolicyStatement({
-          actions: ['ec2:CreateTags'],
-          resources: [instanceArn],
-          conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [STATUS_TAG] } },
-        }),
-      ],
-    });
-  }
-
   /** The one AZ we use. Overridden so that synth needs no AZ lookup (no AWS credentials). */
   get availabilityZones(): string[] {
     return [this.az];
   }
+}
 
-  /**
-   * CloudFormation terminates the instance but leaves its persistent spot request, which then
-   * launches a replacement outside the stack. Two AwsCustomResources fix that: one reads the
-   * request id when the instance is created, the other cancels that request when it is deleted
-   * (stack deletion, or instance replacement: the old request is cancelled in the cleanup phase).
-   */
-  private cancelSpotRequestOnDelete(instanceId: string): void {
-    const lookup = new cr.AwsCustomResource(this, 'SpotRequestLookup', {
-      onUpdate: {
-        service: 'EC2',
-        action: 'describeInstances',
-        parameters: { InstanceIds: [instanceId] },
-        physicalResourceId: cr.PhysicalResourceId.of(instanceId),
-        outputPaths: ['Reservations.0.Instances.0.SpotInstanceRequestId'],
-      },
-      policy: cr.AwsCustomResourcePolicy.fromStatements([
-        // DescribeInstances supports no resource-level permissions.
-        new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }),
-      ]),
-      installLatestAwsSdk: false,
-    });
-    const requestId = lookup.getResponseField('Reservations.0.Instances.0.SpotInstanceRequestId');
-    new cr.AwsCustomResource(this, 'SpotRequestCancel', {
-      onUpdate: {
-        service: 'EC2',
-        action: 'describeSpotInstanceRequests',
-        parameters: { SpotInstanceRequestIds: [requestId] },
-        physicalResourceId: cr.PhysicalResourceId.of(requestId),
-        outputPaths: ['SpotInstanceRequests.0.State'],
-      },
-      onDelete: {
-        service: 'EC2',
-        action: 'cancelSpotInstanceRequests',
-        parameters: { SpotInstanceRequestIds: [requestId] },
-        ignoreErrorCodesMatching: 'InvalidSpotInstanceRequestID.*',
-      },
-      policy: cr.AwsCustomResourcePolicy.fromStatements([
-        new iam.PolicyStatement({
-          actions: ['ec2:DescribeSpotInstanceRequests'],
-          resources: ['*'],
-        }),
-        // The request id is known only after launch, and an old request must stay cancellable
-        // when the instance is replaced: the launch template tags every request of this stack.
-        new iam.PolicyStatement({
-          actions: ['ec2:CancelSpotInstanceRequests'],
-          resources: [
-            this.formatArn({ service: 'ec2', resource: 'spot-instances-request', resourceName: '*' }),
-          ],
-          conditions: { StringEquals: { [`aws:ResourceTag/${STACK_TAG}`]: Aws.STACK_ID } },
-        }),
-      ]),
-      installLatestAwsSdk: false,
-    });
-    // Created after (so deleted before) the instance.
-    lookup.node.addDependency(this.instance);
+/** The settings every machine shares, checked. */
+function checkSettings(props: TrnidledStackProps): MachineSettings {
+  const activeAlarmMinutes = props.activeAlarmMinutes ?? 60;
+  if (activeAlarmMinutes % 5 !== 0 || activeAlarmMinutes < 5 || activeAlarmMinutes > 1440) {
+    throw new Error('activeAlarmMinutes must be a multiple of 5 between 5 and 1440');
   }
+  const silentNotifyMinutes = props.silentNotifyMinutes ?? 20;
+  const intervalSec = props.intervalSec ?? 60;
+  if (silentNotifyMinutes % 5 !== 0 || silentNotifyMinutes < 10 || silentNotifyMinutes > 1440) {
+    throw new Error('silentNotifyMinutes must be a multiple of 5 between 10 and 1440');
+  }
+  if (silentNotifyMinutes * 60 < 2 * intervalSec) {
+    throw new Error(
+      `silentNotifyMinutes (${silentNotifyMinutes}) must cover two checks (intervalSec ${intervalSec}), ` +
+        'or every pause between two datapoints would look like a silent daemon',
+    );
+  }
+  const silentStopHours = props.silentStopHours ?? 6;
+  if (!Number.isInteger(silentStopHours) || silentStopHours < 0 || silentStopHours > 168) {
+    throw new Error('silentStopHours must be a whole number of hours from 0 (never stop for silence) to 168 (7 days)');
+  }
+  if (silentStopHours > 0 && silentStopHours * 60 <= silentNotifyMinutes) {
+    throw new Error(
+      `silentStopHours (${silentStopHours} h) must be longer than silentNotifyMinutes (${silentNotifyMinutes} min): ` +
+        'the team hears of a silent daemon before the stack stops its machine',
+    );
+  }
+  return { ...props, activeAlarmMinutes, silentNotifyMinutes, silentStopHours };
 }

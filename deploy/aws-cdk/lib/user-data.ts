@@ -42,6 +42,14 @@ export interface TrnidledSettings {
   readonly idleChecks: number;
   /** CloudWatch namespace for the Active and IdleChecks metrics. */
   readonly namespace: string;
+  /** SNS topic the daemon's agent publishes its warnings to ([AWS] NotifyTopicArn=). @default none */
+  readonly notifyTopicArn?: string;
+  /** The longest hold of a user who is not root or in adminGroup, as a trnidled duration ("4h"). @default the daemon's */
+  readonly userMaxHold?: string;
+  /** Also the limit of root and adminGroup ([Control] MaxHoldSec=), when userMaxHold is above its 1d default. @default the daemon's */
+  readonly maxHold?: string;
+  /** Group whose members hold like root ([Control] AdminGroup=). @default none */
+  readonly adminGroup?: string;
 }
 
 export interface CloudConfigOptions {
@@ -77,7 +85,17 @@ export function renderDropIn(s: TrnidledSettings): string {
     'CloudWatch=yes',
     `Namespace=${s.namespace}`,
     '',
+    ...section('AWS', { NotifyTopicArn: s.notifyTopicArn }),
+    ...section('Control', { MaxHoldSec: s.maxHold, UserMaxHoldSec: s.userMaxHold, AdminGroup: s.adminGroup }),
   ].join('\n');
+}
+
+/** An ini section with the keys that have a value; nothing when none has. */
+function section(name: string, keys: Record<string, string | undefined>): string[] {
+  const lines = Object.entries(keys)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key}=${value}`);
+  return lines.length > 0 ? [`[${name}]`, ...lines, ''] : [];
 }
 
 function fail(message: string): never {

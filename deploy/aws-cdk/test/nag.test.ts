@@ -7,12 +7,14 @@ import { App, Aspects } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OPEN_SSH, SUPPRESSIONS, addNagSuppressions } from '../lib/nag';
-import { TrnidledStackProps } from '../lib/trnidled-stack';
+import { TrnidledStack, TrnidledStackProps } from '../lib/trnidled-stack';
 import { makeStack } from './helpers';
 
 function findings(props: TrnidledStackProps): string[] {
-  const app = new App();
-  const stack = makeStack(props, app);
+  return findingsOf(makeStack(props, new App()));
+}
+
+function findingsOf(stack: TrnidledStack): string[] {
   addNagSuppressions(stack);
   Aspects.of(stack).add(new AwsSolutionsChecks({ verbose: true }));
   const a = Annotations.fromStack(stack);
@@ -35,6 +37,14 @@ describe('cdk-nag AwsSolutions', () => {
       findings({ cpuAlarm: true, debPath: deb, sshCidr: '198.51.100.0/24', ami: 'neuron-dlami', cpuCores: 4 }),
       [],
     );
+  });
+
+  it('has no unsuppressed finding with one user, and with three', () => {
+    for (const users of [['alice'], ['alice', 'bob', 'carol']]) {
+      const stack = makeStack({ users, notifyEmails: ['team@example.com'], maxHoldHours: 4, cpuAlarm: true }, new App());
+      assert.equal(stack.machines.length, users.length);
+      assert.deepEqual(findingsOf(stack), []);
+    }
   });
 
   it('suppresses EC23 only when the user opens SSH to the world on purpose', () => {

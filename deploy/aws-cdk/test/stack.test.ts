@@ -12,6 +12,12 @@ const STOP_ACTION = {
   'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':automate:us-east-2:ec2:stop']],
 };
 const INSTANCE_REF = { Ref: 'Instance' };
+const TOPIC_REF = { Ref: Match.stringLikeRegexp('^NotifyTopic') };
+
+/** The alarms that stop an instance (a stop action in any state). */
+function stoppingAlarms(t: Template): Record<string, { Properties: Record<string, unknown> }>[] {
+  return Object.values(t.findResources('AWS::CloudWatch::Alarm')).filter((a) => /:ec2:stop/.test(JSON.stringify(a)));
+}
 
 describe('default stack', () => {
   const template = synth();
@@ -161,8 +167,8 @@ describe('default stack', () => {
     assert.match(JSON.stringify(policy.Properties.Roles), /Role1ABCC5F0/);
   });
 
-  it('stops the instance from an alarm on Active (Trnidled, InstanceId), data or no data', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 1);
+  it('stops the instance from an alarm on Active (Trnidled, InstanceId) when it reports idle, not when silent', () => {
+    assert.equal(stoppingAlarms(template).length, 2, 'the Active alarm and the long-silence alarm');
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'Trnidled',
       MetricName: 'Active',
@@ -175,8 +181,8 @@ describe('default stack', () => {
       Threshold: 1,
       TreatMissingData: 'missing',
       Unit: 'None',
-      AlarmActions: [STOP_ACTION],
-      InsufficientDataActions: [STOP_ACTION],
+      AlarmActions: [STOP_ACTION, TOPIC_REF],
+      InsufficientDataActions: Match.absent(),
     });
   });
 
@@ -326,7 +332,7 @@ describe('stack props', () => {
 
   it('adds the old CPU alarm when asked: < 3 % for 3 x 1 min, then stop', () => {
     const t = synth({ cpuAlarm: true });
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+    assert.equal(stoppingAlarms(t).length, 3, 'Active, long silence, CPU');
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/EC2',
       MetricName: 'CPUUtilization',
@@ -335,14 +341,14 @@ describe('stack props', () => {
       EvaluationPeriods: 3,
       Threshold: 3,
       ComparisonOperator: 'LessThanThreshold',
-      AlarmActions: [STOP_ACTION],
+      AlarmActions: [STOP_ACTION, TOPIC_REF],
     });
     assert.ok(Object.keys(t.toJSON().Outputs).includes('CpuAlarmArn'));
   });
 
   it('can drop the Active alarm and the spot-request cancel', () => {
     const t = synth({ activeAlarm: false, cancelSpotRequestOnDelete: false });
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    assert.deepEqual(stoppingAlarms(t), []);
     t.resourceCountIs('Custom::AWS', 0);
   });
 
@@ -558,11 +564,19 @@ describe('least privilege', () => {
 });
 
 describe('one unit for Active', () => {
-  it('names the unit the daemon publishes (src/aws-runtime.c) in the alarm', (t) => {
-    const runtime = path.join(FIXTURES, '..', '..', '..', '..', 'src', 'aws-runtime.c');
+  /** The daemon's CloudWatch code, wherever the tree keeps it (src/aws-runtime.c, src/daemon/, src/aws/). */
+  function runtimeSource(): string | undefined {
+    const src = path.join(FIXTURES, '..', '..', '..', '..', 'src');
+    if (!fs.existsSync(src)) return undefined;
+    const found = (fs.readdirSync(src, { recursive: true }) as string[]).find((f) => path.basename(f) === 'aws-runtime.c');
+    return found === undefined ? undefined : path.join(src, found);
+  }
+
+  it('names the unit the daemon publishes (aws-runtime.c) in the alarm', (t) => {
     synth().hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Active', Unit: 'None' });
-    if (!fs.existsSync(runtime)) {
-      t.skip('src/aws-runtime.c is not in this tree');
+    const runtime = runtimeSource();
+    if (runtime === undefined) {
+      t.skip('aws-runtime.c is not in this tree');
       return;
     }
     assert.match(fs.readFileSync(runtime, 'utf8'), /\{ "Active", [^}]*, "None" \}/);
