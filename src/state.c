@@ -108,21 +108,14 @@ static void parse_last(json_object *o, Decision *last)
 	}
 }
 
-int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision *ret_last,
-                char *err, size_t errlen)
+json_object *json_parse_whole(const char *text, char *err, size_t errlen)
 {
-	CoreState s;
-	uint64_t version, idle, next_id;
-	json_object *holds;
-	int r = -EBADMSG;
-
-	core_state_init(&s);
 	/* The whole text must be one object: a valid object followed by anything else (two
 	 * writers, a torn write) is as corrupt as a truncated one. */
 	json_tokener *tok = json_tokener_new();
 	if (!tok) {
 		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return NULL;
 	}
 	/* With its NUL, so that the end of the text also ends a bare number. */
 	size_t len = strlen(text);
@@ -137,13 +130,28 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 		snprintf(err, errlen, "not JSON: %s",
 		         jerr == json_tokener_continue ? "truncated"
 		                                       : json_tokener_error_desc(jerr));
-		return -EBADMSG;
+		return NULL;
 	}
 	if (text[used + strspn(text + used, " \t\r\n")] != '\0') {
 		json_object_put(o);
 		snprintf(err, errlen, "not JSON: trailing data after the object");
-		return -EBADMSG;
+		return NULL;
 	}
+	return o;
+}
+
+int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision *ret_last,
+                char *err, size_t errlen)
+{
+	CoreState s;
+	uint64_t version, idle, next_id;
+	json_object *holds;
+	int r = -EBADMSG;
+
+	core_state_init(&s);
+	json_object *o = json_parse_whole(text, err, errlen);
+	if (!o)
+		return -EBADMSG;
 	const char *bid = get_str(o, "boot_id");
 	if (!json_object_is_type(o, json_type_object) || !get_u64(o, "version", &version) ||
 	    version != STATE_VERSION || !bid || !get_u64(o, "idle_checks", &idle) ||
@@ -197,9 +205,14 @@ unsigned state_cap_holds(CoreState *s, usec_t now, usec_t (*max_for)(uid_t uid, 
 
 int state_save(const char *dir, const char *text)
 {
+	return file_save_atomic(dir, "state", text);
+}
+
+int file_save_atomic(const char *dir, const char *name, const char *text)
+{
 	char tmp[4096], path[4096];
-	snprintf(tmp, sizeof(tmp), "%s/.state.tmp", dir);
-	snprintf(path, sizeof(path), "%s/state", dir);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	/* A fresh file every time: whatever else was left at this name (a FIFO would block the
 	 * open) is not written through. */
 	(void)unlink(tmp);
