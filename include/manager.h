@@ -48,6 +48,10 @@ typedef struct Manager {
 	 * removed, and it is not overwritten meanwhile. */
 	char state_unreadable[160];
 
+	struct History *history; /* the verdict history (history.h) */
+	bool history_readonly;   /* its file could not be read nor moved aside */
+	bool history_save_failed;
+
 	AwsRuntime *aws;       /* EC2: identity, spot notices, stop-instance, metrics */
 	PreAction *pre_action; /* the PreActionCommand= while it runs */
 	PendingPhase pending;  /* where the idle action stands (pending.h) */
@@ -80,6 +84,12 @@ const char *manager_pending_phrase(const Manager *m);
 
 /* Saves the state; a failure is a warning, never fatal. */
 void manager_save_state(Manager *m);
+
+/* The verdict history (manager-history.c): loaded at start, recorded after each scheduled
+ * check (saved when the verdict changed), "off" when the daemon stops. */
+int manager_history_start(Manager *m);
+void manager_history_record(Manager *m, const Decision *d);
+void manager_history_stop(Manager *m, const char *why);
 
 /* The Varlink method handler (control.c). */
 void control_dispatch(VarlinkCall *call, void *userdata);

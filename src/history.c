@@ -261,13 +261,19 @@ int history_parse(const char *text, History *ret, char *err, size_t errlen)
 }
 
 /* The index of the entry in force at t (the last one that began at or before it), or the first
- * one when all began later. */
+ * one when all began later. Entries are in time order: a binary search, since the timeline asks
+ * for every cell. */
 static size_t entry_at(const History *h, uint64_t t)
 {
-	size_t k = 0;
-	for (size_t i = 0; i < h->n && h->entries[i].at <= t; i++)
-		k = i;
-	return k;
+	size_t lo = 0, hi = h->n; /* the answer is the last index < hi with at <= t */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (h->entries[mid].at <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 ? lo - 1 : 0;
 }
 
 json_object *history_to_json(const History *h, uint64_t since)
@@ -288,7 +294,7 @@ static char cell_char(const History *h, uint64_t from, uint64_t to, uint64_t now
 {
 	uint64_t covered[_HISTORY_STATE_MAX] = { 0 };
 	to = MIN(to, now);
-	for (size_t i = 0; i < h->n && from < to; i++) {
+	for (size_t i = entry_at(h, from); i < h->n && h->entries[i].at < to && from < to; i++) {
 		uint64_t a = MAX(h->entries[i].at, from), b = MIN(entry_end(h, i, now), to);
 		if (a < b)
 			covered[h->entries[i].state] += b - a;
@@ -318,9 +324,10 @@ static void render_days(FILE *f, const History *h, uint64_t since, uint64_t now)
 {
 	fprintf(f, "%-10s", "");
 	for (int hour = 0; hour < 24; hour += 2)
-		fprintf(f, "%02d      ", hour);
-	fputc('\n', f);
-	for (uint64_t day = local_day_start(since, 0); day <= now; day = local_day_start(day, 1)) {
+		fprintf(f, hour < 22 ? "%02d      " : "%02d\n", hour);
+	/* Days before the first record would be blank lines. */
+	uint64_t first = MAX(since, h->entries[0].at);
+	for (uint64_t day = local_day_start(first, 0); day <= now; day = local_day_start(day, 1)) {
 		char label[32];
 		format_local(label, sizeof(label), LOCAL_DAY, day);
 		fprintf(f, "%-10s", label);

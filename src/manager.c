@@ -410,6 +410,7 @@ static void do_check(Manager *m)
 	m->have_last = true;
 	m->last_at = now;
 	m->checks++;
+	manager_history_record(m, &d);
 	log_check("check", &d);
 	notify_status(m, &d);
 	(void)pending_feed(m, PENDING_EVENT_DECISION, &d);
@@ -651,6 +652,8 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 	if (boot_id_read("/proc", m->boot_id, sizeof(m->boot_id)) < 0)
 		strscpy(m->boot_id, sizeof(m->boot_id), "unknown");
 	load_state(m);
+	if ((r = manager_history_start(m)) < 0)
+		goto fail;
 
 	ProbeEnv env = { .proc_root = "/proc", .dev_root = opt->dev_root };
 	sampler_init(&m->sampler, &env);
@@ -693,6 +696,7 @@ Manager *manager_free(Manager *m)
 		close(m->lock_fd);
 	config_free(&m->config);
 	sampler_done(&m->sampler);
+	free(m->history);
 	free(m);
 	return NULL;
 }
@@ -710,5 +714,6 @@ int manager_run(Manager *m)
 	                 m->opt.dry_run ? "[dry-run] " : "", interval);
 	int r = sd_event_loop(m->event);
 	manager_save_state(m);
+	manager_history_stop(m, "trnidled stopped");
 	return r;
 }

@@ -259,6 +259,10 @@ START_TEST(test_render_timeline)
 	ck_assert_ptr_nonnull(first);
 	ck_assert_ptr_nonnull(second);
 	ck_assert(first < second);
+	/* Days before the first record are not drawn as blank lines. */
+	_cleanup_free_ char *earlier = render(T0 - 3 * DAY, T0 + DAY + HOUR);
+	ck_assert_ptr_null(strstr(earlier, "Fri 11-27"));
+	ck_assert_ptr_nonnull(strstr(earlier, monday));
 }
 END_TEST
 
