@@ -49,6 +49,7 @@ struct AwsRuntime {
 	char why[512];
 
 	RateLimit cloudwatch, textfile;
+	usec_t last_check_at; /* CLOCK_BOOTTIME of the previous check, for UpSeconds */
 };
 
 const char *aws_resolve_auto(bool spot)
@@ -341,12 +342,13 @@ static int cloudwatch_put(AwsRuntime *a, const Decision *d, char *err, size_t er
 		snprintf(err, errlen, "not on EC2 (no instance id for the InstanceId dimension)");
 		return -ENXIO;
 	}
-	CloudWatchMetric metrics[] = {
-		{ "Active", decision_active(d) ? 1 : 0, "None" },
-		{ "IdleChecks", d->idle_checks, "Count" },
-	};
-	return a->client->ops->put_metrics(a->client, &a->id, metrics, ELEMENTSOF(metrics), err,
-	                                   errlen);
+	/* The first check after a start stands for one interval. */
+	usec_t now = now_boottime(), interval = a->config->interval;
+	usec_t since_last = a->last_check_at > 0 ? now - a->last_check_at : interval;
+	a->last_check_at = now;
+	CloudWatchMetric metrics[CLOUDWATCH_CHECK_METRICS_MAX];
+	size_t n = cloudwatch_check_metrics(d, since_last, interval, metrics);
+	return a->client->ops->put_metrics(a->client, &a->id, metrics, n, err, errlen);
 }
 
 void aws_runtime_after_check(AwsRuntime *a, const Decision *d, const Sample *s)

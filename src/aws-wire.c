@@ -161,6 +161,8 @@ json_object *aws_wire_metrics(const AwsIdentity *id, const CloudWatchMetric *m, 
 		add_string(e, "name", m[i].name);
 		json_object_object_add(e, "value", json_object_new_double(m[i].value));
 		add_string(e, "unit", m[i].unit);
+		if (m[i].signal)
+			add_string(e, "signal", m[i].signal);
 		json_object_array_add(a, e);
 	}
 	json_object_object_add(o, "metrics", a);
@@ -174,6 +176,22 @@ static bool metric_unit_known(const char *unit)
 		if (streq(unit, units[i]))
 			return true;
 	return false;
+}
+
+/* A metric's optional Signal dimension: a signal name, lower-case letters and '-'. */
+static int read_signal(json_object *e, size_t i, const char **ret, char *err, size_t errlen)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(e, "signal", &v))
+		return 0;
+	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+	size_t len = strlen(s);
+	if (len == 0 || len > 32 || strspn(s, "abcdefghijklmnopqrstuvwxyz-") != len) {
+		snprintf(err, errlen, "metrics[%zu]: \"signal\" must be 1-32 of a-z and -", i);
+		return -EINVAL;
+	}
+	*ret = s;
+	return 0;
 }
 
 static int read_metric(json_object *e, size_t i, CloudWatchMetric *ret, char *err, size_t errlen)
@@ -207,8 +225,8 @@ static int read_metric(json_object *e, size_t i, CloudWatchMetric *ret, char *er
 		snprintf(err, errlen, "metrics[%zu]: unknown \"unit\"", i);
 		return -EINVAL;
 	}
-	*ret = (CloudWatchMetric){ n, v, json_object_get_string(unit) };
-	return 0;
+	*ret = (CloudWatchMetric){ n, v, json_object_get_string(unit), NULL };
+	return read_signal(e, i, &ret->signal, err, errlen);
 }
 
 int aws_wire_read_metrics(json_object *p, AwsIdentity *ret_id, CloudWatchMetric *ret_metrics,

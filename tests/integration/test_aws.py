@@ -336,7 +336,55 @@ class PreActionTest(AwsTestCase):
         d.wait_for(r"action poweroff \(dry-run\)")
 
 
+def metric_members(params):
+    """{MetricName: (value, unit, {dimension name: value})} of one PutMetricData form."""
+    out = {}
+    i = 1
+    while f"MetricData.member.{i}.MetricName" in params:
+        m = f"MetricData.member.{i}."
+        dims, k = {}, 1
+        while f"{m}Dimensions.member.{k}.Name" in params:
+            dims[params[f"{m}Dimensions.member.{k}.Name"]] = \
+                params[f"{m}Dimensions.member.{k}.Value"]
+            k += 1
+        out[params[m + "MetricName"]] = (float(params[m + "Value"]), params[m + "Unit"], dims)
+        i += 1
+    return out
+
+
 class MetricsTest(AwsTestCase):
+    def wait_cw_requests(self, n):
+        deadline = time.time() + 10
+        while len(self.stub.aws.cw_requests()) < n and time.time() < deadline:
+            time.sleep(0.2)
+        reqs = self.stub.aws.cw_requests()
+        self.assertGreaterEqual(len(reqs), n)
+        for r in reqs:
+            self.assertTrue(r["valid"], r["why"])
+        return reqs
+
+    def test_dashboard_figures_while_idle(self):
+        d = self.start(idle_checks=1000, extra="[Metrics]\nCloudWatch=yes\n")
+        d.wait_for(r"check: idle", count=3)
+        m = metric_members(self.wait_cw_requests(3)[-1]["params"])
+        self.assertEqual(set(m), {"Active", "IdleChecks", "UpSeconds", "IdleSeconds"})
+        up, unit, dims = m["UpSeconds"]
+        self.assertEqual(unit, "Seconds")
+        self.assertEqual(dims, {"InstanceId": "i-0123456789abcdef0"})
+        self.assertTrue(0.5 <= up <= 2.0, up)  # about IntervalSec=1s, at most twice it
+        self.assertEqual(m["IdleSeconds"][:2], (up, "Seconds"))
+
+    def test_dashboard_figures_while_active_name_the_signal(self):
+        d = self.start(idle_checks=1000,
+                       extra="[Metrics]\nCloudWatch=yes\n[Thresholds]\nMemoryPercent=1\n")
+        d.wait_for(r"check: active \(idle 0/1000\): memory", count=3)
+        m = metric_members(self.wait_cw_requests(3)[-1]["params"])
+        self.assertEqual(m["Active"][0], 1)
+        self.assertEqual(m["IdleSeconds"][0], 0)
+        self.assertGreater(m["UpSeconds"][0], 0)
+        self.assertEqual(m["DecidingSignal"], (1.0, "None", {"InstanceId": "i-0123456789abcdef0",
+                                                             "Signal": "memory"}))
+
     def test_cloudwatch_receives_signed_metrics(self):
         d = self.start(idle_checks=1000, extra="[Metrics]\nCloudWatch=yes\nNamespace=TrnTest\n")
         d.wait_for(r"check: idle", count=3)
@@ -483,6 +531,9 @@ class RemoteAgentTest(AwsTestCase):
         self.assertTrue(reqs[-1]["valid"], reqs[-1]["why"])
         self.assertEqual(reqs[-1]["params"]["Namespace"], "TrnAgent")
         self.assertNotIn("PutMetricData failed", d.text())
+        # The Signal dimension goes through the agent too (the notice makes it active).
+        m = metric_members(reqs[-1]["params"])
+        self.assertEqual(m["DecidingSignal"][2].get("Signal"), "spot-interruption", m)
 
     def test_agent_gone_stop_falls_back_and_checks_keep_their_schedule(self):
         d = self.start_remote(action="stop-instance", idle_checks=4)
