@@ -64,6 +64,8 @@ typedef struct Config {
 	char *imds_endpoint;
 	char *ec2_endpoint;        /* NULL: https://ec2.REGION.amazonaws.com/ */
 	char *monitoring_endpoint; /* NULL: https://monitoring.REGION.amazonaws.com/ */
+	char *notify_topic_arn;    /* NULL: no notifications */
+	char *sns_endpoint;        /* NULL: https://sns.REGION.amazonaws.com/ (the topic's) */
 
 	/* [Metrics] */
 	bool cloudwatch;

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "core.h"
+#include "notify.h"
 #include "timespan.h"
 
 static const char *const action_names[_ACTION_KIND_MAX] = {
@@ -103,6 +104,8 @@ static const KeyDef keys[] = {
 	{ "AWS", "ImdsEndpoint", VT_STRING, OFF(imds_endpoint), NOLIMIT, "http://169.254.169.254" },
 	{ "AWS", "Ec2Endpoint", VT_STRING, OFF(ec2_endpoint), NOLIMIT, "" },
 	{ "AWS", "MonitoringEndpoint", VT_STRING, OFF(monitoring_endpoint), NOLIMIT, "" },
+	{ "AWS", "NotifyTopicArn", VT_STRING, OFF(notify_topic_arn), NOLIMIT, "" },
+	{ "AWS", "SnsEndpoint", VT_STRING, OFF(sns_endpoint), NOLIMIT, "" },
 	{ "Metrics", "CloudWatch", VT_BOOL, OFF(cloudwatch), NOLIMIT, "no" },
 	{ "Metrics", "Namespace", VT_STRING, OFF(metrics_namespace), NOLIMIT, "Trnidled" },
 	{ "Metrics", "TextfilePath", VT_STRING, OFF(textfile_path), NOLIMIT, "" },
@@ -111,6 +114,7 @@ static const KeyDef keys[] = {
 typedef enum StringRule {
 	STRING_NONEMPTY = 1 << 0,
 	STRING_ABSPATH = 1 << 1, /* when not empty */
+	STRING_SNS_ARN = 1 << 2, /* when not empty: arn:aws:sns:REGION:ACCOUNT:NAME */
 } StringRule;
 
 /* What a VT_STRING value must be. Only VT_STRING, VT_WORDS and VT_ARGV keys may be empty at
@@ -126,6 +130,7 @@ static const struct {
 	{ OFF(imds_endpoint), STRING_NONEMPTY },
 	{ OFF(metrics_namespace), STRING_NONEMPTY },
 	{ OFF(textfile_path), STRING_ABSPATH },
+	{ OFF(notify_topic_arn), STRING_SNS_ARN },
 };
 
 static StringRule string_rule(const KeyDef *k)
@@ -257,6 +262,13 @@ static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t w
 		char *s = NULL;
 		if ((string_rule(k) & STRING_ABSPATH) && *v && *v != '/') {
 			snprintf(why, whylen, "must be an absolute path");
+			return -EINVAL;
+		}
+		char region[32];
+		if ((string_rule(k) & STRING_SNS_ARN) && *v &&
+		    sns_topic_region(v, region, sizeof(region)) < 0) {
+			snprintf(why, whylen,
+			         "not the ARN of an SNS topic (arn:aws:sns:REGION:ACCOUNT:NAME)");
 			return -EINVAL;
 		}
 		if (*v && !(s = strdup(v)))
