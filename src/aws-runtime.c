@@ -48,7 +48,7 @@ struct AwsRuntime {
 	usec_t stop_deadline, backoff;
 	char why[512];
 
-	RateLimit cloudwatch, textfile;
+	RateLimit cloudwatch, textfile, sns;
 	usec_t last_check_at; /* CLOCK_BOOTTIME of the previous check, for UpSeconds */
 };
 
@@ -368,6 +368,25 @@ void aws_runtime_after_check(AwsRuntime *a, const Decision *d, const Sample *s)
 			rate_limited_failure(&a->cloudwatch, "CloudWatch PutMetricData", err);
 		else
 			rate_limited_success(&a->cloudwatch, "CloudWatch PutMetricData");
+	}
+}
+
+/* ---- notifications ---------------------------------------------------------------------- */
+
+void aws_runtime_notify(AwsRuntime *a, NotifyFacts *f)
+{
+	char subject[NOTIFY_SUBJECT_MAX + 1], message[NOTIFY_MESSAGE_MAX], err[768];
+	if (!a || !a->config->notify_topic_arn)
+		return;
+	f->instance_id = a->present ? a->id.instance_id : "";
+	f->region = a->present ? a->id.region : "";
+	notify_compose(f, subject, sizeof(subject), message, sizeof(message));
+	int r = a->client->ops->publish(a->client, subject, message, err, sizeof(err));
+	if (r < 0)
+		rate_limited_failure(&a->sns, "SNS Publish", err);
+	else {
+		rate_limited_success(&a->sns, "SNS Publish");
+		log_info("notified %s: %s", a->config->notify_topic_arn, subject);
 	}
 }
 

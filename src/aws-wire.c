@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "aws-wire.h"
+#include "notify.h"
 
 /* Reads the string member key of p into buf: present, a string, fitting, not empty, and free
  * of characters that could change the meaning of a URL, a form body or a log line. */
@@ -227,6 +228,47 @@ static int read_metric(json_object *e, size_t i, CloudWatchMetric *ret, char *er
 	}
 	*ret = (CloudWatchMetric){ n, v, json_object_get_string(unit), NULL };
 	return read_signal(e, i, &ret->signal, err, errlen);
+}
+
+json_object *aws_wire_publish(const char *subject, const char *message)
+{
+	json_object *o = json_object_new_object();
+	add_string(o, "subject", subject);
+	add_string(o, "message", message);
+	return o;
+}
+
+int aws_wire_read_publish(json_object *p, const char **ret_subject, const char **ret_message,
+                          char *err, size_t errlen)
+{
+	json_object *s, *m;
+	if (!json_object_object_get_ex(p, "subject", &s) ||
+	    !json_object_is_type(s, json_type_string) ||
+	    !json_object_object_get_ex(p, "message", &m) ||
+	    !json_object_is_type(m, json_type_string)) {
+		snprintf(err, errlen, "needs \"subject\" and \"message\", strings");
+		return -EINVAL;
+	}
+	const char *subject = json_object_get_string(s), *message = json_object_get_string(m);
+	size_t slen = (size_t)json_object_get_string_len(s);
+	size_t mlen = (size_t)json_object_get_string_len(m);
+	if (slen == 0 || slen > NOTIFY_SUBJECT_MAX || strlen(subject) != slen) {
+		snprintf(err, errlen, "\"subject\" must be 1-%d characters", NOTIFY_SUBJECT_MAX);
+		return -EINVAL;
+	}
+	for (const char *c = subject; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) {
+			snprintf(err, errlen, "\"subject\" holds a character SNS refuses there");
+			return -EINVAL;
+		}
+	if (mlen == 0 || mlen > NOTIFY_MESSAGE_MAX || strlen(message) != mlen) {
+		snprintf(err, errlen, "\"message\" must be 1-%d bytes without NUL",
+		         NOTIFY_MESSAGE_MAX);
+		return -EINVAL;
+	}
+	*ret_subject = subject;
+	*ret_message = message;
+	return 0;
 }
 
 int aws_wire_read_metrics(json_object *p, AwsIdentity *ret_id, CloudWatchMetric *ret_metrics,

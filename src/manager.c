@@ -247,6 +247,7 @@ static void cancel_pending(Manager *m, PendingPhase was, const Decision *d)
 	         "\r\n*** trnidled: the %s is cancelled, the machine is in use (%s). ***\r\n",
 	         action_phrase(m, true), why);
 	(void)wall_terminals(m->opt.dev_root, msg);
+	manager_notify(m, NOTIFY_CANCELLED, d);
 }
 
 static void start_warning(Manager *m, const Decision *d)
@@ -270,6 +271,7 @@ static void start_warning(Manager *m, const Decision *d)
 	m->warn_until = now_boottime() + m->config.warn;
 	sd_event_source_set_time(m->warn_timer, m->warn_until);
 	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_ONESHOT);
+	manager_notify(m, NOTIFY_WARNING, d);
 }
 
 static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *d);
@@ -362,6 +364,8 @@ static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *
 			decision_summary(d, m->action_why, sizeof(m->action_why));
 		sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
 		m->warn_until = 0;
+		if (d)
+			manager_notify(m, NOTIFY_STOPPING, d);
 		start_action(m);
 		break;
 	case PENDING_STEP_CANCEL:
@@ -401,6 +405,7 @@ static void do_check(Manager *m)
 	sampler_sample(&m->sampler, &m->config, now, true, &sample);
 	sample_add_spot(m, &sample);
 	add_state_error(m, &sample);
+	manager_note_sessions(m, &sample);
 	if (sample.inhibitor.say_absent)
 		log_info("inhibitor: %s; the signal is off until logind answers",
 		         sample.inhibitor.absent);

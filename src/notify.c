@@ -17,14 +17,15 @@ static void format_utc(char *buf, size_t size, uint64_t at)
 		strscpy(buf, size, "?");
 }
 
-/* "instance i-0abc "gpu-box" (host h, us-east-1)", or "host h" off EC2. */
-static void machine_name(const NotifyFacts *f, char *buf, size_t size)
+/* "instance i-0abc "gpu-box" (host h, us-east-1)", or "host h" off EC2; capitalised to begin
+ * a sentence. */
+static void machine_name(const NotifyFacts *f, bool capital, char *buf, size_t size)
 {
 	if (!f->instance_id[0]) {
-		snprintf(buf, size, "host %s", f->host);
+		snprintf(buf, size, "%s %s", capital ? "Host" : "host", f->host);
 		return;
 	}
-	snprintf(buf, size, "instance %s", f->instance_id);
+	snprintf(buf, size, "%s %s", capital ? "Instance" : "instance", f->instance_id);
 	if (f->instance_name[0])
 		strappendf(buf, size, " \"%s\"", f->instance_name);
 	strappendf(buf, size, " (host %s, %s)", f->host, f->region);
@@ -76,7 +77,7 @@ void notify_compose(const NotifyFacts *f, char *subject, size_t subject_size, ch
 {
 	char machine[256], left[64], when[32], seen[32];
 	compose_subject(f, subject, MIN(subject_size, (size_t)NOTIFY_SUBJECT_MAX + 1));
-	machine_name(f, machine, sizeof(machine));
+	machine_name(f, f->event != NOTIFY_CANCELLED, machine, sizeof(machine));
 	format_utc(when, sizeof(when), f->now + f->action_in);
 	message[0] = '\0';
 	if (f->event == NOTIFY_WARNING)
