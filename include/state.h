@@ -19,6 +19,9 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 /* Parses text that must be exactly one JSON value (nothing after it): NULL with the reason in
  * err when it is not. */
 json_object *json_parse_whole(const char *text, char *err, size_t errlen);
+/* Member key of o: a string (NULL otherwise); an integer >= 0 (false otherwise). */
+const char *json_get_str(json_object *o, const char *key);
+bool json_get_u64(json_object *o, const char *key, uint64_t *ret);
 
 /* A state file is not trusted further than a new hold: each hold ends at the latest at now +
  * max_for(its uid). Returns how many were cut. */

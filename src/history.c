@@ -187,24 +187,14 @@ char *history_serialize(History *h, uint64_t now)
 	return text;
 }
 
-static const char *get_string(json_object *o, const char *key)
-{
-	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static int parse_entry(json_object *j, HistoryEntry *e)
 {
-	json_object *at;
-	const char *state = get_string(j, "state"), *signal = get_string(j, "signal"),
-	           *detail = get_string(j, "detail");
-	if (!json_object_object_get_ex(j, "at_usec", &at) ||
-	    !json_object_is_type(at, json_type_int) || json_object_get_int64(at) < 0 || !state ||
-	    !signal || !detail)
+	uint64_t at;
+	const char *state = json_get_str(j, "state"), *signal = json_get_str(j, "signal"),
+	           *detail = json_get_str(j, "detail");
+	if (!json_get_u64(j, "at_usec", &at) || !state || !signal || !detail)
 		return -EBADMSG;
-	*e = (HistoryEntry){ .at = (uint64_t)json_object_get_int64(at) };
+	*e = (HistoryEntry){ .at = at };
 	if (history_state_from_string(state, &e->state) < 0)
 		return -EBADMSG;
 	text_sanitize(e->signal, sizeof(e->signal), signal);

@@ -51,7 +51,7 @@ char *state_serialize(const CoreState *s, const Decision *last, const char *boot
 	return text;
 }
 
-static bool get_u64(json_object *o, const char *key, uint64_t *ret)
+bool json_get_u64(json_object *o, const char *key, uint64_t *ret)
 {
 	json_object *v;
 	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
@@ -63,7 +63,7 @@ static bool get_u64(json_object *o, const char *key, uint64_t *ret)
 	return true;
 }
 
-static const char *get_str(json_object *o, const char *key)
+const char *json_get_str(json_object *o, const char *key)
 {
 	json_object *v;
 	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
@@ -74,9 +74,9 @@ static const char *get_str(json_object *o, const char *key)
 static int parse_hold(json_object *j, Hold *h)
 {
 	uint64_t id, uid, until;
-	const char *reason = get_str(j, "reason"), *owner = get_str(j, "owner");
-	if (!json_object_is_type(j, json_type_object) || !get_u64(j, "id", &id) ||
-	    !get_u64(j, "uid", &uid) || !get_u64(j, "until_usec", &until) || !reason ||
+	const char *reason = json_get_str(j, "reason"), *owner = json_get_str(j, "owner");
+	if (!json_object_is_type(j, json_type_object) || !json_get_u64(j, "id", &id) ||
+	    !json_get_u64(j, "uid", &uid) || !json_get_u64(j, "until_usec", &until) || !reason ||
 	    uid > UINT32_MAX)
 		return -EBADMSG;
 	*h = (Hold){ .id = id, .uid = (uid_t)uid, .until = until };
@@ -87,7 +87,7 @@ static int parse_hold(json_object *j, Hold *h)
 
 static void parse_last(json_object *o, Decision *last)
 {
-	const char *verdict = get_str(o, "last_verdict");
+	const char *verdict = json_get_str(o, "last_verdict");
 	json_object *reasons;
 	*last = (Decision){ .verdict = VERDICT_ACTIVE };
 	for (int v = 0; verdict && v < _VERDICT_MAX; v++)
@@ -98,7 +98,7 @@ static void parse_last(json_object *o, Decision *last)
 		return;
 	for (size_t i = 0; i < json_object_array_length(reasons) && i < REASONS_MAX; i++) {
 		json_object *r = json_object_array_get_idx(reasons, i);
-		const char *sig = get_str(r, "signal"), *detail = get_str(r, "detail");
+		const char *sig = json_get_str(r, "signal"), *detail = json_get_str(r, "detail");
 		Signal s;
 		if (!sig || !detail || signal_from_string(sig, &s) < 0)
 			continue;
@@ -152,10 +152,10 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 	json_object *o = json_parse_whole(text, err, errlen);
 	if (!o)
 		return -EBADMSG;
-	const char *bid = get_str(o, "boot_id");
-	if (!json_object_is_type(o, json_type_object) || !get_u64(o, "version", &version) ||
-	    version != STATE_VERSION || !bid || !get_u64(o, "idle_checks", &idle) ||
-	    !get_u64(o, "next_hold_id", &next_id) ||
+	const char *bid = json_get_str(o, "boot_id");
+	if (!json_object_is_type(o, json_type_object) || !json_get_u64(o, "version", &version) ||
+	    version != STATE_VERSION || !bid || !json_get_u64(o, "idle_checks", &idle) ||
+	    !json_get_u64(o, "next_hold_id", &next_id) ||
 	    !json_object_object_get_ex(o, "holds", &holds) ||
 	    !json_object_is_type(holds, json_type_array) || idle > UINT32_MAX) {
 		snprintf(err, errlen, "missing or invalid fields");
