@@ -53,14 +53,14 @@ AwsClient *aws_client_free(AwsClient *c);
 
 /* Time budgets of the remote calls: the in-process worst case and a margin for the agent's own
  * work. An IMDS GET (token PUT included) takes at most IMDS_TIMEOUT_MS; identify makes up to
- * three, fetching the role's keys two. The daemon never waits longer for the agent. */
+ * four, fetching the role's keys two. The daemon never waits longer for the agent. */
 #define AWS_MARGIN_MS             500
 #define AWS_EC2_TIMEOUT_MS        8000L
 #define AWS_CLOUDWATCH_TIMEOUT_MS 3000L
 /* Every attempt of one Publish together: as long as a PutMetricData, never longer. */
 #define AWS_SNS_TIMEOUT_MS     AWS_CLOUDWATCH_TIMEOUT_MS
 #define AWS_SNS_ATTEMPTS       3
-#define AWS_IDENTIFY_BUDGET_MS (3 * IMDS_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_IDENTIFY_BUDGET_MS (4 * IMDS_TIMEOUT_MS + AWS_MARGIN_MS)
 #define AWS_SPOT_BUDGET_MS     (IMDS_TIMEOUT_MS + AWS_MARGIN_MS)
 #define AWS_STOP_BUDGET_MS     (2 * IMDS_TIMEOUT_MS + AWS_EC2_TIMEOUT_MS + AWS_MARGIN_MS)
 #define AWS_METRICS_BUDGET_MS  (2 * IMDS_TIMEOUT_MS + AWS_CLOUDWATCH_TIMEOUT_MS + AWS_MARGIN_MS)

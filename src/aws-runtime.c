@@ -380,6 +380,7 @@ void aws_runtime_notify(AwsRuntime *a, NotifyFacts *f)
 		return;
 	f->instance_id = a->present ? a->id.instance_id : "";
 	f->region = a->present ? a->id.region : "";
+	f->instance_name = a->present ? a->id.name : "";
 	notify_compose(f, subject, sizeof(subject), message, sizeof(message));
 	int r = a->client->ops->publish(a->client, subject, message, err, sizeof(err));
 	if (r < 0)

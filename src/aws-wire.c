@@ -52,6 +52,8 @@ json_object *aws_wire_identity(const AwsIdentity *id)
 	add_string(o, "instance_id", id->instance_id);
 	add_string(o, "region", id->region);
 	add_string(o, "life_cycle", id->life_cycle);
+	if (id->name[0])
+		add_string(o, "name", id->name);
 	return o;
 }
 
@@ -63,6 +65,11 @@ int aws_wire_read_identity(json_object *p, AwsIdentity *ret, char *err, size_t e
 		r = read_word(p, "region", id.region, sizeof(id.region), err, errlen);
 	if (r >= 0)
 		r = read_word(p, "life_cycle", id.life_cycle, sizeof(id.life_cycle), err, errlen);
+	json_object *name;
+	/* Free text for people: optional, and cleaned rather than refused. */
+	if (json_object_object_get_ex(p, "name", &name) &&
+	    json_object_is_type(name, json_type_string))
+		text_sanitize(id.name, sizeof(id.name), json_object_get_string(name));
 	if (r >= 0)
 		*ret = id;
 	return r;

@@ -21,7 +21,6 @@ void manager_notify(Manager *m, NotifyEvent event, const Decision *d)
 	(void)gethostname(host, sizeof(host) - 1);
 	decision_summary(d, why, sizeof(why));
 	NotifyFacts f = { .event = event,
-		          .instance_name = "",
 		          .host = host,
 		          .action = action,
 		          .dry_run = m->opt.dry_run,

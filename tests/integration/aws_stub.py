@@ -39,6 +39,7 @@ class ImdsState:
         self.instance_id = "i-0123456789abcdef0"
         self.region = "us-east-2"
         self.life_cycle = "spot"  # None: the path is absent
+        self.name_tag = "trn-team-1"  # None: tags not in the metadata (404, EC2's default)
         self.role = "trnidled-role"  # None: no role attached
         self.disabled = False  # HttpEndpoint=disabled: 403 everywhere
         self.hang = 0.0  # seconds every request sleeps before answering
@@ -117,6 +118,8 @@ class ImdsHandler(BaseHTTPRequestHandler):
             return st.region
         if item == "instance-life-cycle":
             return st.life_cycle
+        if item == "tags/instance/Name":
+            return st.name_tag
         if item == "spot/instance-action":
             if st.spot_action and now >= st.started + st.spot_delay:
                 return json.dumps(st.spot_action)

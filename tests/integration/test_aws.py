@@ -391,8 +391,8 @@ class NotifyTest(AwsTestCase):
         self.assertEqual(warning["Subject"], "[dry-run] trnidled: i-0123456789abcdef0 will be "
                          "stopped (EC2 StopInstances) in 3s")
         msg = warning["Message"]
-        self.assertRegex(msg, r"^Instance i-0123456789abcdef0 \(host [^,]+, us-east-2\) looks "
-                              r"idle")
+        self.assertRegex(msg, r"^Instance i-0123456789abcdef0 \"trn-team-1\" \(host [^,]+, "
+                              r"us-east-2\) looks idle")
         self.assertIn("us-east-2", msg)
         self.assertRegex(msg, r"will be stopped \(EC2 StopInstances\) in 3s, at "
                               r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -401,7 +401,7 @@ class NotifyTest(AwsTestCase):
         self.assertIn('trnidlectl hold 2h --reason "..."', msg)
         stopping = [r["params"] for r in got if "now" in r["params"]["Subject"]]
         self.assertEqual(len(stopping), len(re.findall(STOPPED, d.text())), subjects)
-        self.assertRegex(stopping[0]["Message"], r"^Instance i-0123456789abcdef0 \(host .*\) "
+        self.assertRegex(stopping[0]["Message"], r"^Instance i-0123456789abcdef0 \"trn-team-1\" \(host .*\) "
                          r"was idle: it will be stopped \(EC2 StopInstances\) now")
         for r in self.stub.aws.sns_requests():
             self.assertTrue(r["valid"], r["why"])
@@ -417,7 +417,8 @@ class NotifyTest(AwsTestCase):
         cancel = got[-1]["params"]
         self.assertEqual(cancel["Subject"], "[dry-run] trnidled: i-0123456789abcdef0: stop "
                          "(EC2 StopInstances) cancelled, in use again")
-        self.assertIn("The stop (EC2 StopInstances) of instance i-0123456789abcdef0 (host ",
+        self.assertIn("The stop (EC2 StopInstances) of instance i-0123456789abcdef0 "
+                      "\"trn-team-1\" (host ",
                       cancel["Message"])
         self.assertIn("is cancelled: the machine is in use again", cancel["Message"])
         self.assertIn("held: hold #1 by", cancel["Message"])
@@ -717,7 +718,7 @@ class RemoteAgentTest(AwsTestCase):
         r = varlink_call(self.agent.socket, json.dumps({"method": "io.trnidle.aws.Identify"}))
         self.assertEqual(r["parameters"],
                          {"instance_id": "i-0123456789abcdef0", "region": "us-east-2",
-                          "life_cycle": "spot"}, r)
+                          "life_cycle": "spot", "name": "trn-team-1"}, r)
         r = varlink_call(self.agent.socket, stop)
         self.assertEqual(r.get("error"), None, r)
         self.assertIn("DryRunOperation", r["parameters"]["message"])
