@@ -352,6 +352,23 @@ def metric_members(params):
     return out
 
 
+def kill_tree(p):
+    """nsenter forks into the namespace: its descendants (script, the shell, sleep) go too."""
+    def descendants(pid):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            return []
+        return children + [g for c in children for g in descendants(c)]
+    for pid in [p.pid] + descendants(p.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    p.wait()
+
+
 def notify_extra(stub, warn="3s", more=""):
     return (f"[Action]\nWarnSec={warn}\n[AWS]\nNotifyTopicArn={stub.aws.topic_arn}\n"
             f"SnsEndpoint={stub.aws_url}\n{more}")
@@ -406,6 +423,25 @@ class NotifyTest(AwsTestCase):
         for r in self.stub.aws.sns_requests():
             self.assertTrue(r["valid"], r["why"])
         self.assertNotIn("SNS Publish failed", d.text())
+
+    def test_warning_names_the_last_user(self):
+        d = self.start(extra=notify_extra(self.stub, warn="1h"))
+        d.wait_for(r"check: ")  # the daemon runs (unshare forked it)
+        with open(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children") as f:
+            daemon_pid = int(f.read().split()[0])
+        # A terminal inside the daemon's PID namespace: script(1) with a fresh pty.
+        term = subprocess.Popen(["nsenter", "--target", str(daemon_pid), "--pid", "--mount",
+                                 "--", "script", "-q", "-c", "sleep 600", "/dev/null"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=dict(os.environ, TERM="xterm"))
+        try:
+            d.wait_for(r"check: active \(idle 0/2\): terminal pts/\d+ of root")
+        finally:
+            kill_tree(term)
+        d.wait_for(r"action stop-instance in 1h unless")
+        msg = self.wait_published(1)[0]["params"]["Message"]
+        self.assertRegex(msg, r"Last user seen on it: root on pts/\d+ \(other\), at "
+                              r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\.")
 
     def test_cancel_is_published(self):
         d = self.start(extra=notify_extra(self.stub, warn="1h"))
