@@ -55,6 +55,8 @@ static inline const char *startswith(const char *s, const char *prefix)
 /* CLOCK_BOOTTIME now: the clock of every check, hold and grace (it ignores wall-clock jumps
  * and keeps counting through suspend). */
 usec_t now_boottime(void);
+/* CLOCK_REALTIME now: for what people read as dates (the verdict history). */
+usec_t now_realtime(void);
 
 /* Copy with truncation; always NUL-terminates. Returns dst. */
 char *strscpy(char *dst, size_t size, const char *src);

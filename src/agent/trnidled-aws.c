@@ -132,6 +132,18 @@ static void do_metrics(Agent *a, VarlinkCall *call)
 	varlink_reply(call, NULL);
 }
 
+static void do_publish(Agent *a, VarlinkCall *call)
+{
+	const char *subject, *message;
+	char err[768];
+	if (aws_wire_read_publish(call->parameters, &subject, &message, err, sizeof(err)) < 0)
+		return reply_invalid(call, err);
+	int r = a->client->ops->publish(a->client, subject, message, err, sizeof(err));
+	if (r < 0)
+		return reply_failure(call, r, err);
+	varlink_reply(call, NULL);
+}
+
 static int reload(Agent *a)
 {
 	Config fresh;
@@ -191,6 +203,8 @@ static void dispatch(VarlinkCall *call, void *userdata)
 		return do_metrics(a, call);
 	if (streq(call->method, AWS_METHOD_RELOAD))
 		return do_reload(a, call);
+	if (streq(call->method, AWS_METHOD_PUBLISH))
+		return do_publish(a, call);
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "method", json_object_new_string(call->method));
 	varlink_error(call, "org.varlink.service.MethodNotFound", p);

@@ -126,6 +126,17 @@ static int remote_put_metrics(AwsClient *c, const AwsIdentity *id, const CloudWa
 	return r;
 }
 
+static int remote_publish(AwsClient *c, const char *subject, const char *message, char *err,
+                          size_t errlen)
+{
+	VarlinkReply reply;
+	int r = remote_call(c, AWS_METHOD_PUBLISH, aws_wire_publish(subject, message),
+	                    AWS_PUBLISH_BUDGET_MS, &reply, err, errlen);
+	if (r >= 0)
+		varlink_reply_done(&reply);
+	return r;
+}
+
 static int remote_reload(AwsClient *c, char *err, size_t errlen)
 {
 	VarlinkReply reply;
@@ -148,6 +159,7 @@ static const AwsClientOps remote_ops = {
 	.rebalance = remote_rebalance,
 	.stop_instance = remote_stop_instance,
 	.put_metrics = remote_put_metrics,
+	.publish = remote_publish,
 	.reload = remote_reload,
 	.free = remote_free,
 };

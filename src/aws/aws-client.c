@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "aws-client.h"
+#include "notify.h"
 
 typedef struct LocalClient {
 	AwsClient base;
@@ -81,6 +82,64 @@ static int local_put_metrics(AwsClient *c, const AwsIdentity *id, const CloudWat
 	return r;
 }
 
+/* One Publish attempt within timeout_ms. -EAGAIN when another may succeed. */
+static int publish_once(LocalClient *l, const char *url, const char *region, const char *body,
+                        long timeout_ms, char *err, size_t errlen)
+{
+	AwsCredentials creds;
+	HttpResponse resp;
+	char code[64] = "", msg[256] = "";
+	int r = imds_credentials(&l->imds, &creds, err, errlen);
+	if (r < 0)
+		return r;
+	r = aws_query_post(url, region, "sns", &creds, body, timeout_ms, &resp);
+	err[0] = '\0';
+	if (r < 0) {
+		strappendf(err, errlen, "%s: %s", url, resp.timed_out ? "timed out" : resp.error);
+		r = r == -ENOMEM ? r : -EAGAIN;
+	} else if (resp.status != 200) {
+		(void)xml_find_text(resp.body, "Code", code, sizeof(code));
+		(void)xml_find_text(resp.body, "Message", msg, sizeof(msg));
+		strappendf(err, errlen, "%s answered HTTP %ld %s: %s", url, resp.status, code, msg);
+		if (streq(code, "ExpiredToken"))
+			l->imds.have_creds = false;
+		r = ec2_error_retryable(resp.status, code) ? -EAGAIN : -EPROTO;
+	}
+	http_response_done(&resp);
+	return r;
+}
+
+static int local_publish(AwsClient *c, const char *subject, const char *message, char *err,
+                         size_t errlen)
+{
+	LocalClient *l = local(c);
+	char region[32], url[512];
+	const char *topic = l->config->notify_topic_arn;
+	if (!topic) {
+		snprintf(err, errlen, "no [AWS] NotifyTopicArn= configured");
+		return -ENOTCONN;
+	}
+	if (sns_topic_region(topic, region, sizeof(region)) < 0) {
+		snprintf(err, errlen, "[AWS] NotifyTopicArn=%s is not an SNS topic", topic);
+		return -EINVAL;
+	}
+	_cleanup_free_ char *body = sns_publish_body(topic, subject, message);
+	if (!body)
+		return -ENOMEM;
+	aws_endpoint(url, sizeof(url), l->config->sns_endpoint, "sns", region);
+	/* Attempts share one budget: a slow SNS costs AWS_SNS_TIMEOUT_MS at most. */
+	usec_t deadline = now_boottime() + AWS_SNS_TIMEOUT_MS * USEC_PER_MSEC;
+	int r = -EAGAIN;
+	for (int attempt = 0; attempt < AWS_SNS_ATTEMPTS && r == -EAGAIN; attempt++) {
+		usec_t now = now_boottime();
+		if (now + 100 * USEC_PER_MSEC >= deadline)
+			break;
+		r = publish_once(l, url, region, body, (long)((deadline - now) / USEC_PER_MSEC),
+		                 err, errlen);
+	}
+	return r;
+}
+
 static int local_reload(AwsClient *c, char *err, size_t errlen)
 {
 	LocalClient *l = local(c);
@@ -103,6 +162,7 @@ static const AwsClientOps local_ops = {
 	.rebalance = local_rebalance,
 	.stop_instance = local_stop_instance,
 	.put_metrics = local_put_metrics,
+	.publish = local_publish,
 	.reload = local_reload,
 	.free = local_free,
 };

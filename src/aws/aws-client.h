@@ -31,6 +31,11 @@ typedef struct AwsClientOps {
 	/* CloudWatch PutMetricData of n metrics with the InstanceId dimension. */
 	int (*put_metrics)(AwsClient *c, const AwsIdentity *id, const CloudWatchMetric *m, size_t n,
 	                   char *err, size_t errlen);
+	/* SNS Publish of subject and message to the client's own [AWS] NotifyTopicArn= (the
+	 * agent publishes only to the topic its configuration names): -ENOTCONN when none is
+	 * set. Tries again after a failure worth it while AWS_SNS_TIMEOUT_MS lasts. */
+	int (*publish)(AwsClient *c, const char *subject, const char *message, char *err,
+	               size_t errlen);
 	/* After a configuration reload (another ImdsEndpoint=, Namespace=, endpoints). */
 	int (*reload)(AwsClient *c, char *err, size_t errlen);
 	void (*free)(AwsClient *c);
@@ -48,12 +53,16 @@ AwsClient *aws_client_free(AwsClient *c);
 
 /* Time budgets of the remote calls: the in-process worst case and a margin for the agent's own
  * work. An IMDS GET (token PUT included) takes at most IMDS_TIMEOUT_MS; identify makes up to
- * three, fetching the role's keys two. The daemon never waits longer for the agent. */
+ * four, fetching the role's keys two. The daemon never waits longer for the agent. */
 #define AWS_MARGIN_MS             500
 #define AWS_EC2_TIMEOUT_MS        8000L
 #define AWS_CLOUDWATCH_TIMEOUT_MS 3000L
-#define AWS_IDENTIFY_BUDGET_MS    (3 * IMDS_TIMEOUT_MS + AWS_MARGIN_MS)
-#define AWS_SPOT_BUDGET_MS        (IMDS_TIMEOUT_MS + AWS_MARGIN_MS)
-#define AWS_STOP_BUDGET_MS        (2 * IMDS_TIMEOUT_MS + AWS_EC2_TIMEOUT_MS + AWS_MARGIN_MS)
-#define AWS_METRICS_BUDGET_MS     (2 * IMDS_TIMEOUT_MS + AWS_CLOUDWATCH_TIMEOUT_MS + AWS_MARGIN_MS)
-#define AWS_RELOAD_BUDGET_MS      2000
+/* Every attempt of one Publish together: as long as a PutMetricData, never longer. */
+#define AWS_SNS_TIMEOUT_MS     AWS_CLOUDWATCH_TIMEOUT_MS
+#define AWS_SNS_ATTEMPTS       3
+#define AWS_IDENTIFY_BUDGET_MS (4 * IMDS_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_SPOT_BUDGET_MS     (IMDS_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_STOP_BUDGET_MS     (2 * IMDS_TIMEOUT_MS + AWS_EC2_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_METRICS_BUDGET_MS  (2 * IMDS_TIMEOUT_MS + AWS_CLOUDWATCH_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_PUBLISH_BUDGET_MS  (2 * IMDS_TIMEOUT_MS + AWS_SNS_TIMEOUT_MS + AWS_MARGIN_MS)
+#define AWS_RELOAD_BUDGET_MS   2000

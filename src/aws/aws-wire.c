@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "aws-wire.h"
+#include "notify.h"
 
 /* Reads the string member key of p into buf: present, a string, fitting, not empty, and free
  * of characters that could change the meaning of a URL, a form body or a log line. */
@@ -51,6 +52,8 @@ json_object *aws_wire_identity(const AwsIdentity *id)
 	add_string(o, "instance_id", id->instance_id);
 	add_string(o, "region", id->region);
 	add_string(o, "life_cycle", id->life_cycle);
+	if (id->name[0])
+		add_string(o, "name", id->name);
 	return o;
 }
 
@@ -62,6 +65,11 @@ int aws_wire_read_identity(json_object *p, AwsIdentity *ret, char *err, size_t e
 		r = read_word(p, "region", id.region, sizeof(id.region), err, errlen);
 	if (r >= 0)
 		r = read_word(p, "life_cycle", id.life_cycle, sizeof(id.life_cycle), err, errlen);
+	json_object *name;
+	/* Free text for people: optional, and cleaned rather than refused. */
+	if (json_object_object_get_ex(p, "name", &name) &&
+	    json_object_is_type(name, json_type_string))
+		text_sanitize(id.name, sizeof(id.name), json_object_get_string(name));
 	if (r >= 0)
 		*ret = id;
 	return r;
@@ -161,6 +169,8 @@ json_object *aws_wire_metrics(const AwsIdentity *id, const CloudWatchMetric *m, 
 		add_string(e, "name", m[i].name);
 		json_object_object_add(e, "value", json_object_new_double(m[i].value));
 		add_string(e, "unit", m[i].unit);
+		if (m[i].signal)
+			add_string(e, "signal", m[i].signal);
 		json_object_array_add(a, e);
 	}
 	json_object_object_add(o, "metrics", a);
@@ -174,6 +184,22 @@ static bool metric_unit_known(const char *unit)
 		if (streq(unit, units[i]))
 			return true;
 	return false;
+}
+
+/* A metric's optional Signal dimension: a signal name, lower-case letters and '-'. */
+static int read_signal(json_object *e, size_t i, const char **ret, char *err, size_t errlen)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(e, "signal", &v))
+		return 0;
+	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+	size_t len = strlen(s);
+	if (len == 0 || len > 32 || strspn(s, "abcdefghijklmnopqrstuvwxyz-") != len) {
+		snprintf(err, errlen, "metrics[%zu]: \"signal\" must be 1-32 of a-z and -", i);
+		return -EINVAL;
+	}
+	*ret = s;
+	return 0;
 }
 
 static int read_metric(json_object *e, size_t i, CloudWatchMetric *ret, char *err, size_t errlen)
@@ -207,7 +233,48 @@ static int read_metric(json_object *e, size_t i, CloudWatchMetric *ret, char *er
 		snprintf(err, errlen, "metrics[%zu]: unknown \"unit\"", i);
 		return -EINVAL;
 	}
-	*ret = (CloudWatchMetric){ n, v, json_object_get_string(unit) };
+	*ret = (CloudWatchMetric){ n, v, json_object_get_string(unit), NULL };
+	return read_signal(e, i, &ret->signal, err, errlen);
+}
+
+json_object *aws_wire_publish(const char *subject, const char *message)
+{
+	json_object *o = json_object_new_object();
+	add_string(o, "subject", subject);
+	add_string(o, "message", message);
+	return o;
+}
+
+int aws_wire_read_publish(json_object *p, const char **ret_subject, const char **ret_message,
+                          char *err, size_t errlen)
+{
+	json_object *s, *m;
+	if (!json_object_object_get_ex(p, "subject", &s) ||
+	    !json_object_is_type(s, json_type_string) ||
+	    !json_object_object_get_ex(p, "message", &m) ||
+	    !json_object_is_type(m, json_type_string)) {
+		snprintf(err, errlen, "needs \"subject\" and \"message\", strings");
+		return -EINVAL;
+	}
+	const char *subject = json_object_get_string(s), *message = json_object_get_string(m);
+	size_t slen = (size_t)json_object_get_string_len(s);
+	size_t mlen = (size_t)json_object_get_string_len(m);
+	if (slen == 0 || slen > NOTIFY_SUBJECT_MAX || strlen(subject) != slen) {
+		snprintf(err, errlen, "\"subject\" must be 1-%d characters", NOTIFY_SUBJECT_MAX);
+		return -EINVAL;
+	}
+	for (const char *c = subject; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) {
+			snprintf(err, errlen, "\"subject\" holds a character SNS refuses there");
+			return -EINVAL;
+		}
+	if (mlen == 0 || mlen > NOTIFY_MESSAGE_MAX || strlen(message) != mlen) {
+		snprintf(err, errlen, "\"message\" must be 1-%d bytes without NUL",
+		         NOTIFY_MESSAGE_MAX);
+		return -EINVAL;
+	}
+	*ret_subject = subject;
+	*ret_message = message;
 	return 0;
 }
 

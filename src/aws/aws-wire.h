@@ -21,6 +21,7 @@
 #define AWS_METHOD_STOP      AWS_INTERFACE ".StopInstance"
 #define AWS_METHOD_METRICS   AWS_INTERFACE ".PutMetrics"
 #define AWS_METHOD_RELOAD    AWS_INTERFACE ".Reload"
+#define AWS_METHOD_PUBLISH   AWS_INTERFACE ".Publish"
 /* An operation failed: {"errno": positive errno, "message": sentence[, "path": …]}. */
 #define AWS_ERROR_FAILED     AWS_INTERFACE ".Failed"
 #define AWS_ERROR_PERMISSION AWS_INTERFACE ".PermissionDenied"
@@ -49,6 +50,12 @@ int aws_wire_read_action_result(json_object *p, ActionResult *ret);
 json_object *aws_wire_metrics(const AwsIdentity *id, const CloudWatchMetric *m, size_t n);
 int aws_wire_read_metrics(json_object *p, AwsIdentity *ret_id, CloudWatchMetric *ret_metrics,
                           size_t max, size_t *ret_n, char *err, size_t errlen);
+
+/* A notification: the subject (1-100 printable ASCII characters) and the message (1 to
+ * NOTIFY_MESSAGE_MAX bytes, no NUL). ret_* point into p. */
+json_object *aws_wire_publish(const char *subject, const char *message);
+int aws_wire_read_publish(json_object *p, const char **ret_subject, const char **ret_message,
+                          char *err, size_t errlen);
 
 /* The parameters of AWS_ERROR_FAILED for r < 0 and message; extra (consumed, may be NULL) is
  * merged in. */

@@ -40,10 +40,34 @@ char *cloudwatch_put_body(const char *namespace, const char *instance_id,
 		snprintf(key, sizeof(key), "&MetricData.member.%zu.Dimensions.member.1.Value=", k);
 		if (r >= 0)
 			r = append(&b, &len, key, instance_id);
+		if (!metrics[i].signal)
+			continue;
+		snprintf(key, sizeof(key), "&MetricData.member.%zu.Dimensions.member.2.Name=", k);
+		if (r >= 0)
+			r = append(&b, &len, key, "Signal");
+		snprintf(key, sizeof(key), "&MetricData.member.%zu.Dimensions.member.2.Value=", k);
+		if (r >= 0)
+			r = append(&b, &len, key, metrics[i].signal);
 	}
 	if (r < 0) {
 		free(b);
 		return NULL;
 	}
 	return b;
+}
+
+size_t cloudwatch_check_metrics(const Decision *d, usec_t since_last, usec_t interval,
+                                CloudWatchMetric *ret)
+{
+	double up = (double)MIN(since_last, 2 * interval) / (double)USEC_PER_SEC;
+	size_t n = 0;
+	ret[n++] = (CloudWatchMetric){ "Active", decision_active(d) ? 1 : 0, "None", NULL };
+	ret[n++] = (CloudWatchMetric){ "IdleChecks", d->idle_checks, "Count", NULL };
+	ret[n++] = (CloudWatchMetric){ "UpSeconds", up, "Seconds", NULL };
+	ret[n++] =
+	        (CloudWatchMetric){ "IdleSeconds", decision_active(d) ? 0 : up, "Seconds", NULL };
+	if (decision_active(d) && d->n_reasons > 0)
+		ret[n++] = (CloudWatchMetric){ "DecidingSignal", 1, "None",
+			                       signal_to_string(d->reasons[0].signal) };
+	return n;
 }

@@ -330,6 +330,19 @@ static int get_word(Imds *im, const char *path, char *buf, size_t size, char *er
 	return 0;
 }
 
+/* The Name tag, for people (notifications): any text, its first line, sanitised; "" when
+ * the tags are not in the metadata (404, the default) or anything else goes wrong. */
+static void get_name_tag(Imds *im, char *buf, size_t size)
+{
+	_cleanup_free_ char *v = NULL;
+	char err[256];
+	buf[0] = '\0';
+	if (imds_get(im, "tags/instance/Name", &v, err, sizeof(err)) < 0)
+		return;
+	v[strcspn(v, "\r\n")] = '\0';
+	text_sanitize(buf, size, v);
+}
+
 int imds_identify(Imds *im, AwsIdentity *ret, char *err, size_t errlen)
 {
 	AwsIdentity id = { 0 };
@@ -344,6 +357,8 @@ int imds_identify(Imds *im, AwsIdentity *ret, char *err, size_t errlen)
 			r = 0;
 		}
 	}
+	if (r >= 0)
+		get_name_tag(im, id.name, sizeof(id.name));
 	if (r >= 0)
 		*ret = id;
 	return r;

@@ -59,8 +59,10 @@ typedef struct AwsIdentity {
 	char instance_id[32];
 	char region[32];
 	char life_cycle[32]; /* "spot", "on-demand"; "on-demand" when IMDS does not say */
+	char name[128];      /* the Name tag (instance metadata tags); "" when not known */
 } AwsIdentity;
 
-/* Reads instance id, region and life cycle; stops at the first error (so a hanging IMDS costs
- * one timeout, not three). */
+/* Reads instance id, region, life cycle and the Name tag (when the instance exposes its tags
+ * in metadata; not knowing it is no error); stops at the first error (so a hanging IMDS costs
+ * one timeout, not four). */
 int imds_identify(Imds *im, AwsIdentity *ret, char *err, size_t errlen);

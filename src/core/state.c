@@ -51,7 +51,7 @@ char *state_serialize(const CoreState *s, const Decision *last, const char *boot
 	return text;
 }
 
-static bool get_u64(json_object *o, const char *key, uint64_t *ret)
+bool json_get_u64(json_object *o, const char *key, uint64_t *ret)
 {
 	json_object *v;
 	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
@@ -63,7 +63,7 @@ static bool get_u64(json_object *o, const char *key, uint64_t *ret)
 	return true;
 }
 
-static const char *get_str(json_object *o, const char *key)
+const char *json_get_str(json_object *o, const char *key)
 {
 	json_object *v;
 	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
@@ -74,9 +74,9 @@ static const char *get_str(json_object *o, const char *key)
 static int parse_hold(json_object *j, Hold *h)
 {
 	uint64_t id, uid, until;
-	const char *reason = get_str(j, "reason"), *owner = get_str(j, "owner");
-	if (!json_object_is_type(j, json_type_object) || !get_u64(j, "id", &id) ||
-	    !get_u64(j, "uid", &uid) || !get_u64(j, "until_usec", &until) || !reason ||
+	const char *reason = json_get_str(j, "reason"), *owner = json_get_str(j, "owner");
+	if (!json_object_is_type(j, json_type_object) || !json_get_u64(j, "id", &id) ||
+	    !json_get_u64(j, "uid", &uid) || !json_get_u64(j, "until_usec", &until) || !reason ||
 	    uid > UINT32_MAX)
 		return -EBADMSG;
 	*h = (Hold){ .id = id, .uid = (uid_t)uid, .until = until };
@@ -87,7 +87,7 @@ static int parse_hold(json_object *j, Hold *h)
 
 static void parse_last(json_object *o, Decision *last)
 {
-	const char *verdict = get_str(o, "last_verdict");
+	const char *verdict = json_get_str(o, "last_verdict");
 	json_object *reasons;
 	*last = (Decision){ .verdict = VERDICT_ACTIVE };
 	for (int v = 0; verdict && v < _VERDICT_MAX; v++)
@@ -98,7 +98,7 @@ static void parse_last(json_object *o, Decision *last)
 		return;
 	for (size_t i = 0; i < json_object_array_length(reasons) && i < REASONS_MAX; i++) {
 		json_object *r = json_object_array_get_idx(reasons, i);
-		const char *sig = get_str(r, "signal"), *detail = get_str(r, "detail");
+		const char *sig = json_get_str(r, "signal"), *detail = json_get_str(r, "detail");
 		Signal s;
 		if (!sig || !detail || signal_from_string(sig, &s) < 0)
 			continue;
@@ -108,21 +108,14 @@ static void parse_last(json_object *o, Decision *last)
 	}
 }
 
-int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision *ret_last,
-                char *err, size_t errlen)
+json_object *json_parse_whole(const char *text, char *err, size_t errlen)
 {
-	CoreState s;
-	uint64_t version, idle, next_id;
-	json_object *holds;
-	int r = -EBADMSG;
-
-	core_state_init(&s);
 	/* The whole text must be one object: a valid object followed by anything else (two
 	 * writers, a torn write) is as corrupt as a truncated one. */
 	json_tokener *tok = json_tokener_new();
 	if (!tok) {
 		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return NULL;
 	}
 	/* With its NUL, so that the end of the text also ends a bare number. */
 	size_t len = strlen(text);
@@ -137,17 +130,32 @@ int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision 
 		snprintf(err, errlen, "not JSON: %s",
 		         jerr == json_tokener_continue ? "truncated"
 		                                       : json_tokener_error_desc(jerr));
-		return -EBADMSG;
+		return NULL;
 	}
 	if (text[used + strspn(text + used, " \t\r\n")] != '\0') {
 		json_object_put(o);
 		snprintf(err, errlen, "not JSON: trailing data after the object");
-		return -EBADMSG;
+		return NULL;
 	}
-	const char *bid = get_str(o, "boot_id");
-	if (!json_object_is_type(o, json_type_object) || !get_u64(o, "version", &version) ||
-	    version != STATE_VERSION || !bid || !get_u64(o, "idle_checks", &idle) ||
-	    !get_u64(o, "next_hold_id", &next_id) ||
+	return o;
+}
+
+int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision *ret_last,
+                char *err, size_t errlen)
+{
+	CoreState s;
+	uint64_t version, idle, next_id;
+	json_object *holds;
+	int r = -EBADMSG;
+
+	core_state_init(&s);
+	json_object *o = json_parse_whole(text, err, errlen);
+	if (!o)
+		return -EBADMSG;
+	const char *bid = json_get_str(o, "boot_id");
+	if (!json_object_is_type(o, json_type_object) || !json_get_u64(o, "version", &version) ||
+	    version != STATE_VERSION || !bid || !json_get_u64(o, "idle_checks", &idle) ||
+	    !json_get_u64(o, "next_hold_id", &next_id) ||
 	    !json_object_object_get_ex(o, "holds", &holds) ||
 	    !json_object_is_type(holds, json_type_array) || idle > UINT32_MAX) {
 		snprintf(err, errlen, "missing or invalid fields");
@@ -197,9 +205,14 @@ unsigned state_cap_holds(CoreState *s, usec_t now, usec_t (*max_for)(uid_t uid, 
 
 int state_save(const char *dir, const char *text)
 {
+	return file_save_atomic(dir, "state", text);
+}
+
+int file_save_atomic(const char *dir, const char *name, const char *text)
+{
 	char tmp[4096], path[4096];
-	snprintf(tmp, sizeof(tmp), "%s/.state.tmp", dir);
-	snprintf(path, sizeof(path), "%s/state", dir);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	/* A fresh file every time: whatever else was left at this name (a FIFO would block the
 	 * open) is not written through. */
 	(void)unlink(tmp);

@@ -3,6 +3,8 @@
  * boot id and a file from another boot is ignored. */
 #pragma once
 
+#include <json-c/json.h>
+
 #include "core.h"
 
 /* Serialises state and the last decision (may be NULL). Returns a malloc'd string. */
@@ -14,6 +16,13 @@ char *state_serialize(const CoreState *s, const Decision *last, const char *boot
 int state_parse(const char *text, const char *boot_id, CoreState *ret, Decision *ret_last,
                 char *err, size_t errlen);
 
+/* Parses text that must be exactly one JSON value (nothing after it): NULL with the reason in
+ * err when it is not. */
+json_object *json_parse_whole(const char *text, char *err, size_t errlen);
+/* Member key of o: a string (NULL otherwise); an integer >= 0 (false otherwise). */
+const char *json_get_str(json_object *o, const char *key);
+bool json_get_u64(json_object *o, const char *key, uint64_t *ret);
+
 /* A state file is not trusted further than a new hold: each hold ends at the latest at now +
  * max_for(its uid). Returns how many were cut. */
 unsigned state_cap_holds(CoreState *s, usec_t now, usec_t (*max_for)(uid_t uid, void *userdata),
@@ -21,6 +30,8 @@ unsigned state_cap_holds(CoreState *s, usec_t now, usec_t (*max_for)(uid_t uid, 
 
 /* Atomic save: write a temporary file in dir, fsync, rename over dir/state. */
 int state_save(const char *dir, const char *text);
+/* The same for any file dir/name (through dir/.name.tmp). */
+int file_save_atomic(const char *dir, const char *name, const char *text);
 /* Reads dir/state into a malloc'd string, never blocking (only a regular file, up to 256 KiB).
  * -ENOENT when there is none; on any failure a reason in err. */
 int state_load_text(const char *dir, char **ret, char *err, size_t errlen);

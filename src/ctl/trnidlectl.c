@@ -4,11 +4,13 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
 #include "build-config.h"
 #include "macro.h"
+#include "timespan.h"
 #include "varlink-client.h"
 
 #define EXIT_DAEMON_ERROR 1
@@ -27,6 +29,9 @@ static void help(void)
 	       "  hold DURATION [--reason TEXT]\n"
 	       "                            keep the machine up for DURATION (e.g. 2h, 90min)\n"
 	       "  release [ID]              end hold ID, or all of your holds\n"
+	       "  history [--since WHEN]    the verdicts of the last 7 days as a timeline; WHEN\n"
+	       "                            is a time span back from now (2d, 6h) or a local\n"
+	       "                            date (2026-12-01, \"2026-12-01 14:30\")\n"
 	       "  reload                    re-read the configuration (root)\n\n"
 	       "Options:\n"
 	       "  --json                    print the daemon's JSON answer\n"
@@ -158,6 +163,27 @@ static int call(const char *socket_path, const char *method, json_object *params
 	return 0;
 }
 
+/* --since: a span back from now ("2d"), or a local date with an optional time. Returns seconds
+ * since 1970, or -1. */
+static long long parse_since(const char *s)
+{
+	static const char *const formats[] = { "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+		                               "%Y-%m-%dT%H:%M", "%Y-%m-%d" };
+	usec_t span;
+	time_t now = time(NULL);
+	if (timespan_parse(s, &span) == 0)
+		return span / USEC_PER_SEC > (usec_t)now ? 0 : now - (time_t)(span / USEC_PER_SEC);
+	for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
+		struct tm tm = { .tm_isdst = -1 };
+		const char *end = strptime(s, formats[i], &tm);
+		if (end && *end == '\0') {
+			time_t t = mktime(&tm);
+			return t < 0 ? -1 : (long long)t;
+		}
+	}
+	return -1;
+}
+
 static int usage_error(const char *msg)
 {
 	fprintf(stderr, "trnidlectl: %s\nTry 'trnidlectl --help'.\n", msg);
@@ -169,10 +195,12 @@ int main(int argc, char **argv)
 	static const struct option options[] = { { "json", no_argument, NULL, 'j' },
 		                                 { "socket", required_argument, NULL, 's' },
 		                                 { "reason", required_argument, NULL, 'r' },
+		                                 { "since", required_argument, NULL, 'S' },
 		                                 { "help", no_argument, NULL, 'h' },
 		                                 { "version", no_argument, NULL, 'V' },
 		                                 {} };
-	const char *socket_path = TRNIDLED_RUNTIME_DIR "/io.trnidle.sock", *reason = NULL;
+	const char *socket_path = TRNIDLED_RUNTIME_DIR "/io.trnidle.sock", *reason = NULL,
+	           *since = NULL;
 	bool json = false;
 	int c;
 
@@ -186,6 +214,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			reason = optarg;
+			break;
+		case 'S':
+			since = optarg;
 			break;
 		case 'h':
 			help();
@@ -208,13 +239,27 @@ int main(int argc, char **argv)
 		json_object_put(p);
 		return usage_error("--reason goes with hold");
 	}
+	if (since && !streq(verb, "history")) {
+		json_object_put(p);
+		return usage_error("--since goes with history");
+	}
 	if (streq(verb, "status") && nargs == 0)
 		method = "io.trnidle.Status";
 	else if (streq(verb, "check-now") && nargs == 0)
 		method = "io.trnidle.CheckNow";
 	else if (streq(verb, "reload") && nargs == 0)
 		method = "io.trnidle.Reload";
-	else if (streq(verb, "hold") && nargs == 1) {
+	else if (streq(verb, "history") && nargs == 0) {
+		method = "io.trnidle.History";
+		long long t = since ? parse_since(since) : 0;
+		if (t < 0) {
+			json_object_put(p);
+			return usage_error("--since takes a time span (2d, 6h) or a date "
+			                   "(2026-12-01, \"2026-12-01 14:30\")");
+		}
+		if (since)
+			json_object_object_add(p, "since", json_object_new_int64(t));
+	} else if (streq(verb, "hold") && nargs == 1) {
 		method = "io.trnidle.Hold";
 		json_object_object_add(p, "duration", json_object_new_string(argv[optind]));
 		if (reason)
@@ -235,7 +280,7 @@ int main(int argc, char **argv)
 	} else {
 		json_object_put(p);
 		if (!streq(verb, "status") && !streq(verb, "check-now") && !streq(verb, "reload") &&
-		    !streq(verb, "hold") && !streq(verb, "release"))
+		    !streq(verb, "hold") && !streq(verb, "release") && !streq(verb, "history"))
 			return usage_error("unknown command");
 		return usage_error("wrong number of arguments");
 	}

@@ -39,7 +39,8 @@ struct AwsRuntime {
 	usec_t stop_deadline, backoff;
 	char why[512];
 
-	LogRateLimit cloudwatch;
+	LogRateLimit cloudwatch, sns;
+	usec_t last_check_at; /* CLOCK_BOOTTIME of the previous check, for UpSeconds */
 };
 
 const char *aws_resolve_auto(bool spot)
@@ -306,12 +307,13 @@ static int cloudwatch_put(AwsRuntime *a, const Decision *d, char *err, size_t er
 		snprintf(err, errlen, "not on EC2 (no instance id for the InstanceId dimension)");
 		return -ENXIO;
 	}
-	CloudWatchMetric metrics[] = {
-		{ "Active", decision_active(d) ? 1 : 0, "None" },
-		{ "IdleChecks", d->idle_checks, "Count" },
-	};
-	return a->client->ops->put_metrics(a->client, &a->id, metrics, ELEMENTSOF(metrics), err,
-	                                   errlen);
+	/* The first check after a start stands for one interval. */
+	usec_t now = now_boottime(), interval = a->config->interval;
+	usec_t since_last = a->last_check_at > 0 ? now - a->last_check_at : interval;
+	a->last_check_at = now;
+	CloudWatchMetric metrics[CLOUDWATCH_CHECK_METRICS_MAX];
+	size_t n = cloudwatch_check_metrics(d, since_last, interval, metrics);
+	return a->client->ops->put_metrics(a->client, &a->id, metrics, n, err, errlen);
 }
 
 void aws_runtime_after_check(AwsRuntime *a, const Decision *d)
@@ -323,6 +325,26 @@ void aws_runtime_after_check(AwsRuntime *a, const Decision *d)
 			                         "CloudWatch PutMetricData", err);
 		else
 			log_success_rate_limited(&a->cloudwatch, "CloudWatch PutMetricData");
+	}
+}
+
+/* ---- notifications ---------------------------------------------------------------------- */
+
+void aws_runtime_notify(AwsRuntime *a, NotifyFacts *f)
+{
+	char subject[NOTIFY_SUBJECT_MAX + 1], message[NOTIFY_MESSAGE_MAX], err[768];
+	if (!a || !a->config->notify_topic_arn)
+		return;
+	f->instance_id = a->present ? a->id.instance_id : "";
+	f->region = a->present ? a->id.region : "";
+	f->instance_name = a->present ? a->id.name : "";
+	notify_compose(f, subject, sizeof(subject), message, sizeof(message));
+	int r = a->client->ops->publish(a->client, subject, message, err, sizeof(err));
+	if (r < 0)
+		log_failure_rate_limited(&a->sns, now_boottime(), "SNS Publish", err);
+	else {
+		log_success_rate_limited(&a->sns, "SNS Publish");
+		log_info("notified %s: %s", a->config->notify_topic_arn, subject);
 	}
 }
 

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "core.h"
 #include "imds.h"
+#include "notify.h"
 #include "sample.h"
 
 typedef struct AwsRuntime AwsRuntime;
@@ -53,6 +54,11 @@ void aws_runtime_stop_cancel(AwsRuntime *a);
 /* After each scheduled check: the textfile and CloudWatch. Failures are logged, rate-limited,
  * and never disturb the checks. */
 void aws_runtime_after_check(AwsRuntime *a, const Decision *d);
+
+/* Publishes event f to [AWS] NotifyTopicArn= (nothing when none is set); the instance's id
+ * and region are filled in here. Bounded like a PutMetricData; a failure is logged (at most
+ * once every 10 minutes) and changes nothing else. */
+void aws_runtime_notify(AwsRuntime *a, NotifyFacts *f);
 
 /* Whether this machine's firmware says it is an EC2 instance (DMI vendor "Amazon EC2", or a Xen
  * hypervisor uuid starting with "ec2"), read under sys_root ("/sys"). With the default

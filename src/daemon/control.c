@@ -9,6 +9,7 @@
 
 #include "build-config.h"
 #include "check-log.h"
+#include "history.h"
 #include "log.h"
 #include "manager.h"
 #include "timespan.h"
@@ -85,6 +86,8 @@ static const char interface_description[] =
         "\n"
         "type Reason (signal: string, detail: string)\n"
         "type Hold (id: int, uid: int, owner: string, remaining_sec: int, reason: string)\n"
+        "type HistoryEntry (at_usec: int, time: string, verdict: string, signal: string,\n"
+        "                   detail: string)\n"
         "\n"
         "# The last scheduled check, the armed action and the holds.\n"
         "method Status() -> (text: string, last_check: ?object, action: string,\n"
@@ -97,6 +100,9 @@ static const char interface_description[] =
         "method Hold(duration: string, reason: ?string) -> (text: string, hold: Hold)\n"
         "# Ends hold id, or all of the caller's holds.\n"
         "method Release(id: ?int) -> (text: string, released: []int)\n"
+        "# The verdict changes of the last 7 days from since (seconds since 1970-01-01 UTC;\n"
+        "# default and earliest: 7 days ago), the one in force then first, and the timeline.\n"
+        "method History(since: ?int) -> (text: string, since: int, entries: []HistoryEntry)\n"
         "# Re-reads the configuration (root only).\n"
         "method Reload() -> (text: string)\n"
         "\n"
@@ -592,6 +598,30 @@ static void method_release(Manager *m, VarlinkCall *call)
 	varlink_reply(call, p);
 }
 
+static void method_history(Manager *m, VarlinkCall *call)
+{
+	json_object *js = NULL;
+	usec_t now = now_realtime(), since = now > HISTORY_KEEP_USEC ? now - HISTORY_KEEP_USEC : 0;
+	if (json_object_object_get_ex(call->parameters, "since", &js) && js) {
+		if (!json_object_is_type(js, json_type_int) || json_object_get_int64(js) < 0 ||
+		    (uint64_t)json_object_get_int64(js) > now / USEC_PER_SEC)
+			return varlink_error_invalid_parameter(call, "since");
+		since = MAX(since, (uint64_t)json_object_get_int64(js) * USEC_PER_SEC);
+	}
+	_cleanup_free_ char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	if (!f)
+		return reply_error(call, "org.varlink.service.InvalidParameter", "out of memory");
+	history_render(f, m->history, since, now);
+	fclose(f);
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "text", json_object_new_string(strempty(text)));
+	json_object_object_add(p, "since", json_object_new_int64((int64_t)(since / USEC_PER_SEC)));
+	json_object_object_add(p, "entries", history_to_json(m->history, since));
+	varlink_reply(call, p);
+}
+
 static void method_reload(Manager *m, VarlinkCall *call)
 {
 	char **errors = NULL;
@@ -654,6 +684,7 @@ static const struct {
 	{ "io.trnidle.CheckNow", method_check_now },
 	{ "io.trnidle.Hold", method_hold },
 	{ "io.trnidle.Release", method_release },
+	{ "io.trnidle.History", method_history },
 	{ "io.trnidle.Reload", method_reload },
 	{ "org.varlink.service.GetInfo", method_get_info },
 	{ "org.varlink.service.GetInterfaceDescription", method_get_interface_description },

@@ -261,6 +261,7 @@ static void cancel_pending(Manager *m, PendingPhase was, const Decision *d)
 	         "\r\n*** trnidled: the %s is cancelled, the machine is in use (%s). ***\r\n",
 	         action_phrase(m, true), why);
 	(void)wall_terminals(m->opt.dev_root, msg);
+	manager_notify(m, NOTIFY_CANCELLED, d);
 }
 
 static void start_warning(Manager *m, const Decision *d)
@@ -284,6 +285,7 @@ static void start_warning(Manager *m, const Decision *d)
 	m->warn_until = now_boottime() + m->config.warn;
 	sd_event_source_set_time(m->warn_timer, m->warn_until);
 	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_ONESHOT);
+	manager_notify(m, NOTIFY_WARNING, d);
 }
 
 static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *d);
@@ -376,6 +378,8 @@ static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *
 			decision_summary(d, m->action_why, sizeof(m->action_why));
 		sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
 		m->warn_until = 0;
+		if (d)
+			manager_notify(m, NOTIFY_STOPPING, d);
 		start_action(m);
 		break;
 	case PENDING_STEP_CANCEL:
@@ -415,6 +419,7 @@ static void do_check(Manager *m)
 	sampler_sample(&m->sampler, &m->config, now, true, &sample);
 	sample_add_spot(m, &sample);
 	add_state_error(m, &sample);
+	manager_note_sessions(m, &sample);
 	if (sample.inhibitor.say_absent)
 		log_info("inhibitor: %s; the signal is off until logind answers",
 		         sample.inhibitor.absent);
@@ -424,6 +429,7 @@ static void do_check(Manager *m)
 	m->have_last = true;
 	m->last_at = now;
 	m->checks++;
+	manager_history_record(m, &d);
 	log_check("check", &d);
 	notify_status(m, &d);
 	(void)pending_feed(m, PENDING_EVENT_DECISION, &d);
@@ -666,6 +672,8 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 	if (boot_id_read("/proc", m->boot_id, sizeof(m->boot_id)) < 0)
 		strscpy(m->boot_id, sizeof(m->boot_id), "unknown");
 	load_state(m);
+	if ((r = manager_history_start(m)) < 0)
+		goto fail;
 
 	ProbeEnv env = { .proc_root = "/proc", .dev_root = opt->dev_root };
 	sampler_init(&m->sampler, &env);
@@ -708,6 +716,7 @@ Manager *manager_free(Manager *m)
 		close(m->lock_fd);
 	config_free(&m->config);
 	sampler_done(&m->sampler);
+	free(m->history);
 	free(m);
 	return NULL;
 }
@@ -725,5 +734,6 @@ int manager_run(Manager *m)
 	                 m->opt.dry_run ? "[dry-run] " : "", interval);
 	int r = sd_event_loop(m->event);
 	manager_save_state(m);
+	manager_history_stop(m, "trnidled stopped");
 	return r;
 }

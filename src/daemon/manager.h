@@ -8,6 +8,8 @@
 #include "aws-runtime.h"
 #include "config.h"
 #include "core.h"
+#include "log.h"
+#include "notify.h"
 #include "pending.h"
 #include "pre-action.h"
 #include "probe.h"
@@ -49,6 +51,12 @@ typedef struct Manager {
 	 * removed, and it is not overwritten meanwhile. */
 	char state_unreadable[160];
 
+	char last_user[96];      /* the session user seen most recently, for notifications */
+	uint64_t last_user_at;   /* CLOCK_REALTIME µs of that check; 0: nobody seen yet */
+	struct History *history; /* the verdict history (history.h) */
+	bool history_readonly;   /* its file could not be read nor moved aside */
+	bool history_save_failed;
+
 	AwsRuntime *aws;       /* EC2: identity, spot notices, stop-instance, metrics */
 	PreAction *pre_action; /* the PreActionCommand= while it runs */
 	PendingPhase pending;  /* where the idle action stands (pending.h) */
@@ -81,6 +89,17 @@ const char *manager_pending_phrase(const Manager *m);
 
 /* Saves the state; a failure is a warning, never fatal. */
 void manager_save_state(Manager *m);
+
+/* The verdict history (manager-history.c): loaded at start, recorded after each scheduled
+ * check (saved when the verdict changed), "off" when the daemon stops. */
+int manager_history_start(Manager *m);
+void manager_history_record(Manager *m, const Decision *d);
+void manager_history_stop(Manager *m, const char *why);
+
+/* Notifications (manager-notify.c): the last session user seen in a scheduled check's sample,
+ * and an event published to [AWS] NotifyTopicArn= (never for Action=none). */
+void manager_note_sessions(Manager *m, const Sample *s);
+void manager_notify(Manager *m, NotifyEvent event, const Decision *d);
 
 /* The Varlink method handler (control.c). */
 void control_dispatch(VarlinkCall *call, void *userdata);

@@ -102,6 +102,8 @@ static const KeyDef keys[] = {
 	{ "AWS", "ImdsEndpoint", VT_STRING, OFF(imds_endpoint), NOLIMIT, IMDS_DEFAULT_ENDPOINT },
 	{ "AWS", "Ec2Endpoint", VT_STRING, OFF(ec2_endpoint), NOLIMIT, "" },
 	{ "AWS", "MonitoringEndpoint", VT_STRING, OFF(monitoring_endpoint), NOLIMIT, "" },
+	{ "AWS", "NotifyTopicArn", VT_STRING, OFF(notify_topic_arn), NOLIMIT, "" },
+	{ "AWS", "SnsEndpoint", VT_STRING, OFF(sns_endpoint), NOLIMIT, "" },
 	{ "Metrics", "CloudWatch", VT_BOOL, OFF(cloudwatch), NOLIMIT, "no" },
 	{ "Metrics", "Namespace", VT_STRING, OFF(metrics_namespace), NOLIMIT, "Trnidled" },
 	{ "Metrics", "TextfilePath", VT_STRING, OFF(textfile_path), NOLIMIT, "" },
@@ -110,6 +112,7 @@ static const KeyDef keys[] = {
 typedef enum StringRule {
 	STRING_NONEMPTY = 1 << 0,
 	STRING_ABSPATH = 1 << 1, /* when not empty */
+	STRING_SNS_ARN = 1 << 2, /* when not empty: arn:aws:sns:REGION:ACCOUNT:NAME */
 } StringRule;
 
 /* What a VT_STRING value must be. Only VT_STRING, VT_WORDS and VT_ARGV keys may be empty at
@@ -125,6 +128,7 @@ static const struct {
 	{ OFF(imds_endpoint), STRING_NONEMPTY },
 	{ OFF(metrics_namespace), STRING_NONEMPTY },
 	{ OFF(textfile_path), STRING_ABSPATH },
+	{ OFF(notify_topic_arn), STRING_SNS_ARN },
 };
 
 static StringRule string_rule(const KeyDef *k)
@@ -256,6 +260,13 @@ static int assign(Config *c, const KeyDef *k, const char *v, char *why, size_t w
 		char *s = NULL;
 		if ((string_rule(k) & STRING_ABSPATH) && *v && *v != '/') {
 			snprintf(why, whylen, "must be an absolute path");
+			return -EINVAL;
+		}
+		char region[32];
+		if ((string_rule(k) & STRING_SNS_ARN) && *v &&
+		    sns_topic_region(v, region, sizeof(region)) < 0) {
+			snprintf(why, whylen,
+			         "not the ARN of an SNS topic (arn:aws:sns:REGION:ACCOUNT:NAME)");
 			return -EINVAL;
 		}
 		if (*v && !(s = strdup(v)))
@@ -596,4 +607,18 @@ void config_dump(const Config *c, FILE *f)
 		value_print(c, &keys[i], f);
 		fputc('\n', f);
 	}
+}
+
+int sns_topic_region(const char *arn, char *region, size_t size)
+{
+	char partition[32], service[8], reg[32], account[16], name[300];
+	int end = 0;
+	if (!arn || strlen(arn) > 300 ||
+	    sscanf(arn, "arn:%31[a-z-]:%7[a-z]:%31[a-z0-9-]:%15[0-9]:%299[A-Za-z0-9_.-]%n",
+	           partition, service, reg, account, name, &end) != 5 ||
+	    arn[end] != '\0' || !startswith(partition, "aws") || !streq(service, "sns") ||
+	    strlen(account) != 12 || strlen(reg) >= size)
+		return -EINVAL;
+	strscpy(region, size, reg);
+	return 0;
 }

@@ -70,6 +70,8 @@ typedef struct Config {
 	char *imds_endpoint;
 	char *ec2_endpoint;        /* NULL: https://ec2.REGION.amazonaws.com/ */
 	char *monitoring_endpoint; /* NULL: https://monitoring.REGION.amazonaws.com/ */
+	char *notify_topic_arn;    /* NULL: no notifications */
+	char *sns_endpoint;        /* NULL: https://sns.REGION.amazonaws.com/ (the topic's) */
 
 	/* [Metrics] */
 	bool cloudwatch;
@@ -105,3 +107,7 @@ int config_load(const char *main_path, const char *dropin_dir, Config *ret, Conf
 
 /* Prints the effective configuration in the file's own syntax. */
 void config_dump(const Config *c, FILE *f);
+
+/* The region of an SNS topic ARN (NotifyTopicArn=), arn:PARTITION:sns:REGION:ACCOUNT:NAME.
+ * -EINVAL when it is not one. */
+int sns_topic_region(const char *arn, char *region, size_t size);

@@ -39,6 +39,7 @@ class ImdsState:
         self.instance_id = "i-0123456789abcdef0"
         self.region = "us-east-2"
         self.life_cycle = "spot"  # None: the path is absent
+        self.name_tag = "trn-team-1"  # None: tags not in the metadata (404, EC2's default)
         self.role = "trnidled-role"  # None: no role attached
         self.disabled = False  # HttpEndpoint=disabled: 403 everywhere
         self.hang = 0.0  # seconds every request sleeps before answering
@@ -117,6 +118,8 @@ class ImdsHandler(BaseHTTPRequestHandler):
             return st.region
         if item == "instance-life-cycle":
             return st.life_cycle
+        if item == "tags/instance/Name":
+            return st.name_tag
         if item == "spot/instance-action":
             if st.spot_action and now >= st.started + st.spot_delay:
                 return json.dumps(st.spot_action)
@@ -183,6 +186,9 @@ class AwsState:
         self.ec2_deny = False
         self.wrong_secret = False  # verify against another secret: every signature fails
         self.requests = []  # dicts: service, params, key, valid, why, status
+        self.sns_script = []  # per Publish: "500", "deny", "slow"; then normal answers
+        self.sns_delay = 0.0  # seconds every Publish answer waits ("slow" waits 10 s)
+        self.topic_arn = "arn:aws:sns:us-east-2:123456789012:trnidled-team"
 
     def ec2_requests(self):
         with self.lock:
@@ -191,6 +197,14 @@ class AwsState:
     def cw_requests(self):
         with self.lock:
             return [r for r in self.requests if r["service"] == "monitoring"]
+
+    def sns_requests(self):
+        with self.lock:
+            return [r for r in self.requests if r["service"] == "sns"]
+
+    def published(self):
+        """The Publish requests SNS accepted (valid signature, status 200)."""
+        return [r for r in self.sns_requests() if r["valid"] and r["status"] == 200]
 
 
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
@@ -284,6 +298,8 @@ class AwsHandler(BaseHTTPRequestHandler):
         if why:
             code = "SignatureDoesNotMatch" if why == "SignatureDoesNotMatch" else "AuthFailure"
             return 403 if service == "monitoring" else 401, err(code, why)
+        if service == "sns":
+            return self.answer_sns(params)
         if service == "monitoring":
             if params.get("Action") != "PutMetricData" or params.get("Version") != "2010-08-01":
                 return 400, err("InvalidAction", "unknown action")
@@ -314,6 +330,32 @@ class AwsHandler(BaseHTTPRequestHandler):
                      "<currentState><code>64</code><name>stopping</name></currentState>"
                      "<previousState><code>16</code><name>running</name></previousState>"
                      "</item></instancesSet></StopInstancesResponse>")
+
+
+    def answer_sns(self, params):
+        """SNS Publish (Query API 2010-03-31): the topic must be ours, the subject at most 100
+        printable ASCII characters, the message not empty."""
+        st = self.server.state
+        with st.lock:
+            step = st.sns_script.pop(0) if st.sns_script else None
+        time.sleep(10 if step == "slow" else st.sns_delay)
+        if params.get("Action") != "Publish" or params.get("Version") != "2010-03-31":
+            return 400, cw_error("InvalidAction", "unknown action")
+        if step == "500":
+            return 500, cw_error("InternalError", "An internal error has occurred")
+        if step == "deny":
+            return 403, cw_error("AuthorizationError", "not authorized to publish")
+        if params.get("TopicArn") != st.topic_arn:
+            return 404, cw_error("NotFound", "Topic does not exist")
+        subject = params.get("Subject", "")
+        if not 0 < len(subject) <= 100 or not all(32 <= ord(c) < 127 for c in subject):
+            return 400, cw_error("InvalidParameter", "Invalid parameter: Subject")
+        if not params.get("Message"):
+            return 400, cw_error("InvalidParameter", "Empty message")
+        return 200, ('<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
+                     f"<PublishResult><MessageId>{secrets.token_hex(16)}</MessageId>"
+                     "</PublishResult><ResponseMetadata><RequestId>"
+                     f"{secrets.token_hex(8)}</RequestId></ResponseMetadata></PublishResponse>")
 
 
 class QuietServer(ThreadingHTTPServer):

@@ -336,7 +336,196 @@ class PreActionTest(AwsTestCase):
         d.wait_for(r"action poweroff \(dry-run\)")
 
 
+def metric_members(params):
+    """{MetricName: (value, unit, {dimension name: value})} of one PutMetricData form."""
+    out = {}
+    i = 1
+    while f"MetricData.member.{i}.MetricName" in params:
+        m = f"MetricData.member.{i}."
+        dims, k = {}, 1
+        while f"{m}Dimensions.member.{k}.Name" in params:
+            dims[params[f"{m}Dimensions.member.{k}.Name"]] = \
+                params[f"{m}Dimensions.member.{k}.Value"]
+            k += 1
+        out[params[m + "MetricName"]] = (float(params[m + "Value"]), params[m + "Unit"], dims)
+        i += 1
+    return out
+
+
+def kill_tree(p):
+    """nsenter forks into the namespace: its descendants (script, the shell, sleep) go too."""
+    def descendants(pid):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            return []
+        return children + [g for c in children for g in descendants(c)]
+    for pid in [p.pid] + descendants(p.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    p.wait()
+
+
+def notify_extra(stub, warn="3s", more=""):
+    return (f"[Action]\nWarnSec={warn}\n[AWS]\nNotifyTopicArn={stub.aws.topic_arn}\n"
+            f"SnsEndpoint={stub.aws_url}\n{more}")
+
+
+STOPPED = (r"action stop-instance \(dry-run\): dry-run: EC2 confirms StopInstances on "
+           r"i-0123456789abcdef0 would succeed")
+
+
+class NotifyTest(AwsTestCase):
+    """SNS Publish to [AWS] NotifyTopicArn=: the warning, a cancel and the stop, each once,
+    signed; SNS failing or slow changes no verdict and delays no action beyond its budget."""
+
+    def wait_published(self, n, timeout=15):
+        deadline = time.time() + timeout
+        while len(self.stub.aws.published()) < n and time.time() < deadline:
+            time.sleep(0.1)
+        got = self.stub.aws.published()
+        self.assertGreaterEqual(len(got), n, self.daemon.text())
+        return got
+
+    def test_warning_and_stop_are_published_once_each(self):
+        d = self.start(extra=notify_extra(self.stub))
+        d.wait_for(r"action stop-instance in 3s unless the machine becomes busy")
+        d.wait_for(STOPPED)
+        self.wait_published(2)
+        time.sleep(2)  # the checks during and after the warning publish nothing more
+        self.assertEqual(d.stop(), 0)
+        got = self.stub.aws.published()
+        subjects = [r["params"]["Subject"] for r in got]
+        # Once per warning (after the dry-run stop, the streak starts anew: another round).
+        warnings = len(re.findall(r"action stop-instance in 3s unless", d.text()))
+        self.assertEqual(len([s for s in subjects if "will be stopped" in s]), warnings,
+                         subjects)
+        warning = next(r["params"] for r in got if "will be stopped" in r["params"]["Subject"])
+        self.assertEqual(warning["TopicArn"], self.stub.aws.topic_arn)
+        self.assertEqual(warning["Subject"], "[dry-run] trnidled: i-0123456789abcdef0 will be "
+                         "stopped (EC2 StopInstances) in 3s")
+        msg = warning["Message"]
+        self.assertRegex(msg, r"^Instance i-0123456789abcdef0 \"trn-team-1\" \(host [^,]+, "
+                              r"us-east-2\) looks idle")
+        self.assertIn("us-east-2", msg)
+        self.assertRegex(msg, r"will be stopped \(EC2 StopInstances\) in 3s, at "
+                              r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+        self.assertIn("Why: idle: nothing active; idle 2/2", msg)
+        self.assertIn("Last user seen on it: nobody since trnidled started.", msg)
+        self.assertIn('trnidlectl hold 2h --reason "..."', msg)
+        stopping = [r["params"] for r in got if "now" in r["params"]["Subject"]]
+        self.assertEqual(len(stopping), len(re.findall(STOPPED, d.text())), subjects)
+        self.assertRegex(stopping[0]["Message"], r"^Instance i-0123456789abcdef0 \"trn-team-1\" \(host .*\) "
+                         r"was idle: it will be stopped \(EC2 StopInstances\) now")
+        for r in self.stub.aws.sns_requests():
+            self.assertTrue(r["valid"], r["why"])
+        self.assertNotIn("SNS Publish failed", d.text())
+
+    def test_warning_names_the_last_user(self):
+        d = self.start(extra=notify_extra(self.stub, warn="1h"))
+        d.wait_for(r"check: ")  # the daemon runs (unshare forked it)
+        with open(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children") as f:
+            daemon_pid = int(f.read().split()[0])
+        # A terminal inside the daemon's PID namespace: script(1) with a fresh pty.
+        term = subprocess.Popen(["nsenter", "--target", str(daemon_pid), "--pid", "--mount",
+                                 "--", "script", "-q", "-c", "sleep 600", "/dev/null"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=dict(os.environ, TERM="xterm"))
+        try:
+            d.wait_for(r"check: active \(idle 0/2\): terminal pts/\d+ of root")
+        finally:
+            kill_tree(term)
+        d.wait_for(r"action stop-instance in 1h unless")
+        msg = self.wait_published(1)[0]["params"]["Message"]
+        self.assertRegex(msg, r"Last user seen on it: root on pts/\d+ \(other\), at "
+                              r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\.")
+
+    def test_cancel_is_published(self):
+        d = self.start(extra=notify_extra(self.stub, warn="1h"))
+        d.wait_for(r"action stop-instance in 1h unless the machine becomes busy")
+        self.wait_published(1)
+        d.ctl("hold", "1h", "--reason", "still training")
+        d.wait_for(r"action stop-instance cancelled during the warning")
+        got = self.wait_published(2)
+        cancel = got[-1]["params"]
+        self.assertEqual(cancel["Subject"], "[dry-run] trnidled: i-0123456789abcdef0: stop "
+                         "(EC2 StopInstances) cancelled, in use again")
+        self.assertIn("The stop (EC2 StopInstances) of instance i-0123456789abcdef0 "
+                      "\"trn-team-1\" (host ",
+                      cancel["Message"])
+        self.assertIn("is cancelled: the machine is in use again", cancel["Message"])
+        self.assertIn("held: hold #1 by", cancel["Message"])
+
+    def test_no_topic_no_call(self):
+        d = self.start(extra="[Action]\nWarnSec=1s\n")
+        d.wait_for(STOPPED)
+        self.assertEqual(self.stub.aws.sns_requests(), [])
+
+    def test_sns_error_is_retried(self):
+        self.stub.aws.sns_script = ["500"]
+        d = self.start(extra=notify_extra(self.stub, warn="1h"))
+        d.wait_for(r"action stop-instance in 1h")
+        self.wait_published(1)
+        self.assertEqual([r["status"] for r in self.stub.aws.sns_requests()], [500, 200])
+        self.assertNotIn("SNS Publish failed", d.text())
+
+    def test_sns_failing_changes_nothing(self):
+        self.stub.aws.sns_script = ["deny"] * 10
+        d = self.start(extra=notify_extra(self.stub, warn="2s"))
+        d.wait_for(STOPPED)
+        d.wait_for(r"SNS Publish failed: .* HTTP 403 AuthorizationError")
+        self.assertEqual(len(re.findall(r"SNS Publish failed", d.text())), 1, d.text())
+        self.assertNotIn("action stop-instance failed", d.text())
+
+    def test_slow_sns_delays_nothing_beyond_its_budget(self):
+        self.stub.aws.sns_delay = 20
+        d = self.start(extra=notify_extra(self.stub, warn="2s"))
+        d.wait_for(r"action stop-instance in 2s unless")
+        start = time.time()
+        d.wait_for(STOPPED, timeout=30)
+        # The warning's 2 s, the stop's own Publish (3 s at most) and a margin; 20 s if the
+        # daemon waited for SNS.
+        self.assertLess(time.time() - start, 2 + 3 + 4, d.text())
+        d.wait_for(r"SNS Publish failed: .*timed out")
+        self.assertTrue(all(g <= 1 + 3.5 + 1 for g in d.check_gaps(2)), d.check_gaps(2))
+
+
 class MetricsTest(AwsTestCase):
+    def wait_cw_requests(self, n):
+        deadline = time.time() + 10
+        while len(self.stub.aws.cw_requests()) < n and time.time() < deadline:
+            time.sleep(0.2)
+        reqs = self.stub.aws.cw_requests()
+        self.assertGreaterEqual(len(reqs), n)
+        for r in reqs:
+            self.assertTrue(r["valid"], r["why"])
+        return reqs
+
+    def test_dashboard_figures_while_idle(self):
+        d = self.start(idle_checks=1000, extra="[Metrics]\nCloudWatch=yes\n")
+        d.wait_for(r"check: idle", count=3)
+        m = metric_members(self.wait_cw_requests(3)[-1]["params"])
+        self.assertEqual(set(m), {"Active", "IdleChecks", "UpSeconds", "IdleSeconds"})
+        up, unit, dims = m["UpSeconds"]
+        self.assertEqual(unit, "Seconds")
+        self.assertEqual(dims, {"InstanceId": "i-0123456789abcdef0"})
+        self.assertTrue(0.5 <= up <= 2.0, up)  # about IntervalSec=1s, at most twice it
+        self.assertEqual(m["IdleSeconds"][:2], (up, "Seconds"))
+
+    def test_dashboard_figures_while_active_name_the_signal(self):
+        d = self.start(idle_checks=1000,
+                       extra="[Metrics]\nCloudWatch=yes\n[Thresholds]\nMemoryPercent=1\n")
+        d.wait_for(r"check: active \(idle 0/1000\): memory", count=3)
+        m = metric_members(self.wait_cw_requests(3)[-1]["params"])
+        self.assertEqual(m["Active"][0], 1)
+        self.assertEqual(m["IdleSeconds"][0], 0)
+        self.assertGreater(m["UpSeconds"][0], 0)
+        self.assertEqual(m["DecidingSignal"], (1.0, "None", {"InstanceId": "i-0123456789abcdef0",
+                                                             "Signal": "memory"}))
+
     def test_cloudwatch_receives_signed_metrics(self):
         d = self.start(idle_checks=1000, extra="[Metrics]\nCloudWatch=yes\nNamespace=TrnTest\n")
         d.wait_for(r"check: idle", count=3)
@@ -483,6 +672,21 @@ class RemoteAgentTest(AwsTestCase):
         self.assertTrue(reqs[-1]["valid"], reqs[-1]["why"])
         self.assertEqual(reqs[-1]["params"]["Namespace"], "TrnAgent")
         self.assertNotIn("PutMetricData failed", d.text())
+        # The Signal dimension goes through the agent too (the notice makes it active).
+        m = metric_members(reqs[-1]["params"])
+        self.assertEqual(m["DecidingSignal"][2].get("Signal"), "spot-interruption", m)
+
+    def test_warning_is_published_through_the_agent(self):
+        d = self.start_remote(extra=notify_extra(self.stub, warn="1h"))
+        d.wait_for(r"action stop-instance in 1h unless")
+        deadline = time.time() + 15
+        while not self.stub.aws.published() and time.time() < deadline:
+            time.sleep(0.1)
+        got = self.stub.aws.published()
+        self.assertEqual(len(got), 1, d.text())
+        self.assertTrue(got[0]["valid"], got[0]["why"])  # signed by the agent
+        self.assertIn("will be stopped (EC2 StopInstances) in 1h", got[0]["params"]["Subject"])
+        self.assertIn("trnidlectl hold 2h", got[0]["params"]["Message"])
 
     def test_agent_gone_stop_falls_back_and_checks_keep_their_schedule(self):
         d = self.start_remote(action="stop-instance", idle_checks=4)
@@ -550,7 +754,7 @@ class RemoteAgentTest(AwsTestCase):
         r = varlink_call(self.agent.socket, json.dumps({"method": "io.trnidle.aws.Identify"}))
         self.assertEqual(r["parameters"],
                          {"instance_id": "i-0123456789abcdef0", "region": "us-east-2",
-                          "life_cycle": "spot"}, r)
+                          "life_cycle": "spot", "name": "trn-team-1"}, r)
         r = varlink_call(self.agent.socket, stop)
         self.assertEqual(r.get("error"), None, r)
         self.assertIn("DryRunOperation", r["parameters"]["message"])

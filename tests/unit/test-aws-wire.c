@@ -19,13 +19,14 @@ static json_object *over_the_wire(json_object *o)
 
 START_TEST(test_identity_round_trip)
 {
-	AwsIdentity id = { "i-0123456789abcdef0", "us-east-2", "spot" }, back;
+	AwsIdentity id = { "i-0123456789abcdef0", "us-east-2", "spot", "team box \x1b[2J" }, back;
 	char err[256];
 	json_object *o = over_the_wire(aws_wire_identity(&id));
 	ck_assert_int_eq(aws_wire_read_identity(o, &back, err, sizeof(err)), 0);
 	ck_assert_str_eq(back.instance_id, id.instance_id);
 	ck_assert_str_eq(back.region, id.region);
 	ck_assert_str_eq(back.life_cycle, id.life_cycle);
+	ck_assert_str_eq(back.name, "team box [2J"); /* no escape reaches a message */
 	json_object_put(o);
 }
 END_TEST
@@ -44,7 +45,7 @@ END_TEST
 
 START_TEST(test_stop_request_round_trip)
 {
-	AwsIdentity id = { "i-1", "eu-west-1", "" }, back;
+	AwsIdentity id = { "i-1", "eu-west-1", "", "" }, back;
 	bool dry_run = false;
 	char err[256];
 	json_object *o = over_the_wire(aws_wire_stop_request(&id, true));
@@ -58,16 +59,20 @@ END_TEST
 
 START_TEST(test_metrics_round_trip)
 {
-	AwsIdentity id = { "i-1", "us-east-2", "" }, back;
-	CloudWatchMetric m[] = { { "Active", 1, "None" }, { "IdleChecks", 7, "Count" } }, got[8];
+	AwsIdentity id = { "i-1", "us-east-2", "", "" }, back;
+	CloudWatchMetric m[] = { { "Active", 1, "None", NULL },
+		                 { "DecidingSignal", 1, "None", "neuron-device" } },
+	                 got[8];
 	size_t n = 0;
 	char err[256];
 	json_object *o = over_the_wire(aws_wire_metrics(&id, m, ELEMENTSOF(m)));
 	ck_assert_int_eq(aws_wire_read_metrics(o, &back, got, 8, &n, err, sizeof(err)), 0);
 	ck_assert_uint_eq(n, 2);
-	ck_assert_str_eq(got[1].name, "IdleChecks");
-	ck_assert(got[1].value == 7);
-	ck_assert_str_eq(got[1].unit, "Count");
+	ck_assert_ptr_null(got[0].signal);
+	ck_assert_str_eq(got[1].name, "DecidingSignal");
+	ck_assert(got[1].value == 1);
+	ck_assert_str_eq(got[1].unit, "None");
+	ck_assert_str_eq(got[1].signal, "neuron-device");
 	json_object_put(o);
 }
 END_TEST
@@ -118,6 +123,11 @@ static const char *const bad_metrics[] = {
 	"{\"instance_id\":\"i-1\",\"region\":\"r\",\"metrics\":[{\"name\":\"A\",\"value\":NaN,"
 	"\"unit\":\"None\"}]}",
 	"{\"instance_id\":\"i-1\",\"region\":\"r\",\"metrics\":[1,2,3,4,5,6,7,8,9]}",
+	/* A Signal dimension that could change the form body. */
+	"{\"instance_id\":\"i-1\",\"region\":\"r\",\"metrics\":[{\"name\":\"A\",\"value\":1,"
+	"\"unit\":\"None\",\"signal\":\"cpu&Namespace=X\"}]}",
+	"{\"instance_id\":\"i-1\",\"region\":\"r\",\"metrics\":[{\"name\":\"A\",\"value\":1,"
+	"\"unit\":\"None\",\"signal\":7}]}",
 };
 
 START_TEST(test_bad_metrics)

@@ -149,7 +149,8 @@ END_TEST
 
 START_TEST(test_cloudwatch_body)
 {
-	CloudWatchMetric m[] = { { "Active", 1, "None" }, { "IdleChecks", 3, "Count" } };
+	CloudWatchMetric m[] = { { "Active", 1, "None", NULL },
+		                 { "IdleChecks", 3, "Count", NULL } };
 	_cleanup_free_ char *b = cloudwatch_put_body("My NS/x", "i-0abc", m, 2);
 	ck_assert_str_eq(b, "Action=PutMetricData&Version=2010-08-01&Namespace=My%20NS%2Fx"
 	                    "&MetricData.member.1.MetricName=Active"
@@ -162,6 +163,59 @@ START_TEST(test_cloudwatch_body)
 	                    "&MetricData.member.2.Unit=Count"
 	                    "&MetricData.member.2.Dimensions.member.1.Name=InstanceId"
 	                    "&MetricData.member.2.Dimensions.member.1.Value=i-0abc");
+}
+END_TEST
+
+START_TEST(test_cloudwatch_body_with_signal)
+{
+	CloudWatchMetric m[] = { { "DecidingSignal", 1, "None", "ml-process" } };
+	_cleanup_free_ char *b = cloudwatch_put_body("T", "i-0abc", m, 1);
+	ck_assert_ptr_nonnull(strstr(b,
+	                             "&MetricData.member.1.Dimensions.member.1.Value=i-0abc"
+	                             "&MetricData.member.1.Dimensions.member.2.Name=Signal"
+	                             "&MetricData.member.1.Dimensions.member.2.Value=ml-process"));
+}
+END_TEST
+
+static const CloudWatchMetric *metric(const CloudWatchMetric *m, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(m[i].name, name))
+			return &m[i];
+	return NULL;
+}
+
+START_TEST(test_cloudwatch_check_metrics)
+{
+	CloudWatchMetric m[CLOUDWATCH_CHECK_METRICS_MAX];
+	Decision d = { .verdict = VERDICT_ACTIVE, .n_reasons = 2 };
+	d.reasons[0].signal = SIGNAL_TERMINAL;
+	d.reasons[1].signal = SIGNAL_CPU;
+	size_t n = cloudwatch_check_metrics(&d, 61 * USEC_PER_SEC, 60 * USEC_PER_SEC, m);
+	ck_assert_uint_eq(n, 5);
+	ck_assert(metric(m, n, "Active")->value == 1);
+	ck_assert(metric(m, n, "UpSeconds")->value == 61);
+	ck_assert_str_eq(metric(m, n, "UpSeconds")->unit, "Seconds");
+	ck_assert(metric(m, n, "IdleSeconds")->value == 0);
+	ck_assert_str_eq(metric(m, n, "DecidingSignal")->signal, "terminal");
+	ck_assert(metric(m, n, "DecidingSignal")->value == 1);
+	ck_assert_ptr_null(metric(m, n, "Active")->signal);
+	/* Idle: the seconds count as idle, no deciding signal; a long gap is capped. */
+	d = (Decision){ .verdict = VERDICT_IDLE, .idle_checks = 4 };
+	n = cloudwatch_check_metrics(&d, 3600 * USEC_PER_SEC, 60 * USEC_PER_SEC, m);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_ptr_null(metric(m, n, "DecidingSignal"));
+	ck_assert(metric(m, n, "UpSeconds")->value == 120);
+	ck_assert(metric(m, n, "IdleSeconds")->value == 120);
+	ck_assert(metric(m, n, "IdleChecks")->value == 4);
+	/* Held: up for the hold. Grace without activity: up, no signal. */
+	d = (Decision){ .verdict = VERDICT_HELD, .n_reasons = 1 };
+	d.reasons[0].signal = SIGNAL_HOLD;
+	n = cloudwatch_check_metrics(&d, 30 * USEC_PER_SEC, 60 * USEC_PER_SEC, m);
+	ck_assert_str_eq(metric(m, n, "DecidingSignal")->signal, "hold");
+	ck_assert(metric(m, n, "IdleSeconds")->value == 0);
+	d = (Decision){ .verdict = VERDICT_GRACE };
+	ck_assert_uint_eq(cloudwatch_check_metrics(&d, 30 * USEC_PER_SEC, 60 * USEC_PER_SEC, m), 4);
 }
 END_TEST
 
@@ -244,6 +298,8 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_retryable);
 	tcase_add_test(tc, test_url_encode_and_time);
 	tcase_add_test(tc, test_cloudwatch_body);
+	tcase_add_test(tc, test_cloudwatch_body_with_signal);
+	tcase_add_test(tc, test_cloudwatch_check_metrics);
 	tcase_add_test(tc, test_prometheus_text);
 	tcase_add_test(tc, test_platform_detection);
 	suite_add_tcase(s, tc);

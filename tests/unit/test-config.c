@@ -127,6 +127,9 @@ static const BadCase bad[] = {
 	  "t.conf:2: [Neuron] DevicePattern=neuron*: must be an absolute path" },
 	{ "[Metrics]\nTextfilePath=m.prom\n",
 	  "t.conf:2: [Metrics] TextfilePath=m.prom: must be an absolute path" },
+	{ "[AWS]\nNotifyTopicArn=arn:aws:sqs:us-east-1:123456789012:q\n",
+	  "t.conf:2: [AWS] NotifyTopicArn=arn:aws:sqs:us-east-1:123456789012:q: not the ARN of an "
+	  "SNS topic (arn:aws:sns:REGION:ACCOUNT:NAME)" },
 	{ "[Neuron]\nProcesses=neuronx-cc \"\"\n",
 	  "t.conf:2: [Neuron] Processes=neuronx-cc \"\": an empty word (\"\") in the list" },
 	{ "\n\n[Check]\nIdleChecks=0\n",
@@ -173,6 +176,8 @@ static const char *const may_be_empty[] = {
 	"Processes.Active",        /* the list matches nothing */
 	"AWS.Ec2Endpoint",         /* the region's public endpoint */
 	"AWS.MonitoringEndpoint",  /* the region's public endpoint */
+	"AWS.NotifyTopicArn",      /* no notifications */
+	"AWS.SnsEndpoint",         /* the topic's region's public endpoint */
 	"Metrics.TextfilePath",    /* no metrics file */
 	"Control.HoldAllowed",     /* everyone may hold */
 	"Control.AdminGroup",      /* no admin group: root alone */

@@ -1,0 +1,80 @@
+/* The daemon's side of the verdict history (history.h): the file in RUNTIME_DIR, loaded at
+ * start, written when a check changes the verdict and when the daemon stops. */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "history.h"
+#include "log.h"
+#include "manager.h"
+
+/* When the daemon last showed it was alive: the state file is written after every check. 0
+ * when unknown. */
+static uint64_t last_sign_of_life(const Manager *m)
+{
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/state", m->opt.runtime_dir);
+	if (stat(path, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_mtim.tv_sec * USEC_PER_SEC + (uint64_t)st.st_mtim.tv_nsec / 1000;
+}
+
+static void save_history(Manager *m)
+{
+	if (m->history_readonly)
+		return;
+	_cleanup_free_ char *text = history_serialize(m->history, now_realtime());
+	int r = text ? history_save(m->opt.runtime_dir, text) : -ENOMEM;
+	if (r < 0 && !m->history_save_failed)
+		log_warning("cannot save the verdict history to %s/history: %s; it is kept in "
+		            "memory",
+		            m->opt.runtime_dir, strerror(-r));
+	if (r >= 0 && m->history_save_failed)
+		log_notice("verdict history saved to %s/history again", m->opt.runtime_dir);
+	m->history_save_failed = r < 0;
+}
+
+/* A history file that cannot be read is never written over: it is moved to history.corrupt
+ * for a person to look at and a new one begins; when even that fails, the history stays in
+ * memory only until the daemon restarts. */
+static void set_aside(Manager *m, const char *why)
+{
+	int r = history_set_aside(m->opt.runtime_dir);
+	if (r >= 0) {
+		log_error("cannot use the verdict history %s/history: %s; moved it to "
+		          "%s/history.corrupt and starting a new one",
+		          m->opt.runtime_dir, why, m->opt.runtime_dir);
+		return;
+	}
+	m->history_readonly = true;
+	log_error("cannot use the verdict history %s/history: %s; cannot move it aside either "
+	          "(%s): not writing over it, the history of this run stays in memory",
+	          m->opt.runtime_dir, why, strerror(-r));
+}
+
+int manager_history_start(Manager *m)
+{
+	char why[256] = "";
+	m->history = calloc(1, sizeof(History));
+	if (!m->history)
+		return -ENOMEM;
+	int r = history_load(m->opt.runtime_dir, m->history, why, sizeof(why));
+	if (r == -EBADMSG)
+		set_aside(m, why);
+	if (history_note_unclean_stop(m->history, now_realtime(), last_sign_of_life(m)))
+		save_history(m);
+	return 0;
+}
+
+void manager_history_record(Manager *m, const Decision *d)
+{
+	if (m->history && history_record_decision(m->history, now_realtime(), d))
+		save_history(m);
+}
+
+void manager_history_stop(Manager *m, const char *why)
+{
+	if (m->history && history_record(m->history, now_realtime(), HISTORY_OFF, "", why))
+		save_history(m);
+}
