@@ -1,5 +1,5 @@
 /* The verdict history: the last 7 days of verdict changes (active, idle, held, grace, off), kept
- * in RUNTIME_DIR/history across restarts and served as io.trnidle.History. Everything here but
+ * in STATE_DIR/history across restarts and reboots and served as io.trnidle.History. Everything here but
  * history_load() and history_save() is pure: times are CLOCK_REALTIME microseconds handed in by
  * the caller, never read here, so the unit tests drive the clock. */
 #pragma once
@@ -79,10 +79,10 @@ json_object *history_to_json(const History *h, uint64_t since);
  * the local time zone (TZ). */
 void history_render(FILE *f, const History *h, uint64_t since, uint64_t now);
 
-/* The file, RUNTIME_DIR/history. history_load(): -ENOENT when there is none, -EBADMSG (with
+/* The file, DIR/history (the state directory). history_load(): -ENOENT when there is none, -EBADMSG (with
  * the reason in err) when it cannot be used. history_save(): atomic (temporary + rename). */
 int history_load(const char *dir, History *ret, char *err, size_t errlen);
 int history_save(const char *dir, const char *text);
-/* Moves a history that cannot be read to RUNTIME_DIR/history.corrupt, for a person to look at;
+/* Moves a history that cannot be read to DIR/history.corrupt, for a person to look at;
  * the daemon then starts a new one. */
 int history_set_aside(const char *dir);

@@ -32,6 +32,8 @@ static void help(void)
 	       "Stops this machine when nobody and nothing uses it.\n\n"
 	       "  -c, --config PATH       configuration file (default %s; drop-ins in PATH.d/)\n"
 	       "  -r, --runtime-dir DIR   state, lock and control socket (default %s)\n"
+	       "      --state-dir DIR     the verdict history (default %s; with --runtime-dir,\n"
+	       "                          that directory)\n"
 	       "  -f, --foreground        log one line per event on stderr, not to the journal\n"
 	       "  -n, --dry-run           decide and log, but never stop the machine\n"
 	       "      --check-config      validate the configuration, print it and exit\n"
@@ -43,16 +45,25 @@ static void help(void)
 	       "  -V, --version           print the version and exit\n"
 	       "  -h, --help              print this help and exit\n\n"
 	       "See trnidled(8) and trnidled.conf(5).\n",
-	       TRNIDLED_CONF_PATH, TRNIDLED_RUNTIME_DIR);
+	       TRNIDLED_CONF_PATH, TRNIDLED_RUNTIME_DIR, TRNIDLED_STATE_DIR);
 }
 
 /* Returns 0 to go on, 1 to exit successfully, -1 on a usage error. */
 static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t dropin_len)
 {
-	enum { OPT_CHECK_CONFIG = 256, OPT_ONCE, OPT_JSON, OPT_WINDOW, OPT_DEV_DIR, OPT_AWS_AGENT };
+	enum {
+		OPT_CHECK_CONFIG = 256,
+		OPT_ONCE,
+		OPT_JSON,
+		OPT_WINDOW,
+		OPT_DEV_DIR,
+		OPT_AWS_AGENT,
+		OPT_STATE_DIR
+	};
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
@@ -71,6 +82,7 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 	*a = (Args){ .mopt = { .config_path = TRNIDLED_CONF_PATH,
 		               .dropin_dir = TRNIDLED_CONF_DIR,
 		               .runtime_dir = TRNIDLED_RUNTIME_DIR,
+		               .state_dir = NULL,
 		               .dev_root = "/dev" },
 		     .window = USEC_PER_SEC };
 	while ((c = getopt_long(argc, argv, "c:r:fnVh", options, NULL)) >= 0) {
@@ -81,6 +93,9 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 			break;
 		case 'r':
 			a->mopt.runtime_dir = optarg;
+			break;
+		case OPT_STATE_DIR:
+			a->mopt.state_dir = optarg;
 			break;
 		case 'f':
 			a->foreground = true;
@@ -145,6 +160,12 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 		snprintf(dropin_buf, dropin_len, "%s.d", a->mopt.config_path);
 		a->mopt.dropin_dir = dropin_buf;
 	}
+	/* A run with its own runtime directory (tests, a developer's) keeps everything there
+	 * rather than in the system's /var/lib/trnidled. */
+	if (!a->mopt.state_dir)
+		a->mopt.state_dir = streq(a->mopt.runtime_dir, TRNIDLED_RUNTIME_DIR)
+		                            ? TRNIDLED_STATE_DIR
+		                            : a->mopt.runtime_dir;
 	return 0;
 }
 

@@ -1,4 +1,4 @@
-/* The daemon's side of the verdict history (history.h): the file in RUNTIME_DIR, loaded at
+/* The daemon's side of the verdict history (history.h): the file in STATE_DIR, loaded at
  * start, written when a check changes the verdict and when the daemon stops. */
 #include <errno.h>
 #include <stdio.h>
@@ -25,13 +25,13 @@ static void save_history(Manager *m)
 	if (m->history_readonly)
 		return;
 	_cleanup_free_ char *text = history_serialize(m->history, now_realtime());
-	int r = text ? history_save(m->opt.runtime_dir, text) : -ENOMEM;
+	int r = text ? history_save(m->opt.state_dir, text) : -ENOMEM;
 	if (r < 0 && !m->history_save_failed)
 		log_warning("cannot save the verdict history to %s/history: %s; it is kept in "
 		            "memory",
-		            m->opt.runtime_dir, strerror(-r));
+		            m->opt.state_dir, strerror(-r));
 	if (r >= 0 && m->history_save_failed)
-		log_notice("verdict history saved to %s/history again", m->opt.runtime_dir);
+		log_notice("verdict history saved to %s/history again", m->opt.state_dir);
 	m->history_save_failed = r < 0;
 }
 
@@ -40,17 +40,17 @@ static void save_history(Manager *m)
  * memory only until the daemon restarts. */
 static void set_aside(Manager *m, const char *why)
 {
-	int r = history_set_aside(m->opt.runtime_dir);
+	int r = history_set_aside(m->opt.state_dir);
 	if (r >= 0) {
 		log_error("cannot use the verdict history %s/history: %s; moved it to "
 		          "%s/history.corrupt and starting a new one",
-		          m->opt.runtime_dir, why, m->opt.runtime_dir);
+		          m->opt.state_dir, why, m->opt.state_dir);
 		return;
 	}
 	m->history_readonly = true;
 	log_error("cannot use the verdict history %s/history: %s; cannot move it aside either "
 	          "(%s): not writing over it, the history of this run stays in memory",
-	          m->opt.runtime_dir, why, strerror(-r));
+	          m->opt.state_dir, why, strerror(-r));
 }
 
 int manager_history_start(Manager *m)
@@ -59,7 +59,11 @@ int manager_history_start(Manager *m)
 	m->history = calloc(1, sizeof(History));
 	if (!m->history)
 		return -ENOMEM;
-	int r = history_load(m->opt.runtime_dir, m->history, why, sizeof(why));
+	/* systemd's StateDirectory= makes it for the service; a run by hand may need it. */
+	if (mkdir(m->opt.state_dir, 0755) < 0 && errno != EEXIST)
+		log_warning("cannot create the state directory %s: %s", m->opt.state_dir,
+		            strerror(errno));
+	int r = history_load(m->opt.state_dir, m->history, why, sizeof(why));
 	if (r == -EBADMSG)
 		set_aside(m, why);
 	if (history_note_unclean_stop(m->history, now_realtime(), last_sign_of_life(m)))

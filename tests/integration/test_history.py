@@ -4,6 +4,7 @@ kept across a restart, with "off" for the time the daemon did not run, and a cor
 aside rather than written over."""
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -125,6 +126,26 @@ class HistoryTest(DaemonTestCase):
         self.assertEqual(verdicts(last[-2:]), ["off", "held"], last)
         self.assertIn("did not stop cleanly", last[-2]["detail"])
         self.assertLess(last[-2]["at_usec"], last[-1]["at_usec"])
+
+    def test_history_survives_a_reboot_in_the_state_directory(self):
+        """A stop and start of the instance is a reboot: /run is empty again, /var/lib is not.
+        With --state-dir the history lives there, not in the runtime directory."""
+        state = os.path.join(self.tmp, "lib")
+        d = self.daemon(CONFIG, extra_args=["--state-dir", state])
+        self.drive_active_idle_held(d)
+        before = self.history(d)["entries"]
+        self.assertTrue(os.path.exists(os.path.join(state, "history")))
+        self.assertFalse(os.path.exists(os.path.join(d.runtime_dir, "history")))
+        self.assertEqual(d.stop(), 0, d.text())
+        shutil.rmtree(d.runtime_dir)  # the reboot's empty /run
+        again = Daemon(self.tmp, runtime_dir=d.runtime_dir, config=config_text(CONFIG),
+                       extra_args=["--state-dir", state])
+        self.daemons.append(again)
+        again.start()
+        again.wait_for(r"^check: idle ")  # the hold ended with the boot's state
+        after = self.history(again)["entries"]
+        self.assertEqual(after[:len(before)], before, after)
+        self.assertEqual(verdicts(after[len(before):]), ["off", "idle"], after)
 
     def test_corrupt_history_is_set_aside(self):
         run = os.path.join(self.tmp, "run")
