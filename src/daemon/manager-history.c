@@ -1,6 +1,7 @@
 /* The daemon's side of the verdict history (history.h): the file in STATE_DIR, loaded at
  * start, written when a check changes the verdict and when the daemon stops. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -8,16 +9,28 @@
 #include "log.h"
 #include "manager.h"
 
-/* When the daemon last showed it was alive: the state file is written after every check. 0
+/* When the daemon last showed it was alive: every check touches the history file (below). 0
  * when unknown. */
 static uint64_t last_sign_of_life(const Manager *m)
 {
 	char path[4096];
 	struct stat st;
-	snprintf(path, sizeof(path), "%s/state", m->opt.runtime_dir);
+	snprintf(path, sizeof(path), "%s/history", m->opt.state_dir);
 	if (stat(path, &st) < 0)
 		return 0;
 	return (uint64_t)st.st_mtim.tv_sec * USEC_PER_SEC + (uint64_t)st.st_mtim.tv_nsec / 1000;
+}
+
+/* A check that changed nothing still marks the file's time, so that after a crash the "off"
+ * stretch starts at the last check, not at the last change hours before (the state file,
+ * written only on change, cannot tell). One utimensat(), no data written, no fsync. */
+static void heartbeat(const Manager *m)
+{
+	char path[4096];
+	if (m->history_readonly)
+		return;
+	snprintf(path, sizeof(path), "%s/history", m->opt.state_dir);
+	(void)utimensat(AT_FDCWD, path, NULL, 0);
 }
 
 static void save_history(Manager *m)
@@ -73,8 +86,12 @@ int manager_history_start(Manager *m)
 
 void manager_history_record(Manager *m, const Decision *d)
 {
-	if (m->history && history_record_decision(m->history, now_realtime(), d))
+	if (!m->history)
+		return;
+	if (history_record_decision(m->history, now_realtime(), d))
 		save_history(m);
+	else
+		heartbeat(m);
 }
 
 void manager_history_stop(Manager *m, const char *why)

@@ -119,13 +119,21 @@ class HistoryTest(DaemonTestCase):
         self.assertEqual((off["verdict"], off["detail"]), ("off", "trnidled stopped"))
         self.assertEqual(after[len(before) + 1]["verdict"], "held")  # the hold survived
 
-        # A daemon that did not stop cleanly: off from the state file's last write.
+        # A daemon that did not stop cleanly: off from its last check, although nothing had
+        # changed (and nothing was written) for several checks before.
+        mark = d2.mark()
+        for _ in range(6):
+            d2.wait_for(r"^check: held ", start=mark)
+            mark = d2.mark()
+        killed_at = time.time()
         d3 = self.restart(d2, kill=True)
         d3.wait_for(r"^check: held ")
         last = self.history(d3)["entries"]
         self.assertEqual(verdicts(last[-2:]), ["off", "held"], last)
         self.assertIn("did not stop cleanly", last[-2]["detail"])
         self.assertLess(last[-2]["at_usec"], last[-1]["at_usec"])
+        self.assertGreater(last[-2]["at_usec"] / 1e6, killed_at - 2.5, "off began before the "
+                           "last check: the last sign of life is not the last check")
 
     def test_history_survives_a_reboot_in_the_state_directory(self):
         """A stop and start of the instance is a reboot: /run is empty again, /var/lib is not.
