@@ -644,7 +644,7 @@ static void holds_expire(CoreState *st, usec_t now)
 {
 	size_t w = 0;
 	for (size_t i = 0; i < st->n_holds; i++)
-		if (st->holds[i].until > now)
+		if (hold_running(&st->holds[i], now))
 			st->holds[w++] = st->holds[i];
 	st->n_holds = w;
 }
@@ -698,8 +698,17 @@ void core_decide(const Sample *sample, const Config *config, const CoreState *st
 		d.action_due = st.idle_checks >= config->idle_checks;
 	}
 	d.idle_checks = st.idle_checks;
-	*ret_state = st;
 	*ret = d;
+	if (mode == DECIDE_PEEK) {
+		/* It looks, it does not count: the next scheduled check still averages over its
+		 * whole interval and counts the streak from where it stands. */
+		ret->idle_checks = state->idle_checks;
+		ret->action_due = false;
+		if (ret_state != state)
+			*ret_state = *state;
+		return;
+	}
+	*ret_state = st;
 }
 
 int core_hold_add(CoreState *s, uid_t uid, const char *owner, usec_t now, usec_t duration,
@@ -716,6 +725,27 @@ int core_hold_add(CoreState *s, uid_t uid, const char *owner, usec_t now, usec_t
 	text_sanitize(h->reason, sizeof(h->reason), strempty(reason));
 	*ret_id = h->id;
 	return 0;
+}
+
+HoldAdmission core_hold_admit(const CoreState *s, uid_t uid, usec_t now, usec_t duration,
+                              const HoldPolicy *policy, size_t *ret_own, size_t *ret_all)
+{
+	size_t own = 0, all = 0;
+	for (size_t i = 0; i < s->n_holds; i++) {
+		if (!hold_running(&s->holds[i], now))
+			continue;
+		all++;
+		own += s->holds[i].uid == uid;
+	}
+	*ret_own = own;
+	*ret_all = all;
+	if (duration == 0 || duration > policy->max)
+		return HOLD_BAD_DURATION;
+	if (policy->per_user > 0 && own >= policy->per_user)
+		return HOLD_TOO_MANY_OWN;
+	if (all >= MIN(policy->table, (size_t)HOLDS_MAX))
+		return HOLD_TABLE_FULL;
+	return HOLD_ADMITTED;
 }
 
 int core_hold_release(CoreState *s, uint64_t id, uid_t uid)

@@ -320,8 +320,14 @@ static const char *hold_refusal(const Manager *m, const VarlinkCall *call, usec_
 {
 	const Config *c = &m->config;
 	bool root = call->uid == 0, privileged = call->privileged;
-	usec_t limit = privileged ? c->max_hold : MIN(c->user_max_hold, c->max_hold);
-	size_t mine = 0, all = 0;
+	HoldPolicy policy = {
+		.max = privileged ? c->max_hold : MIN(c->user_max_hold, c->max_hold),
+		.per_user = root ? 0 : c->holds_per_user,
+		.table = root         ? HOLDS_MAX
+		         : privileged ? HOLDS_ADMINS_MAX
+		                      : HOLDS_USERS_MAX,
+	};
+	size_t mine, all;
 	char max[64];
 
 	if (!privileged && !hold_allowed(c, call->peer)) {
@@ -329,30 +335,24 @@ static const char *hold_refusal(const Manager *m, const VarlinkCall *call, usec_
 		         (unsigned)call->uid);
 		return "io.trnidle.PermissionDenied";
 	}
-	timespan_format(max, sizeof(max), limit);
-	if (duration == 0 || duration > limit) {
+	switch (core_hold_admit(&m->state, call->uid, now, duration, &policy, &mine, &all)) {
+	case HOLD_BAD_DURATION:
+		timespan_format(max, sizeof(max), policy.max);
 		snprintf(why, size, "a hold lasts more than 0 and at most %s (%s)", max,
 		         privileged || c->user_max_hold >= c->max_hold ? "MaxHoldSec="
 		                                                       : "UserMaxHoldSec=");
 		return "org.varlink.service.InvalidParameter";
-	}
-	for (size_t i = 0; i < m->state.n_holds; i++) {
-		if (m->state.holds[i].until <= now)
-			continue;
-		all++;
-		mine += m->state.holds[i].uid == call->uid;
-	}
-	if (!root && mine >= c->holds_per_user) {
+	case HOLD_TOO_MANY_OWN:
 		snprintf(why, size,
 		         "you have %zu holds already (HoldsPerUser=%u); release one first", mine,
 		         c->holds_per_user);
 		return "io.trnidle.TooManyHolds";
-	}
-	if (all >= (root ? HOLDS_MAX : privileged ? HOLDS_ADMINS_MAX : HOLDS_USERS_MAX)) {
+	case HOLD_TABLE_FULL:
 		snprintf(why, size, "there are %zu holds already; release one first", all);
 		return "io.trnidle.TooManyHolds";
+	default:
+		return NULL;
 	}
-	return NULL;
 }
 
 /* Where on EC2 we run and whether a spot interruption is pending. */
@@ -413,7 +413,7 @@ static void method_status(Manager *m, VarlinkCall *call)
 	        manager_pending_phrase(m));
 	aws_status(m, f, p);
 	for (size_t i = 0; i < m->state.n_holds; i++) {
-		if (m->state.holds[i].until <= now)
+		if (!hold_running(&m->state.holds[i], now))
 			continue;
 		hold_text(f, &m->state.holds[i], now);
 		json_object_array_add(holds, hold_json(&m->state.holds[i], now));

@@ -193,7 +193,6 @@ static void sample_add_spot(const Manager *m, Sample *s)
 static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
 	usec_t now = now_boottime();
-	CoreState scratch;
 	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
 		*ret_sample = m->last_sample;
 	else if (m->on_demand_at > 0 && now - m->on_demand_at < FRESH_CHECK_USEC)
@@ -205,10 +204,7 @@ static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 		m->on_demand_at = now;
 	}
 	sample_add_spot(m, ret_sample);
-	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_CHECK, &scratch, ret);
-	/* It looks, it does not count: report the streak as it stands. */
-	ret->idle_checks = m->state.idle_checks;
-	ret->action_due = false;
+	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_PEEK, &m->state, ret);
 }
 
 static const char *const pending_phrases[_PENDING_PHASE_MAX] = {
