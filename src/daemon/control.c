@@ -382,7 +382,7 @@ static void aws_status(Manager *m, FILE *f, json_object *p)
 
 static void method_status(Manager *m, VarlinkCall *call)
 {
-	usec_t now = now_boottime();
+	usec_t now = manager_now(m);
 	char *text = NULL, line[512], when[64];
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);
@@ -469,7 +469,7 @@ static void method_hold(Manager *m, VarlinkCall *call)
 	if (!record_allowed(call->uid))
 		return reply_too_many_requests(call);
 	const char *reason = jr ? json_object_get_string(jr) : NULL;
-	usec_t now = now_boottime();
+	usec_t now = manager_now(m);
 	const char *error = hold_refusal(m, call, duration, now, why, sizeof(why));
 	if (error) {
 		hold_record(&(HoldRecord){ .event = "refused",
