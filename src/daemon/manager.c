@@ -62,14 +62,22 @@ static void sample_take(Manager *m, usec_t now, bool commit, Sample *ret)
 		sampler_sample(&m->sampler, &m->config, now, commit, ret);
 }
 
+/* Whether RUNTIME_DIR/state is still there (one fstatat on the locked directory). */
+static bool state_file_present(const Manager *m)
+{
+	struct stat st;
+	return m->lock_fd < 0 || fstatat(m->lock_fd, "state", &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 /* The file holds what a restart needs (streak, holds), not the last verdict, whose reasons
- * change with every busy check: so it is written, and fsynced, only when that changes. */
+ * change with every busy check: so it is written, and fsynced, only when that changes, or
+ * when someone removed it (a restart would lose the holds). */
 void manager_save_state(Manager *m)
 {
 	if (m->state_unreadable[0])
 		return; /* what it holds is not known yet: never write over it */
 	_cleanup_free_ char *text = state_serialize(&m->state, NULL, m->boot_id);
-	if (text && m->state_saved && streq(text, m->state_saved))
+	if (text && m->state_saved && streq(text, m->state_saved) && state_file_present(m))
 		return;
 	int r = text ? state_save(m->opt.runtime_dir, text) : -ENOMEM;
 	if (r >= 0) {

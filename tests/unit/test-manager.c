@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "manager.h"
 #include "test-util.h"
@@ -201,6 +202,12 @@ START_TEST(test_state_written_only_on_change)
 		check_after(m, 60 * SEC);
 		ck_assert_msg(!state_rewritten(), "check %d wrote the unchanged state", i);
 	}
+	/* Removed behind its back: written again at the next check, unchanged or not. */
+	char path[600];
+	snprintf(path, sizeof(path), "%s/state", runtime_dir);
+	ck_assert_int_eq(unlink(path), 0);
+	check_after(m, 60 * SEC);
+	ck_assert_int_eq(access(path, F_OK), 0);
 	CoreState before = m->state;
 	manager_free(m);
 
