@@ -76,12 +76,16 @@ typedef struct Decision {
 typedef enum DecideMode {
 	DECIDE_CHECK, /* a scheduled check: grace, holds and the streak apply */
 	DECIDE_ONCE,  /* --once: only the sample's facts; ignores grace, holds and the streak */
+	DECIDE_PEEK,  /* CheckNow and the re-checks before each step of a pending action: decides
+	               * as a scheduled check would (grace, holds, spot), but looks and does not
+	               * count: the state stays as it is (streak, connection memory, holds), the
+	               * decision reports the streak as it stands and is never due */
 } DecideMode;
 
 void core_state_init(CoreState *s);
 
 /* Decides one check. now is CLOCK_BOOTTIME. *ret_state gets the new state (expired holds
- * dropped, streak advanced or reset); it may alias state. */
+ * dropped, streak advanced or reset; for DECIDE_PEEK, state unchanged); it may alias state. */
 void core_decide(const Sample *sample, const Config *config, const CoreState *state, usec_t now,
                  DecideMode mode, CoreState *ret_state, Decision *ret);
 
@@ -89,6 +93,32 @@ void core_decide(const Sample *sample, const Config *config, const CoreState *st
  * -E2BIG when the table is full, -ERANGE for a bad duration. */
 int core_hold_add(CoreState *s, uid_t uid, const char *owner, usec_t now, usec_t duration,
                   usec_t max, const char *reason, uint64_t *ret_id);
+
+/* Whether uid may take a hold of duration now, and why not. The policy is the caller's:
+ * its longest hold, how many holds it may have (0: no limit) and how much of the hold table
+ * it may fill (the table is tiered so that root's hold always fits). Only holds still
+ * running at now count. */
+typedef struct HoldPolicy {
+	usec_t max;
+	unsigned per_user;
+	size_t table;
+} HoldPolicy;
+
+typedef enum HoldAdmission {
+	HOLD_ADMITTED,
+	HOLD_BAD_DURATION, /* 0, or longer than the policy's max */
+	HOLD_TOO_MANY_OWN, /* the caller has per_user holds running */
+	HOLD_TABLE_FULL,   /* the running holds fill the caller's part of the table */
+} HoldAdmission;
+
+HoldAdmission core_hold_admit(const CoreState *s, uid_t uid, usec_t now, usec_t duration,
+                              const HoldPolicy *policy, size_t *ret_own, size_t *ret_all);
+
+/* Whether h still keeps the machine up at now. */
+static inline bool hold_running(const Hold *h, usec_t now)
+{
+	return h->until > now;
+}
 
 /* Removes hold id. Returns 0, -ENOENT when there is no such hold, -EPERM when uid is neither
  * its owner nor root. */

@@ -326,8 +326,14 @@ static const char *hold_refusal(const Manager *m, const VarlinkCall *call, usec_
 {
 	const Config *c = &m->config;
 	bool root = call->uid == 0, privileged = call->privileged;
-	usec_t limit = privileged ? c->max_hold : MIN(c->user_max_hold, c->max_hold);
-	size_t mine = 0, all = 0;
+	HoldPolicy policy = {
+		.max = privileged ? c->max_hold : MIN(c->user_max_hold, c->max_hold),
+		.per_user = root ? 0 : c->holds_per_user,
+		.table = root         ? HOLDS_MAX
+		         : privileged ? HOLDS_ADMINS_MAX
+		                      : HOLDS_USERS_MAX,
+	};
+	size_t mine, all;
 	char max[64];
 
 	if (!privileged && !hold_allowed(c, call->peer)) {
@@ -335,30 +341,24 @@ static const char *hold_refusal(const Manager *m, const VarlinkCall *call, usec_
 		         (unsigned)call->uid);
 		return "io.trnidle.PermissionDenied";
 	}
-	timespan_format(max, sizeof(max), limit);
-	if (duration == 0 || duration > limit) {
+	switch (core_hold_admit(&m->state, call->uid, now, duration, &policy, &mine, &all)) {
+	case HOLD_BAD_DURATION:
+		timespan_format(max, sizeof(max), policy.max);
 		snprintf(why, size, "a hold lasts more than 0 and at most %s (%s)", max,
 		         privileged || c->user_max_hold >= c->max_hold ? "MaxHoldSec="
 		                                                       : "UserMaxHoldSec=");
 		return "org.varlink.service.InvalidParameter";
-	}
-	for (size_t i = 0; i < m->state.n_holds; i++) {
-		if (m->state.holds[i].until <= now)
-			continue;
-		all++;
-		mine += m->state.holds[i].uid == call->uid;
-	}
-	if (!root && mine >= c->holds_per_user) {
+	case HOLD_TOO_MANY_OWN:
 		snprintf(why, size,
 		         "you have %zu holds already (HoldsPerUser=%u); release one first", mine,
 		         c->holds_per_user);
 		return "io.trnidle.TooManyHolds";
-	}
-	if (all >= (root ? HOLDS_MAX : privileged ? HOLDS_ADMINS_MAX : HOLDS_USERS_MAX)) {
+	case HOLD_TABLE_FULL:
 		snprintf(why, size, "there are %zu holds already; release one first", all);
 		return "io.trnidle.TooManyHolds";
+	default:
+		return NULL;
 	}
-	return NULL;
 }
 
 /* Where on EC2 we run and whether a spot interruption is pending. */
@@ -388,7 +388,7 @@ static void aws_status(Manager *m, FILE *f, json_object *p)
 
 static void method_status(Manager *m, VarlinkCall *call)
 {
-	usec_t now = now_boottime();
+	usec_t now = manager_now(m);
 	char *text = NULL, line[512], when[64];
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);
@@ -419,7 +419,7 @@ static void method_status(Manager *m, VarlinkCall *call)
 	        manager_pending_phrase(m));
 	aws_status(m, f, p);
 	for (size_t i = 0; i < m->state.n_holds; i++) {
-		if (m->state.holds[i].until <= now)
+		if (!hold_running(&m->state.holds[i], now))
 			continue;
 		hold_text(f, &m->state.holds[i], now);
 		json_object_array_add(holds, hold_json(&m->state.holds[i], now));
@@ -475,7 +475,7 @@ static void method_hold(Manager *m, VarlinkCall *call)
 	if (!record_allowed(call->uid))
 		return reply_too_many_requests(call);
 	const char *reason = jr ? json_object_get_string(jr) : NULL;
-	usec_t now = now_boottime();
+	usec_t now = manager_now(m);
 	const char *error = hold_refusal(m, call, duration, now, why, sizeof(why));
 	if (error) {
 		hold_record(&(HoldRecord){ .event = "refused",

@@ -47,13 +47,44 @@ static const ActionOps *armed_ops(const Manager *m)
 	return streq(name, "stop-instance") ? &action_stop_instance : &action_poweroff;
 }
 
+usec_t manager_now(const Manager *m)
+{
+	const ManagerInputs *in = &m->opt.inputs;
+	return in->now ? in->now(in->userdata) : now_boottime();
+}
+
+static void sample_take(Manager *m, usec_t now, bool commit, Sample *ret)
+{
+	const ManagerInputs *in = &m->opt.inputs;
+	if (in->sample)
+		in->sample(in->userdata, &m->config, now, commit, ret);
+	else
+		sampler_sample(&m->sampler, &m->config, now, commit, ret);
+}
+
+/* Whether RUNTIME_DIR/state is still there (one fstatat on the locked directory). */
+static bool state_file_present(const Manager *m)
+{
+	struct stat st;
+	return m->lock_fd < 0 || fstatat(m->lock_fd, "state", &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* The file holds what a restart needs (streak, holds), not the last verdict, whose reasons
+ * change with every busy check: so it is written, and fsynced, only when that changes, or
+ * when someone removed it (a restart would lose the holds). */
 void manager_save_state(Manager *m)
 {
 	if (m->state_unreadable[0])
 		return; /* what it holds is not known yet: never write over it */
-	_cleanup_free_ char *text =
-	        state_serialize(&m->state, m->have_last ? &m->last : NULL, m->boot_id);
+	_cleanup_free_ char *text = state_serialize(&m->state, NULL, m->boot_id);
+	if (text && m->state_saved && streq(text, m->state_saved) && state_file_present(m))
+		return;
 	int r = text ? state_save(m->opt.runtime_dir, text) : -ENOMEM;
+	if (r >= 0) {
+		free(m->state_saved);
+		m->state_saved = text;
+		text = NULL;
+	}
 	if (r < 0 && !m->state_save_failed)
 		log_warning("cannot save state to %s/state: %s; deciding on without it "
 		            "(a restart would start the idle streak anew)",
@@ -95,7 +126,7 @@ static void load_state(Manager *m)
 		return;
 	}
 	m->have_last = false; /* the old verdict is history, not this run's last check */
-	unsigned cut = state_cap_holds(&m->state, now_boottime(), control_hold_max, m);
+	unsigned cut = state_cap_holds(&m->state, manager_now(m), control_hold_max, m);
 	if (cut > 0)
 		log_warning("%u restored hold(s) lasted longer than [Control] allows; they end at "
 		            "the limit now",
@@ -168,7 +199,7 @@ static void textfile_after_check(Manager *m, const Decision *d, const Sample *s)
 	if (r < 0) {
 		char err[4200];
 		snprintf(err, sizeof(err), "%s: %s", path, strerror(-r));
-		log_failure_rate_limited(&m->textfile_log, now_boottime(),
+		log_failure_rate_limited(&m->textfile_log, manager_now(m),
 		                         "writing the metrics textfile", err);
 	} else
 		log_success_rate_limited(&m->textfile_log, "writing the metrics textfile");
@@ -192,23 +223,19 @@ static void sample_add_spot(const Manager *m, Sample *s)
  * its whole interval. */
 static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
-	usec_t now = now_boottime();
-	CoreState scratch;
+	usec_t now = manager_now(m);
 	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
 		*ret_sample = m->last_sample;
 	else if (m->on_demand_at > 0 && now - m->on_demand_at < FRESH_CHECK_USEC)
 		*ret_sample = m->on_demand; /* a CheckNow flood samples once a second at most */
 	else {
-		sampler_sample(&m->sampler, &m->config, now, false, ret_sample);
+		sample_take(m, now, false, ret_sample);
 		add_state_error(m, ret_sample);
 		m->on_demand = *ret_sample;
 		m->on_demand_at = now;
 	}
 	sample_add_spot(m, ret_sample);
-	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_CHECK, &scratch, ret);
-	/* It looks, it does not count: report the streak as it stands. */
-	ret->idle_checks = m->state.idle_checks;
-	ret->action_due = false;
+	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_PEEK, &m->state, ret);
 }
 
 static const char *const pending_phrases[_PENDING_PHASE_MAX] = {
@@ -282,7 +309,7 @@ static void start_warning(Manager *m, const Decision *d)
 	log_event(LOG_NOTICE, MESSAGE_ID_ACTION_WARNING, fields,
 	          "action %s in %s unless the machine becomes busy; warned %d terminal(s)",
 	          manager_armed_action(m), left, n < 0 ? 0 : n);
-	m->warn_until = now_boottime() + m->config.warn;
+	m->warn_until = manager_now(m) + m->config.warn;
 	sd_event_source_set_time(m->warn_timer, m->warn_until);
 	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_ONESHOT);
 	manager_notify(m, NOTIFY_WARNING, d);
@@ -408,15 +435,14 @@ static void on_spot_notice(void *userdata, const SpotFacts *n)
 		(void)start_pre_action(m, "spot-interruption");
 }
 
-/* One scheduled check. */
-static void do_check(Manager *m)
+void manager_check(Manager *m)
 {
-	usec_t now = now_boottime();
+	usec_t now = manager_now(m);
 	Sample sample;
 	Decision d;
 
 	retry_state(m);
-	sampler_sample(&m->sampler, &m->config, now, true, &sample);
+	sample_take(m, now, true, &sample);
 	sample_add_spot(m, &sample);
 	add_state_error(m, &sample);
 	manager_note_sessions(m, &sample);
@@ -441,7 +467,7 @@ static void do_check(Manager *m)
 static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = userdata;
-	usec_t now = now_boottime();
+	usec_t now = manager_now(m);
 	/* Re-arm first, on the schedule; a check that came later than a whole interval (a
 	 * suspend, a stopped process) starts it anew rather than catching up in a burst. */
 	m->next_check_at = usec + m->config.interval;
@@ -449,13 +475,12 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		m->next_check_at = now + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
-	do_check(m);
+	manager_check(m);
 	return 0;
 }
 
-static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
+void manager_warning_over(Manager *m)
 {
-	Manager *m = userdata;
 	Sample sample;
 	Decision d;
 	decide_now(m, &sample, &d);
@@ -464,6 +489,11 @@ static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	m->warn_until = 0;
 	(void)pending_feed(m, PENDING_EVENT_WARNING_OVER, &d);
 	manager_save_state(m);
+}
+
+static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	manager_warning_over(userdata);
 	return 0;
 }
 
@@ -500,7 +530,7 @@ static int diag_gone(ConfigDiag *d, const char *path)
  * ever. */
 static void reschedule_after_reload(Manager *m, usec_t old_interval)
 {
-	usec_t last = m->next_check_at - old_interval, now = now_boottime();
+	usec_t last = m->next_check_at - old_interval, now = manager_now(m);
 	m->next_check_at = MAX(last + m->config.interval, now);
 	(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
 }
@@ -633,7 +663,7 @@ static int setup_event_loop(Manager *m)
 	    (r = sd_event_add_signal(m->event, NULL, SIGINT, on_exit_signal, m)) < 0 ||
 	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0)
 		return r;
-	m->next_check_at = now_boottime() + m->config.interval;
+	m->next_check_at = manager_now(m) + m->config.interval;
 	r = sd_event_add_time(m->event, &m->check_timer, CLOCK_BOOTTIME, m->next_check_at,
 	                      CHECK_ACCURACY_USEC, on_check_timer, m);
 	if (r < 0)
@@ -677,7 +707,8 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 
 	ProbeEnv env = { .proc_root = "/proc", .dev_root = opt->dev_root };
 	sampler_init(&m->sampler, &env);
-	sampler_prime(&m->sampler, &m->config, now_boottime());
+	if (!opt->inputs.sample)
+		sampler_prime(&m->sampler, &m->config, manager_now(m));
 
 	if ((r = setup_event_loop(m)) < 0) {
 		log_error("cannot set up the event loop: %s", strerror(-r));
@@ -717,6 +748,7 @@ Manager *manager_free(Manager *m)
 	config_free(&m->config);
 	sampler_done(&m->sampler);
 	free(m->history);
+	free(m->state_saved);
 	free(m);
 	return NULL;
 }

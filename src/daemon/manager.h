@@ -15,6 +15,16 @@
 #include "probe.h"
 #include "varlink.h"
 
+/* What the manager reads from the world besides its sockets and files: the boot-time clock and
+ * the sample. NULL members are the real ones (now_boottime(), sampler_sample()); a unit test
+ * gives its own to drive the manager through checks, warnings and actions without sleeping. */
+typedef struct ManagerInputs {
+	usec_t (*now)(void *userdata); /* CLOCK_BOOTTIME */
+	/* Fills *ret as sampler_sample() would; commit: a scheduled check (baselines move). */
+	void (*sample)(void *userdata, const Config *config, usec_t now, bool commit, Sample *ret);
+	void *userdata;
+} ManagerInputs;
+
 typedef struct ManagerOptions {
 	const char *config_path;
 	const char *dropin_dir;
@@ -23,6 +33,7 @@ typedef struct ManagerOptions {
 	const char *dev_root;
 	const char *aws_agent; /* trnidled-aws's socket; NULL: AWS calls in this process */
 	bool dry_run;
+	ManagerInputs inputs;
 } ManagerOptions;
 
 typedef struct Manager {
@@ -46,6 +57,7 @@ typedef struct Manager {
 	usec_t next_check_at;
 	unsigned checks; /* scheduled checks since start */
 	bool state_save_failed;
+	char *state_saved; /* what RUNTIME_DIR/state holds, as written last; NULL: not known */
 	LogRateLimit textfile_log;
 	/* Why RUNTIME_DIR/state is there but cannot be read or understood; "" when it can. It
 	 * may hold holds, so the machine stays up (a probe error) until it can be read or is
@@ -78,6 +90,15 @@ const char *manager_armed_action(const Manager *m);
  * *ret_errors (a strv) when given. */
 int manager_reload(Manager *m, char ***ret_errors);
 
+/* CLOCK_BOOTTIME, from the injected clock if there is one. */
+usec_t manager_now(const Manager *m);
+
+/* One scheduled check (the check timer calls it): sample, decide, record, act. */
+void manager_check(Manager *m);
+
+/* WarnSec= ran out (the warning timer calls it): decide again, then act or cancel. */
+void manager_warning_over(Manager *m);
+
 /* A fresh sample decided as a scheduled check would be, without advancing the streak. A
  * verdict other than idle cancels a pending action. */
 void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret);
@@ -88,7 +109,8 @@ void manager_holds_changed(Manager *m);
 /* ", warning running" and the like for the status text, "" when nothing is pending. */
 const char *manager_pending_phrase(const Manager *m);
 
-/* Saves the state; a failure is a warning, never fatal. */
+/* Saves the state when it differs from what the file holds (a check that changes nothing
+ * writes nothing); a failure is a warning, never fatal, and the next call tries again. */
 void manager_save_state(Manager *m);
 
 /* The verdict history (manager-history.c): loaded at start, recorded after each scheduled

@@ -58,6 +58,10 @@ typedef struct ProcEntry {
 
 typedef struct ProcViews ProcViews;
 
+/* The view store of a table (proc-views.c); NULL when out of memory. */
+ProcViews *proc_views_new(void);
+void proc_views_free(ProcViews *vs);
+
 typedef struct ProcTable {
 	ProcEntry *entries; /* sorted by pid */
 	size_t n;

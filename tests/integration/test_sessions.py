@@ -579,10 +579,11 @@ class Sessions(unittest.TestCase):
         # A silent job on an old terminal: the terminal counts by its process's CPU.
         v = r["busy"]
         self.assertEqual(v["verdict"], "active")
-        d = details(v, "terminal")
-        self.assertEqual(len(d), 1, d)  # the quiet pty stays idle
-        self.assertRegex(d[0], r"^pts/\d+ of root \(terminal, \w+ pid \d+\): sh \(pid \d+\) "
-                         r"at \d+% CPU$")
+        self.assertEqual(signals(v).count("terminal"), 1, v["reasons"])  # the quiet pty is idle
+        busy = [t for t in v["signals"]["terminal"] if t["busy_percent"] > 5]
+        self.assertEqual(len(busy), 1, v["signals"]["terminal"])
+        self.assertEqual((busy[0]["user"], busy[0]["owner"], busy[0]["busy_comm"]),
+                         ("root", "other", "sh"), busy[0])
         self.assertEqual(r["busy_at_100"]["verdict"], "idle", r["busy_at_100"]["reasons"])
 
     def test_ssh_interactive_notty_and_logout(self):
@@ -654,8 +655,9 @@ class Sessions(unittest.TestCase):
     def test_ssm_session_worker_by_full_path(self):
         v = run_scenario("ssm")["active"]
         self.assertEqual(v["verdict"], "active")
-        d = details(v, "ssm")
-        self.assertTrue(d and "without a terminal" in d[0], d)
+        self.assertIn("ssm", signals(v))
+        ssm = v["signals"]["ssm"]
+        self.assertTrue(ssm and ssm[0]["terminals"] == 0, ssm)
 
     def test_tmux_detached_idle_busy_and_attached(self):
         r = run_scenario("tmux")
@@ -664,10 +666,11 @@ class Sessions(unittest.TestCase):
         self.assertEqual(len(v["signals"]["multiplexer"]), 1)
         v = r["detached_busy"]
         self.assertEqual(v["verdict"], "active")
-        d = details(v, "multiplexer")
-        self.assertEqual(len(d), 1, d)  # the quiet server stays idle
-        self.assertRegex(d[0], r"^tmux of root \(server pid \d+, first session 'busy'\): "
-                         r"sh \(pid \d+\) at \d+% CPU$")
+        self.assertEqual(signals(v).count("multiplexer"), 1, v["reasons"])  # the quiet one: idle
+        busy = [m for m in v["signals"]["multiplexer"] if m["busy_percent"] > 5]
+        self.assertEqual(len(busy), 1, v["signals"]["multiplexer"])
+        self.assertEqual((busy[0]["kind"], busy[0]["user"], busy[0]["name"], busy[0]["busy_comm"]),
+                         ("tmux", "root", "busy", "sh"), busy[0])
         self.assertNotIn("terminal", signals(v))  # panes belong to the multiplexer
         v = r["attached"]
         self.assertEqual(v["verdict"], "active")
@@ -681,9 +684,8 @@ class Sessions(unittest.TestCase):
         self.assertEqual(v["verdict"], "active")
         self.assertTrue(any(m["user"] == self.other_user
                             for m in v["signals"]["multiplexer"]), v["signals"])
-        d = details(v, "multiplexer")
-        self.assertTrue(any(f"tmux of {self.other_user} (server pid" in x and "'theirs'" in x
-                            for x in d), d)
+        self.assertTrue(any(m["user"] == self.other_user and m["name"] == "theirs"
+                            for m in v["signals"]["multiplexer"]), v["signals"]["multiplexer"])
         self.assertEqual(r["set_back"]["verdict"], "idle", r["set_back"]["reasons"])
 
     def test_screen_detached_idle_and_busy(self):
@@ -691,8 +693,9 @@ class Sessions(unittest.TestCase):
         self.assertEqual(r["detached_idle"]["verdict"], "idle", r["detached_idle"]["reasons"])
         v = r["detached_busy"]
         self.assertEqual(v["verdict"], "active")
-        d = details(v, "multiplexer")
-        self.assertTrue(any("screen session 'busy' of root (pid" in x and "CPU" in x for x in d), d)
+        self.assertTrue(any(m["kind"] == "screen" and m["name"] == "busy" and m["user"] == "root"
+                            and m["busy_percent"] > 5 for m in v["signals"]["multiplexer"]),
+                        v["signals"]["multiplexer"])
 
 
     def test_user_process_detached_job(self):
@@ -700,9 +703,8 @@ class Sessions(unittest.TestCase):
         v = r["busy"]
         self.assertEqual(v["verdict"], "active")
         self.assertEqual(signals(v), ["user-process"], v["reasons"])
-        self.assertRegex(details(v, "user-process")[0],
-                         rf"^sh \(pid \d+\) of {self.other_user} at \d+% CPU$")
         busiest = v["signals"]["user-process"]["busiest"]
+        self.assertEqual(busiest[0]["comm"], "sh", busiest)
         self.assertTrue(busiest and all(p["user"] == self.other_user for p in busiest), busiest)
         self.assertEqual(r["off"]["verdict"], "idle", r["off"]["reasons"])
         self.assertNotIn("user-process", r["off"]["signals"])
@@ -722,15 +724,17 @@ class Sessions(unittest.TestCase):
         self.assertGreater(k[0]["server_pid"], 0)
         v = r["busy"]
         self.assertEqual(v["verdict"], "active")
-        d = details(v, "jupyter")
-        self.assertRegex(d[0], r"^kernel of root \(pid (\d+), under jupyter-\S+ pid \d+\): "
-                         r"python3 \(pid \1\) at \d+% CPU$")
+        k = v["signals"]["jupyter"][0]
+        self.assertIn("jupyter", signals(v))
+        self.assertEqual((k["user"], k["busy_pid"], k["busy_comm"]), ("root", k["pid"], "python3"),
+                         k)
+        self.assertGreater(k["busy_percent"], 5, k)
+        self.assertGreater(k["server_pid"], 0, k)
         self.assertEqual(r["interrupted"]["verdict"], "idle", r["interrupted"]["reasons"])
         v = r["compiler"]
         self.assertEqual(v["verdict"], "active")
-        d = details(v, "jupyter")
-        self.assertTrue(d and d[0].endswith("neuronx-cc (pid %d) is a Neuron process"
-                                            % v["signals"]["jupyter"][0]["work_pid"]), d)
+        self.assertIn("jupyter", signals(v))
+        self.assertGreater(v["signals"]["jupyter"][0]["work_pid"], 0, v["signals"]["jupyter"])
         self.assertIn("neuron-process", signals(v))
 
 

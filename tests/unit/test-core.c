@@ -405,6 +405,131 @@ START_TEST(test_user_process_more_than_listed)
 }
 END_TEST
 
+/* DECIDE_PEEK (CheckNow, the re-checks of a pending action): the verdict of a scheduled check
+ * at that moment, grace, holds and spot included, with the state left as it was. */
+typedef struct PeekCase {
+	const char *name;
+	usec_t now;
+	double cpu;
+	bool hold, spot;
+	unsigned streak;
+	Verdict verdict;
+} PeekCase;
+
+static const PeekCase peeks[] = {
+	{ "idle, streak due", 400 * SEC, 1, false, false, 5, VERDICT_IDLE },
+	{ "idle, no streak", 400 * SEC, 1, false, false, 0, VERDICT_IDLE },
+	{ "busy", 400 * SEC, 90, false, false, 5, VERDICT_ACTIVE },
+	{ "held", 400 * SEC, 1, true, false, 5, VERDICT_HELD },
+	{ "in grace", 100 * SEC, 1, false, false, 5, VERDICT_GRACE },
+	{ "spot notice", 400 * SEC, 1, false, true, 5, VERDICT_ACTIVE },
+	{ "hold expired since the last check", 4000 * SEC, 1, true, false, 5, VERDICT_IDLE },
+};
+
+START_TEST(test_peek)
+{
+	const PeekCase *t = &peeks[_i];
+	Config c = cfg();
+	CoreState st, before;
+	Decision d;
+	Sample s = quiet();
+	uint64_t id;
+	s.cpu.busy_percent = t->cpu;
+	s.spot.pending = t->spot;
+	core_state_init(&st);
+	st.idle_checks = t->streak;
+	if (t->hold)
+		ck_assert_int_eq(
+		        core_hold_add(&st, 0, "root", 300 * SEC, 3600 * SEC, 86400 * SEC, "x", &id),
+		        0);
+	before = st;
+	core_decide(&s, &c, &st, t->now, DECIDE_PEEK, &st, &d);
+	ck_assert_msg(d.verdict == t->verdict, "%s: %s", t->name, verdict_to_string(d.verdict));
+	ck_assert_msg(!d.action_due, "%s: a peek is never due", t->name);
+	ck_assert_msg(d.idle_checks == t->streak, "%s: streak %u", t->name, d.idle_checks);
+	ck_assert_msg(memcmp(&st, &before, sizeof(st)) == 0, "%s: state changed", t->name);
+	config_free(&c);
+}
+END_TEST
+
+/* Who may take one more hold: only running holds count, root's part of the table is the
+ * whole table, and HoldsPerUser= does not bind root (per_user 0). */
+typedef struct AdmitCase {
+	const char *name;
+	uid_t uid;
+	size_t own_running, others_running, expired;
+	usec_t duration;
+	HoldPolicy policy;
+	HoldAdmission want;
+} AdmitCase;
+
+static const AdmitCase admits[] = {
+	{ "first hold", 1000, 0, 0, 0, 60 * SEC, { 3600 * SEC, 2, 48 }, HOLD_ADMITTED },
+	{ "zero duration", 1000, 0, 0, 0, 0, { 3600 * SEC, 2, 48 }, HOLD_BAD_DURATION },
+	{ "longer than the limit",
+	  1000,
+	  0,
+	  0,
+	  0,
+	  3601 * SEC,
+	  { 3600 * SEC, 2, 48 },
+	  HOLD_BAD_DURATION },
+	{ "exactly the limit", 1000, 0, 0, 0, 3600 * SEC, { 3600 * SEC, 2, 48 }, HOLD_ADMITTED },
+	{ "own holds at the limit",
+	  1000,
+	  2,
+	  0,
+	  0,
+	  60 * SEC,
+	  { 3600 * SEC, 2, 48 },
+	  HOLD_TOO_MANY_OWN },
+	{ "expired holds do not count",
+	  1000,
+	  1,
+	  0,
+	  5,
+	  60 * SEC,
+	  { 3600 * SEC, 2, 48 },
+	  HOLD_ADMITTED },
+	{ "root has no per-user limit",
+	  0,
+	  10,
+	  0,
+	  0,
+	  60 * SEC,
+	  { 3600 * SEC, 0, 64 },
+	  HOLD_ADMITTED },
+	{ "users' part of the table full",
+	  1000,
+	  0,
+	  48,
+	  0,
+	  60 * SEC,
+	  { 3600 * SEC, 2, 48 },
+	  HOLD_TABLE_FULL },
+	{ "root still fits", 0, 0, 48, 0, 60 * SEC, { 3600 * SEC, 0, 64 }, HOLD_ADMITTED },
+	{ "the whole table full", 0, 0, 64, 0, 60 * SEC, { 3600 * SEC, 0, 64 }, HOLD_TABLE_FULL },
+};
+
+START_TEST(test_hold_admit)
+{
+	const AdmitCase *t = &admits[_i];
+	CoreState st;
+	size_t own, all;
+	core_state_init(&st);
+	for (size_t i = 0; i < t->own_running + t->others_running + t->expired; i++) {
+		Hold *h = &st.holds[st.n_holds++];
+		*h = (Hold){ .id = i + 1, .uid = i < t->own_running ? t->uid : 2000 + (uid_t)i };
+		h->until = i < t->own_running + t->others_running ? 2000 * SEC : 500 * SEC;
+	}
+	HoldAdmission a =
+	        core_hold_admit(&st, t->uid, 1000 * SEC, t->duration, &t->policy, &own, &all);
+	ck_assert_msg(a == t->want, "%s: %d, want %d", t->name, a, t->want);
+	ck_assert_uint_eq(own, t->own_running);
+	ck_assert_uint_eq(all, t->own_running + t->others_running);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -423,6 +548,8 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_spot_notice_blocks_the_action);
 	tcase_add_loop_test(tc, test_user_process_rule, 0, (int)ELEMENTSOF(user_proc_cases));
 	tcase_add_test(tc, test_user_process_more_than_listed);
+	tcase_add_loop_test(tc, test_peek, 0, (int)ELEMENTSOF(peeks));
+	tcase_add_loop_test(tc, test_hold_admit, 0, (int)ELEMENTSOF(admits));
 	suite_add_tcase(s, tc);
 	return s;
 }

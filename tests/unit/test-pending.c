@@ -2,6 +2,10 @@
  * six events under every policy, against the rules that keep a machine in use up. */
 #include "check-main.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "pending.h"
 #include "test-util.h"
 
@@ -183,6 +187,318 @@ START_TEST(test_every_sequence)
 }
 END_TEST
 
+/* The same rules one level up: the events a daemon sees, each applied to (CoreState, pending
+ * phase) through the core (core_decide, core_hold_add/release) and pending_advance() exactly
+ * as the manager wires them, by one small pure driver. The world behind the events is a
+ * quiet or busy machine, holds and a spot notice; every sequence of up to six events from
+ * every start is checked against what must never happen. */
+typedef enum WorldEvent {
+	EV_IDLE_CHECK,
+	EV_ACTIVE_CHECK,
+	EV_HOLD,
+	EV_RELEASE,
+	EV_HOLD_EXPIRY,
+	EV_SPOT_NOTICE,
+	EV_SPOT_WITHDRAWN,
+	EV_WARNING_TIMER,
+	EV_PRE_ACTION_DONE,
+	EV_ACTION_DONE,
+	EV_ACTION_FAILED,
+	EV_RELOAD,
+	_EV_MAX,
+} WorldEvent;
+
+static const char *const event_names[_EV_MAX] = {
+	"idle-check",      "active-check", "hold",          "release",
+	"hold-expiry",     "spot-notice",  "spot-gone",     "warning-timer",
+	"pre-action-done", "action-done",  "action-failed", "reload",
+};
+
+#define WORLD_INTERVAL (60 * USEC_PER_SEC)
+#define WORLD_GRACE    (100 * USEC_PER_SEC)
+#define WORLD_HOLD     (600 * USEC_PER_SEC)
+
+typedef struct World {
+	CoreState core;
+	PendingPhase phase;
+	usec_t now;
+	bool busy, spot;
+	bool reloaded; /* which of the two configurations is in force */
+	bool acting;   /* an action was started and has not ended or been cancelled */
+	/* The holds as the events made them: what the core must still have. */
+	uint64_t hold_ids[DEPTH];
+	usec_t hold_until[DEPTH];
+	size_t n_holds;
+} World;
+
+/* Before and after a reload: a warning and a command, or neither and a shorter streak. */
+static Config world_configs[2];
+
+static Sample world_sample(const World *w)
+{
+	Sample s = { .cpu = { .valid = true, .busy_percent = w->busy ? 90 : 1 },
+		     .memory = { .valid = true, .total_kib = 100, .available_kib = 90 } };
+	s.spot.pending = w->spot;
+	return s;
+}
+
+static PendingPolicy world_policy(const Config *c)
+{
+	return (PendingPolicy){ .warn = c->warn, .pre_action = c->pre_action_command != NULL };
+}
+
+/* A fresh decision that looks and does not count (CheckNow, a re-check before a step). */
+static void world_peek(World *w, const Config *c, Decision *d)
+{
+	Sample s = world_sample(w);
+	core_decide(&s, c, &w->core, w->now, DECIDE_PEEK, &w->core, d);
+}
+
+static bool world_hold_running(const World *w)
+{
+	for (size_t i = 0; i < w->n_holds; i++)
+		if (w->hold_until[i] > w->now)
+			return true;
+	return false;
+}
+
+static void world_forget_hold(World *w, size_t i)
+{
+	memmove(&w->hold_ids[i], &w->hold_ids[i + 1], (w->n_holds - i - 1) * sizeof(uint64_t));
+	memmove(&w->hold_until[i], &w->hold_until[i + 1], (w->n_holds - i - 1) * sizeof(usec_t));
+	w->n_holds--;
+}
+
+/* Applies one event as the manager does; returns the pending step it led to. */
+static PendingStep world_apply(World *w, WorldEvent e)
+{
+	const Config *c = &world_configs[w->reloaded];
+	PendingPolicy policy = world_policy(c);
+	Decision d;
+	Sample s;
+	uint64_t id;
+
+	switch (e) {
+	case EV_IDLE_CHECK:
+	case EV_ACTIVE_CHECK:
+		w->busy = e == EV_ACTIVE_CHECK;
+		w->now += WORLD_INTERVAL;
+		s = world_sample(w);
+		core_decide(&s, c, &w->core, w->now, DECIDE_CHECK, &w->core, &d);
+		return pending_advance(&w->phase, &w->core.idle_checks, PENDING_EVENT_DECISION, &d,
+		                       &policy);
+	case EV_HOLD:
+		EXPECT(core_hold_add(&w->core, 1000, "alice", w->now, WORLD_HOLD, WORLD_HOLD, "x",
+		                     &id) == 0,
+		       "%s", "hold refused");
+		w->hold_ids[w->n_holds] = id;
+		w->hold_until[w->n_holds++] = w->now + WORLD_HOLD;
+		if (w->phase == PENDING_NONE) /* manager_holds_changed() */
+			return PENDING_STEP_NOTHING;
+		world_peek(w, c, &d);
+		return pending_advance(&w->phase, &w->core.idle_checks, PENDING_EVENT_DECISION, &d,
+		                       &policy);
+	case EV_RELEASE:
+		if (w->n_holds > 0) {
+			/* One that ran out may be gone already (a check dropped it). */
+			int r = core_hold_release(&w->core, w->hold_ids[0], 1000);
+			EXPECT(r == 0 || (r == -ENOENT && w->hold_until[0] <= w->now),
+			       "release of a running hold refused: %d", r);
+			world_forget_hold(w, 0);
+		}
+		return PENDING_STEP_NOTHING;
+	case EV_HOLD_EXPIRY:
+		if (w->n_holds > 0)
+			w->now = MAX(w->now, w->hold_until[0]);
+		while (w->n_holds > 0 && w->hold_until[0] <= w->now)
+			world_forget_hold(w, 0);
+		return PENDING_STEP_NOTHING;
+	case EV_SPOT_NOTICE:
+		w->spot = true;
+		if (w->phase == PENDING_NONE) /* on_spot_notice() */
+			return PENDING_STEP_NOTHING;
+		world_peek(w, c, &d);
+		return pending_advance(&w->phase, &w->core.idle_checks, PENDING_EVENT_DECISION, &d,
+		                       &policy);
+	case EV_SPOT_WITHDRAWN:
+		w->spot = false;
+		return PENDING_STEP_NOTHING;
+	case EV_WARNING_TIMER:
+		w->now += USEC_PER_SEC;
+		world_peek(w, c, &d);
+		return pending_advance(&w->phase, &w->core.idle_checks, PENDING_EVENT_WARNING_OVER,
+		                       &d, &policy);
+	case EV_PRE_ACTION_DONE:
+		w->now += USEC_PER_SEC;
+		world_peek(w, c, &d);
+		return pending_advance(&w->phase, &w->core.idle_checks,
+		                       PENDING_EVENT_PRE_ACTION_DONE, &d, &policy);
+	case EV_ACTION_DONE:
+	case EV_ACTION_FAILED:
+		return pending_advance(&w->phase, &w->core.idle_checks, PENDING_EVENT_ACTION_DONE,
+		                       NULL, &policy);
+	case EV_RELOAD:
+		w->reloaded = !w->reloaded;
+		return PENDING_STEP_NOTHING;
+	default:
+		return PENDING_STEP_NOTHING;
+	}
+}
+
+static char world_trail_text[512];
+
+static const char *world_trail(const int *trail, int n)
+{
+	world_trail_text[0] = '\0';
+	for (int i = 0; i < n; i++)
+		strappendf(world_trail_text, sizeof(world_trail_text), "%s%s", i ? ", " : "",
+		           event_names[trail[i]]);
+	return world_trail_text;
+}
+
+static void world_check(const World *before, const World *w, WorldEvent e, PendingStep step,
+                        const int *trail, int n)
+{
+	bool starts = step == PENDING_STEP_WARN || step == PENDING_STEP_RUN_PRE_ACTION ||
+	              step == PENDING_STEP_ACT || step == PENDING_STEP_GO_ON;
+	const char *seq = world_trail(trail, n);
+	/* Nothing moves towards the action while a hold, activity or a spot notice stands, or
+	 * in the boot grace. */
+	EXPECT(!starts || (!w->busy && !w->spot && !world_hold_running(w) && w->now >= WORLD_GRACE),
+	       "[%s]: step %s while busy %d, spot %d, held %d", seq, pending_step_to_string(step),
+	       w->busy, w->spot, world_hold_running(w));
+	/* ... nor may anything stay pending then. */
+	EXPECT(w->phase == PENDING_NONE || (!w->busy && !w->spot && !world_hold_running(w)),
+	       "[%s]: phase %s while busy %d, spot %d, held %d", seq,
+	       pending_phase_to_string(w->phase), w->busy, w->spot, world_hold_running(w));
+	/* Never two actions at once. */
+	EXPECT(!(step == PENDING_STEP_ACT && before->acting), "[%s]: a second action started", seq);
+	/* A cancellation leaves nothing pending and a streak that starts anew. */
+	if (step == PENDING_STEP_CANCEL)
+		EXPECT(w->phase == PENDING_NONE && w->core.idle_checks == 0,
+		       "[%s]: cancel left phase %s, streak %u", seq,
+		       pending_phase_to_string(w->phase), w->core.idle_checks);
+	/* The streak counts only idle checks, and only outside a pending action. */
+	if (e != EV_IDLE_CHECK)
+		EXPECT(w->core.idle_checks <= before->core.idle_checks,
+		       "[%s]: streak %u -> %u without an idle check", seq, before->core.idle_checks,
+		       w->core.idle_checks);
+	/* No hold is lost but by its release or its end, and none appears. */
+	size_t running = 0;
+	for (size_t i = 0; i < w->n_holds; i++) {
+		if (w->hold_until[i] <= w->now)
+			continue;
+		running++;
+		bool found = false;
+		for (size_t j = 0; j < w->core.n_holds; j++)
+			found = found || (w->core.holds[j].id == w->hold_ids[i] &&
+			                  w->core.holds[j].until == w->hold_until[i]);
+		EXPECT(found, "[%s]: hold #%llu lost", seq, (unsigned long long)w->hold_ids[i]);
+	}
+	size_t core_running = 0;
+	for (size_t j = 0; j < w->core.n_holds; j++)
+		core_running += hold_running(&w->core.holds[j], w->now);
+	EXPECT(core_running == running, "[%s]: %zu holds in the core, %zu taken", seq, core_running,
+	       running);
+}
+
+/* States already explored with at least so many events left: the rules above depend on the
+ * state only, so a state seen again need not be explored again. The key is the state with
+ * times made relative to now (and now itself only while it matters: before the grace ends). */
+typedef struct WorldKey {
+	unsigned streak;
+	uint8_t phase, busy, spot, reloaded, acting, n_holds, left;
+	usec_t before_grace;
+	usec_t hold_left[DEPTH];
+} WorldKey;
+
+#define SEEN_SLOTS (1u << 18)
+static WorldKey *seen;
+static unsigned long world_states;
+
+static bool world_seen(const World *w, int left)
+{
+	WorldKey k;
+	memset(&k, 0, sizeof(k));
+	k.streak = w->core.idle_checks;
+	k.phase = (uint8_t)w->phase;
+	k.busy = w->busy;
+	k.spot = w->spot;
+	k.reloaded = w->reloaded;
+	k.acting = w->acting;
+	k.n_holds = (uint8_t)w->n_holds;
+	k.left = (uint8_t)left;
+	k.before_grace = w->now < WORLD_GRACE ? WORLD_GRACE - w->now : 0;
+	for (size_t i = 0; i < w->n_holds; i++)
+		k.hold_left[i] = w->hold_until[i] > w->now ? w->hold_until[i] - w->now : 0;
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < sizeof(k); i++)
+		h = (h ^ ((const uint8_t *)&k)[i]) * 1099511628211ULL;
+	for (size_t i = h & (SEEN_SLOTS - 1);; i = (i + 1) & (SEEN_SLOTS - 1)) {
+		if (seen[i].left == 0) {
+			seen[i] = k;
+			world_states++;
+			EXPECT(world_states < SEEN_SLOTS / 2, "%s", "seen table too small");
+			return false;
+		}
+		if (memcmp(&seen[i], &k, sizeof(k)) == 0)
+			return true;
+	}
+}
+
+static void world_explore(const World *w, int depth, int *trail)
+{
+	if (depth == DEPTH || world_seen(w, DEPTH - depth))
+		return;
+	for (int e = 0; e < _EV_MAX; e++) {
+		World next = *w;
+		trail[depth] = e;
+		PendingStep step = world_apply(&next, (WorldEvent)e);
+		if (step == PENDING_STEP_ACT)
+			next.acting = true;
+		if (step == PENDING_STEP_CANCEL || e == EV_ACTION_DONE || e == EV_ACTION_FAILED)
+			next.acting = false;
+		world_check(w, &next, (WorldEvent)e, step, trail, depth + 1);
+		world_explore(&next, depth + 1, trail);
+	}
+}
+
+START_TEST(test_every_sequence_through_the_core)
+{
+	static char *pre[] = { "/bin/true", NULL };
+	int trail[DEPTH];
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(config_init_defaults(&world_configs[i]), 0);
+		world_configs[i].boot_grace = WORLD_GRACE;
+		world_configs[i].interval = WORLD_INTERVAL;
+		world_configs[i].cpu_percent = 10;
+	}
+	world_configs[0].idle_checks = 2;
+	world_configs[0].warn = 30 * USEC_PER_SEC;
+	world_configs[0].pre_action_command = pre;
+	world_configs[1].idle_checks = 1;
+	world_configs[1].warn = 0;
+	seen = calloc(SEEN_SLOTS, sizeof(*seen));
+	ck_assert_ptr_nonnull(seen);
+	/* From the start of a boot, and from a streak already due after the grace (a restart
+	 * that restored it), under either configuration. */
+	for (int start = 0; start < 4; start++) {
+		World w = { .phase = PENDING_NONE, .reloaded = start & 1 };
+		core_state_init(&w.core);
+		if (start & 2) {
+			w.now = WORLD_GRACE + WORLD_INTERVAL;
+			w.core.idle_checks = 2;
+		}
+		world_explore(&w, 0, trail);
+	}
+	ck_assert_uint_gt(world_states, 1000);
+	world_configs[0].pre_action_command = NULL; /* static, not the config's to free */
+	for (int i = 0; i < 2; i++)
+		config_free(&world_configs[i]);
+	free(seen);
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	ck_assert_str_eq(pending_phase_to_string(PENDING_PRE_ACTION), "pre-action");
@@ -199,6 +515,7 @@ Suite *make_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_transition, 0, (int)ELEMENTSOF(cases));
 	tcase_add_test(tc, test_every_sequence);
+	tcase_add_test(tc, test_every_sequence_through_the_core);
 	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
 	return s;
