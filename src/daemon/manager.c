@@ -17,6 +17,7 @@
 #include "log.h"
 #include "manager.h"
 #include "state.h"
+#include "system-bus.h"
 #include "textfile.h"
 #include "timespan.h"
 
@@ -24,27 +25,16 @@
  * the late moment let the delay add up (IntervalSec=1s gave a check every 1.25 s). */
 #define CHECK_ACCURACY_USEC (USEC_PER_MSEC * 5)
 
-const char *manager_armed_action(const Manager *m)
+ActionKind manager_armed_kind(const Manager *m)
 {
-	switch (m->config.action) {
-	case ACTION_NONE:
-		return "none";
-	case ACTION_STOP_INSTANCE:
-		return "stop-instance";
-	case ACTION_AUTO:
+	if (m->config.action == ACTION_AUTO)
 		return aws_resolve_auto(aws_runtime_is_spot(m->aws));
-	case ACTION_POWEROFF:
-	default:
-		return "poweroff";
-	}
+	return m->config.action;
 }
 
-static const ActionOps *armed_ops(const Manager *m)
+const char *manager_armed_action(const Manager *m)
 {
-	const char *name = manager_armed_action(m);
-	if (streq(name, "none"))
-		return &action_none;
-	return streq(name, "stop-instance") ? &action_stop_instance : &action_poweroff;
+	return action_kind_to_string(manager_armed_kind(m));
 }
 
 void manager_save_state(Manager *m)
@@ -143,19 +133,20 @@ static void notify_status(Manager *m, const Decision *d)
 	(void)sd_notifyf(false, "STATUS=%s%s", m->opt.dry_run ? "[dry-run] " : "", line);
 }
 
-static void log_action_result(Manager *m, const ActionOps *ops, int r, const ActionResult *res)
+static void log_action_result(Manager *m, ActionKind kind, int r, const ActionResult *res)
 {
+	const char *name = action_kind_to_string(kind);
 	char f_action[64], f_path[96], f_dry[32];
-	snprintf(f_action, sizeof(f_action), "TRNIDLED_ACTION=%s", ops->name);
+	snprintf(f_action, sizeof(f_action), "TRNIDLED_ACTION=%s", name);
 	snprintf(f_path, sizeof(f_path), "TRNIDLED_ACTION_PATH=%s", res->path[0] ? res->path : "-");
 	snprintf(f_dry, sizeof(f_dry), "TRNIDLED_DRY_RUN=%d", m->opt.dry_run ? 1 : 0);
 	const char *fields[] = { f_action, f_path, f_dry, NULL };
 	if (r >= 0)
-		log_event(LOG_NOTICE, MESSAGE_ID_ACTION_TAKEN, fields, "action %s%s: %s", ops->name,
+		log_event(LOG_NOTICE, MESSAGE_ID_ACTION_TAKEN, fields, "action %s%s: %s", name,
 		          m->opt.dry_run ? " (dry-run)" : "", res->message);
 	else
-		log_event(LOG_ERR, MESSAGE_ID_ACTION_FAILED, fields, "action %s failed: %s",
-		          ops->name, res->message);
+		log_event(LOG_ERR, MESSAGE_ID_ACTION_FAILED, fields, "action %s failed: %s", name,
+		          res->message);
 }
 
 /* The Prometheus textfile, for node_exporter: a disk that is full fails it, never the check. */
@@ -226,12 +217,14 @@ const char *manager_pending_phrase(const Manager *m)
 /* How the terminal warnings name the armed action: a noun, or what the machine will do. */
 static const char *action_phrase(const Manager *m, bool noun)
 {
-	const char *a = manager_armed_action(m);
-	if (streq(a, "none"))
+	switch (manager_armed_kind(m)) {
+	case ACTION_NONE:
 		return noun ? "idle action" : "reach its idle action";
-	if (streq(a, "stop-instance"))
+	case ACTION_STOP_INSTANCE:
 		return noun ? "instance stop" : "be stopped (EC2 StopInstances)";
-	return noun ? "power-off" : "power off";
+	default:
+		return noun ? "power-off" : "power off";
+	}
 }
 
 static const char *const phase_while[_PENDING_PHASE_MAX] = {
@@ -248,7 +241,7 @@ static void cancel_pending(Manager *m, PendingPhase was, const Decision *d)
 	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
 	m->warn_until = 0;
 	if (was == PENDING_ACTING)
-		aws_runtime_stop_cancel(m->aws);
+		m->action = action_cancel(m->action);
 	snprintf(f_phase, sizeof(f_phase), "TRNIDLED_PENDING_PHASE=%s",
 	         pending_phase_to_string(was));
 	const char *fields[] = { "TRNIDLED_ACTION_CANCELLED=1", f_phase, NULL };
@@ -303,25 +296,35 @@ static void on_pre_action_done(void *userdata)
 	manager_save_state(m);
 }
 
-static int start_pre_action(Manager *m, const char *reason)
+/* Whether the action waits for PreActionCommand= (its end feeds the pending action) or goes
+ * ahead at once (the command could not start). */
+typedef enum PreActionStart {
+	PRE_ACTION_RUNNING,
+	PRE_ACTION_NOT_STARTED,
+} PreActionStart;
+
+static PreActionStart start_pre_action(Manager *m, const char *reason)
 {
 	if (m->pre_action) {
 		log_info("pre-action command still running; not starting it again for %s%s", reason,
 		         streq(reason, "idle") ? "; the action waits for it to end" : "");
-		return 0;
+		return PRE_ACTION_RUNNING;
 	}
-	return pre_action_start(m->event, m->config.pre_action_command,
-	                        m->config.pre_action_timeout, reason, manager_armed_action(m),
-	                        m->opt.dry_run, on_pre_action_done, m, &m->pre_action);
+	if (pre_action_start(m->event, m->config.pre_action_command, m->config.pre_action_timeout,
+	                     reason, manager_armed_action(m), m->opt.dry_run, on_pre_action_done, m,
+	                     &m->pre_action) < 0)
+		return PRE_ACTION_NOT_STARTED;
+	return PRE_ACTION_RUNNING;
 }
 
-static void on_aws_action_result(void *userdata, const ActionOps *ops, int r,
-                                 const ActionResult *res)
+static void on_action_report(void *userdata, ActionKind kind, int r, const ActionResult *res)
 {
-	log_action_result(userdata, ops, r, res);
+	log_action_result(userdata, kind, r, res);
 }
 
-static bool on_aws_may_go_on(void *userdata, const char *step)
+/* Before each later step of the action: decide again on a fresh sample. Anything but "go on"
+ * has cancelled the action (cancel_pending()), which must then not be touched. */
+static bool on_action_may_go_on(void *userdata, const char *step)
 {
 	Manager *m = userdata;
 	Sample sample;
@@ -330,28 +333,42 @@ static bool on_aws_may_go_on(void *userdata, const char *step)
 	log_check("recheck", &d);
 	if (pending_feed(m, PENDING_EVENT_ACTION_STEP, &d) == PENDING_STEP_GO_ON)
 		return true;
+	m->action = action_cancel(m->action);
 	log_notice("%s not taken: the action is no longer pending", step);
 	return false;
 }
 
-static void on_aws_action_finished(void *userdata)
+static void on_action_done(void *userdata)
 {
 	Manager *m = userdata;
+	m->action = action_cancel(m->action);
 	(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
+	manager_save_state(m);
 }
 
 static void start_action(Manager *m)
 {
-	const ActionOps *ops = armed_ops(m);
-	if (ops == &action_stop_instance)
-		return aws_runtime_stop_instance(m->aws, m->action_why);
-	ActionResult res;
-	ActionRequest req = { .dry_run = m->opt.dry_run,
+	int r = 0;
+	ActionRequest req = { .kind = manager_armed_kind(m),
+		              .dry_run = m->opt.dry_run,
 		              .config = &m->config,
-		              .why = m->action_why };
-	int r = ops->run(&req, &res);
-	log_action_result(m, ops, r, &res);
-	(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
+		              .why = m->action_why,
+		              .event = m->event,
+		              .bus = system_bus_get(&m->bus, &r),
+		              .aws = aws_runtime_client(m->aws),
+		              .identity = aws_runtime_identity(m->aws),
+		              .report = on_action_report,
+		              .may_go_on = on_action_may_go_on,
+		              .done = on_action_done,
+		              .userdata = m };
+	m->action = action_cancel(m->action);
+	r = action_start(&req, &m->action);
+	if (r < 0) {
+		ActionResult res = { .path = "none" };
+		snprintf(res.message, sizeof(res.message), "cannot start: %s", strerror(-r));
+		log_action_result(m, req.kind, r, &res);
+		(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
+	}
 }
 
 /* Advances the pending action (pending.c decides) and carries out its step. */
@@ -368,7 +385,7 @@ static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *
 		break;
 	case PENDING_STEP_RUN_PRE_ACTION:
 		decision_summary(d, m->action_why, sizeof(m->action_why));
-		if (start_pre_action(m, "idle") < 0)
+		if (start_pre_action(m, "idle") == PRE_ACTION_NOT_STARTED)
 			return pending_feed(m, PENDING_EVENT_PRE_ACTION_DONE, d);
 		break;
 	case PENDING_STEP_ACT:
@@ -382,7 +399,7 @@ static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *
 		cancel_pending(m, was, d);
 		break;
 	case PENDING_STEP_REFUSE:
-		aws_runtime_stop_cancel(m->aws);
+		m->action = action_cancel(m->action);
 		break;
 	default:
 		break;
@@ -675,13 +692,10 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 		log_error("cannot set up the event loop: %s", strerror(-r));
 		goto fail;
 	}
+	m->bus.event = m->event;
 	if ((r = listen_control(m)) < 0)
 		goto fail;
-	AwsCallbacks cb = { .spot_notice = on_spot_notice,
-		            .action_result = on_aws_action_result,
-		            .may_go_on = on_aws_may_go_on,
-		            .action_finished = on_aws_action_finished,
-		            .userdata = m };
+	AwsCallbacks cb = { .spot_notice = on_spot_notice, .userdata = m };
 	if ((r = aws_runtime_new(m->event, &m->config, opt->dry_run, opt->aws_agent, &cb,
 	                         &m->aws)) < 0) {
 		log_error("cannot set up the EC2 timers: %s", strerror(-r));
@@ -699,7 +713,9 @@ Manager *manager_free(Manager *m)
 	if (!m)
 		return NULL;
 	varlink_server_free(m->varlink);
+	action_cancel(m->action);
 	aws_runtime_free(m->aws);
+	system_bus_done(&m->bus);
 	pre_action_free(m->pre_action);
 	sd_event_source_disable_unref(m->check_timer);
 	sd_event_source_disable_unref(m->warn_timer);

@@ -5,12 +5,14 @@
 
 #include <systemd/sd-event.h>
 
+#include "action.h"
 #include "aws-runtime.h"
 #include "config.h"
 #include "core.h"
 #include "pending.h"
 #include "pre-action.h"
 #include "probe.h"
+#include "system-bus.h"
 #include "varlink.h"
 
 typedef struct ManagerOptions {
@@ -49,7 +51,9 @@ typedef struct Manager {
 	 * removed, and it is not overwritten meanwhile. */
 	char state_unreadable[160];
 
-	AwsRuntime *aws;       /* EC2: identity, spot notices, stop-instance, metrics */
+	SystemBus bus;         /* the system bus on the loop: logind, systemd */
+	AwsRuntime *aws;       /* EC2: identity, spot notices, metrics, the AWS client */
+	Action *action;        /* the action under way (pending is PENDING_ACTING) */
 	PreAction *pre_action; /* the PreActionCommand= while it runs */
 	PendingPhase pending;  /* where the idle action stands (pending.h) */
 	usec_t warn_until;     /* while pending is PENDING_WARNING: when the warning runs out */
@@ -62,7 +66,8 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret);
 Manager *manager_free(Manager *m);
 int manager_run(Manager *m);
 
-/* The resolved action for the current configuration ("poweroff", "none", …). */
+/* The resolved action for the current configuration (never auto), and its name. */
+ActionKind manager_armed_kind(const Manager *m);
 const char *manager_armed_action(const Manager *m);
 
 /* Re-reads the configuration; on error keeps the old one and returns the error messages in
