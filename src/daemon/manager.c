@@ -25,6 +25,14 @@
  * the late moment let the delay add up (IntervalSec=1s gave a check every 1.25 s). */
 #define CHECK_ACCURACY_USEC (USEC_PER_MSEC * 5)
 
+/* logind is asked for its inhibitors this long before a check or re-check reads the answer:
+ * time enough for a logind under load, short enough that a lock taken since is rare. */
+static void ask_inhibitors_before(Manager *m, usec_t when)
+{
+	usec_t lead = MIN(m->config.interval / 2, USEC_PER_SEC);
+	inhibitor_watch_ask_at(&m->inhibitors, when > lead ? when - lead : 0);
+}
+
 ActionKind manager_armed_kind(const Manager *m)
 {
 	if (m->config.action == ACTION_AUTO)
@@ -275,6 +283,7 @@ static void start_warning(Manager *m, const Decision *d)
 	          "action %s in %s unless the machine becomes busy; warned %d terminal(s)",
 	          manager_armed_action(m), left, n < 0 ? 0 : n);
 	m->warn_until = now_boottime() + m->config.warn;
+	ask_inhibitors_before(m, m->warn_until);
 	sd_event_source_set_time(m->warn_timer, m->warn_until);
 	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_ONESHOT);
 }
@@ -460,6 +469,7 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		m->next_check_at = now + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
+	ask_inhibitors_before(m, m->next_check_at);
 	do_check(m);
 	return 0;
 }
@@ -514,6 +524,7 @@ static void reschedule_after_reload(Manager *m, usec_t old_interval)
 	usec_t last = m->next_check_at - old_interval, now = now_boottime();
 	m->next_check_at = MAX(last + m->config.interval, now);
 	(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
+	ask_inhibitors_before(m, m->next_check_at);
 }
 
 int manager_reload(Manager *m, char ***ret_errors)
@@ -693,6 +704,12 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 		goto fail;
 	}
 	m->bus.event = m->event;
+	if ((r = inhibitor_watch_init(&m->inhibitors, m->event, &m->bus)) < 0) {
+		log_error("cannot set up the event loop: %s", strerror(-r));
+		goto fail;
+	}
+	m->sampler.env.inhibitors = &m->inhibitors;
+	ask_inhibitors_before(m, m->next_check_at);
 	if ((r = listen_control(m)) < 0)
 		goto fail;
 	AwsCallbacks cb = { .spot_notice = on_spot_notice, .userdata = m };
@@ -715,6 +732,7 @@ Manager *manager_free(Manager *m)
 	varlink_server_free(m->varlink);
 	action_cancel(m->action);
 	aws_runtime_free(m->aws);
+	inhibitor_watch_done(&m->inhibitors);
 	system_bus_done(&m->bus);
 	pre_action_free(m->pre_action);
 	sd_event_source_disable_unref(m->check_timer);

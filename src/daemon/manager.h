@@ -51,13 +51,14 @@ typedef struct Manager {
 	 * removed, and it is not overwritten meanwhile. */
 	char state_unreadable[160];
 
-	SystemBus bus;         /* the system bus on the loop: logind, systemd */
-	AwsRuntime *aws;       /* EC2: identity, spot notices, metrics, the AWS client */
-	Action *action;        /* the action under way (pending is PENDING_ACTING) */
-	PreAction *pre_action; /* the PreActionCommand= while it runs */
-	PendingPhase pending;  /* where the idle action stands (pending.h) */
-	usec_t warn_until;     /* while pending is PENDING_WARNING: when the warning runs out */
-	char action_why[512];  /* the decision that started the pending action */
+	SystemBus bus;             /* the system bus on the loop: logind, systemd */
+	InhibitorWatch inhibitors; /* logind's last ListInhibitors answer, for the probe */
+	AwsRuntime *aws;           /* EC2: identity, spot notices, metrics, the AWS client */
+	Action *action;            /* the action under way (pending is PENDING_ACTING) */
+	PreAction *pre_action;     /* the PreActionCommand= while it runs */
+	PendingPhase pending;      /* where the idle action stands (pending.h) */
+	usec_t warn_until;         /* while pending is PENDING_WARNING: when the warning runs out */
+	char action_why[512];      /* the decision that started the pending action */
 } Manager;
 
 /* Sets everything up: lock, state, socket, timers. Takes over *config (also on failure).
