@@ -13,7 +13,7 @@
 #define LOGIND_DEST    "org.freedesktop.login1"
 #define LOGIND_PATH    "/org/freedesktop/login1"
 #define LOGIND_MANAGER "org.freedesktop.login1.Manager"
-/* An answer asked longer ago than this is renewed after it is used. */
+/* An answer older than this is renewed after it is used. */
 #define FRESH_USEC USEC_PER_SEC
 
 /* Errors that mean "there is no logind here", not "logind failed". */
@@ -151,7 +151,7 @@ static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
 	forget_answer(w);
 	w->answered = true;
 	w->connected = true;
-	w->answer_asked = w->asked;
+	w->answered_at = now_boottime();
 	if (e) {
 		w->r = -sd_bus_error_get_errno(e);
 		if (w->r >= 0)
@@ -182,7 +182,7 @@ void inhibitor_watch_ask(InhibitorWatch *w)
 	forget_answer(w);
 	w->answered = true;
 	w->connected = bus != NULL;
-	w->answer_asked = w->asked;
+	w->answered_at = w->asked;
 	w->r = r;
 }
 
@@ -251,7 +251,7 @@ int inhibitor_watch_probe(InhibitorWatch *w, usec_t now, usec_t max_age, bool *s
 		snprintf(err, errlen, "logind ListInhibitors: no answer yet");
 		return -ETIMEDOUT;
 	}
-	usec_t old = now > w->answer_asked ? now - w->answer_asked : 0;
+	usec_t old = now > w->answered_at ? now - w->answered_at : 0;
 	/* A scheduled check finds an answer asked just before it; any other look asks anew
 	 * for the next one. */
 	if (old > FRESH_USEC)

@@ -29,7 +29,7 @@ typedef struct InhibitorWatch {
 	/* The last answer: a reply, or r < 0 with error (unset when there was no bus). */
 	bool answered;
 	bool connected;
-	usec_t answer_asked; /* when the call it answers was sent */
+	usec_t answered_at; /* logind read its locks about then */
 	sd_bus_message *reply;
 	int r;
 	sd_bus_error error;
@@ -42,8 +42,8 @@ void inhibitor_watch_done(InhibitorWatch *w);
 void inhibitor_watch_ask(InhibitorWatch *w);
 /* ... at when (CLOCK_BOOTTIME): a little before a check or a re-check that reads it. */
 void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when);
-/* inhibitor_probe() on the last answer. An answer to a call sent more than max_age before now
- * (logind slow or gone), or none yet, is an error (the check counts it as activity, as a
+/* inhibitor_probe() on the last answer. An answer that came more than max_age before now
+ * (logind stuck or gone), or none yet, is an error (the check counts it as activity, as a
  * timeout always did). An answer more than a second old is renewed for the next look. */
 int inhibitor_watch_probe(InhibitorWatch *w, usec_t now, usec_t max_age, bool *said_absent,
                           InhibitorFacts *ret, char *err, size_t errlen);
