@@ -352,7 +352,6 @@ static void on_action_done(void *userdata)
 	Manager *m = userdata;
 	m->action = action_cancel(m->action);
 	(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
-	manager_save_state(m);
 }
 
 static void start_action(Manager *m)
