@@ -1,6 +1,7 @@
 /* The check loop. A CLOCK_BOOTTIME timer re-arms itself every IntervalSec (the boot clock keeps
  * counting through suspend and ignores wall-clock jumps, so grace and streak never move when
- * someone sets the date). */
+ * someone sets the date). Also the state file, reloads and the set-up of the loop (over 400
+ * lines for that); the pending action's steps are in manager-action.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,24 +26,10 @@
  * the late moment let the delay add up (IntervalSec=1s gave a check every 1.25 s). */
 #define CHECK_ACCURACY_USEC (USEC_PER_MSEC * 5)
 
-/* logind is asked for its inhibitors this long before a check or re-check reads the answer:
- * time enough for a logind under load, short enough that a lock taken since is rare. */
-static void ask_inhibitors_before(Manager *m, usec_t when)
+void manager_ask_inhibitors_before(Manager *m, usec_t when)
 {
 	usec_t lead = MIN(m->config.interval / 2, USEC_PER_SEC);
 	inhibitor_watch_ask_at(&m->inhibitors, when > lead ? when - lead : 0);
-}
-
-ActionKind manager_armed_kind(const Manager *m)
-{
-	if (m->config.action == ACTION_AUTO)
-		return aws_resolve_auto(aws_runtime_is_spot(m->aws));
-	return m->config.action;
-}
-
-const char *manager_armed_action(const Manager *m)
-{
-	return action_kind_to_string(manager_armed_kind(m));
 }
 
 void manager_save_state(Manager *m)
@@ -141,22 +128,6 @@ static void notify_status(Manager *m, const Decision *d)
 	(void)sd_notifyf(false, "STATUS=%s%s", m->opt.dry_run ? "[dry-run] " : "", line);
 }
 
-static void log_action_result(Manager *m, ActionKind kind, int r, const ActionResult *res)
-{
-	const char *name = action_kind_to_string(kind);
-	char f_action[64], f_path[96], f_dry[32];
-	snprintf(f_action, sizeof(f_action), "TRNIDLED_ACTION=%s", name);
-	snprintf(f_path, sizeof(f_path), "TRNIDLED_ACTION_PATH=%s", res->path[0] ? res->path : "-");
-	snprintf(f_dry, sizeof(f_dry), "TRNIDLED_DRY_RUN=%d", m->opt.dry_run ? 1 : 0);
-	const char *fields[] = { f_action, f_path, f_dry, NULL };
-	if (r >= 0)
-		log_event(LOG_NOTICE, MESSAGE_ID_ACTION_TAKEN, fields, "action %s%s: %s", name,
-		          m->opt.dry_run ? " (dry-run)" : "", res->message);
-	else
-		log_event(LOG_ERR, MESSAGE_ID_ACTION_FAILED, fields, "action %s failed: %s", name,
-		          res->message);
-}
-
 /* The Prometheus textfile, for node_exporter: a disk that is full fails it, never the check. */
 static void textfile_after_check(Manager *m, const Decision *d, const Sample *s)
 {
@@ -186,10 +157,7 @@ static void sample_add_spot(const Manager *m, Sample *s)
  * IntervalSec=, as with the defaults). */
 #define FRESH_CHECK_USEC USEC_PER_SEC
 
-/* A decision as a scheduled check would make it now, holds, grace and spot included; the
- * streak and the baselines stay as they are, so the next scheduled check still averages over
- * its whole interval. */
-static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
+void manager_decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
 	usec_t now = now_boottime();
 	CoreState scratch;
@@ -208,225 +176,6 @@ static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 	/* It looks, it does not count: report the streak as it stands. */
 	ret->idle_checks = m->state.idle_checks;
 	ret->action_due = false;
-}
-
-static const char *const pending_phrases[_PENDING_PHASE_MAX] = {
-	[PENDING_NONE] = "",
-	[PENDING_WARNING] = ", warning running",
-	[PENDING_PRE_ACTION] = ", PreActionCommand= running before it",
-	[PENDING_ACTING] = ", action under way",
-};
-
-const char *manager_pending_phrase(const Manager *m)
-{
-	return pending_phrases[m->pending];
-}
-
-/* How the terminal warnings name the armed action: a noun, or what the machine will do. */
-static const char *action_phrase(const Manager *m, bool noun)
-{
-	switch (manager_armed_kind(m)) {
-	case ACTION_NONE:
-		return noun ? "idle action" : "reach its idle action";
-	case ACTION_STOP_INSTANCE:
-		return noun ? "instance stop" : "be stopped (EC2 StopInstances)";
-	default:
-		return noun ? "power-off" : "power off";
-	}
-}
-
-static const char *const phase_while[_PENDING_PHASE_MAX] = {
-	[PENDING_NONE] = "before it started",
-	[PENDING_WARNING] = "during the warning",
-	[PENDING_PRE_ACTION] = "while PreActionCommand= ran",
-	[PENDING_ACTING] = "before its next step",
-};
-
-static void cancel_pending(Manager *m, PendingPhase was, const Decision *d)
-{
-	char why[512], f_phase[64];
-	decision_summary(d, why, sizeof(why));
-	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
-	m->warn_until = 0;
-	if (was == PENDING_ACTING)
-		m->action = action_cancel(m->action);
-	snprintf(f_phase, sizeof(f_phase), "TRNIDLED_PENDING_PHASE=%s",
-	         pending_phase_to_string(was));
-	const char *fields[] = { "TRNIDLED_ACTION_CANCELLED=1", f_phase, NULL };
-	log_event(LOG_NOTICE, MESSAGE_ID_ACTION_CANCELLED, fields,
-	          "action %s cancelled %s: the machine is in use again (%s); the idle streak "
-	          "starts anew",
-	          manager_armed_action(m), phase_while[was], why);
-	char msg[1024];
-	snprintf(msg, sizeof(msg),
-	         "\r\n*** trnidled: the %s is cancelled, the machine is in use (%s). ***\r\n",
-	         action_phrase(m, true), why);
-	(void)wall_terminals(m->opt.dev_root, msg);
-}
-
-static void start_warning(Manager *m, const Decision *d)
-{
-	char left[64], why[512], msg[2048];
-	timespan_format(left, sizeof(left), m->config.warn);
-	decision_summary(d, why, sizeof(why));
-	snprintf(msg, sizeof(msg),
-	         "\r\n*** trnidled%s: this machine looks idle and will %s in %s. ***\r\n"
-	         "*** Why: %s ***\r\n"
-	         "*** To keep it up, run: trnidlectl hold 2h --reason \"...\" ***\r\n",
-	         m->opt.dry_run ? " (dry-run, nothing will happen)" : "", action_phrase(m, false),
-	         left, why);
-	int n = wall_terminals(m->opt.dev_root, msg);
-	char f_terms[64];
-	snprintf(f_terms, sizeof(f_terms), "TRNIDLED_TERMINALS_WARNED=%d", n < 0 ? 0 : n);
-	const char *fields[] = { f_terms, NULL };
-	log_event(LOG_NOTICE, MESSAGE_ID_ACTION_WARNING, fields,
-	          "action %s in %s unless the machine becomes busy; warned %d terminal(s)",
-	          manager_armed_action(m), left, n < 0 ? 0 : n);
-	m->warn_until = now_boottime() + m->config.warn;
-	ask_inhibitors_before(m, m->warn_until);
-	sd_event_source_set_time(m->warn_timer, m->warn_until);
-	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_ONESHOT);
-}
-
-static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *d);
-
-static void on_pre_action_done(void *userdata)
-{
-	Manager *m = userdata;
-	Sample sample;
-	Decision d;
-	m->pre_action = pre_action_free(m->pre_action);
-	if (m->pending != PENDING_PRE_ACTION)
-		return;
-	/* The command may have run for up to an hour: decide again before acting. */
-	decide_now(m, &sample, &d);
-	log_check("recheck", &d);
-	(void)pending_feed(m, PENDING_EVENT_PRE_ACTION_DONE, &d);
-	manager_save_state(m);
-}
-
-/* Whether the action waits for PreActionCommand= (its end feeds the pending action) or goes
- * ahead at once (the command could not start). */
-typedef enum PreActionStart {
-	PRE_ACTION_RUNNING,
-	PRE_ACTION_NOT_STARTED,
-} PreActionStart;
-
-static PreActionStart start_pre_action(Manager *m, const char *reason)
-{
-	if (m->pre_action) {
-		log_info("pre-action command still running; not starting it again for %s%s", reason,
-		         streq(reason, "idle") ? "; the action waits for it to end" : "");
-		return PRE_ACTION_RUNNING;
-	}
-	if (pre_action_start(m->event, m->config.pre_action_command, m->config.pre_action_timeout,
-	                     reason, manager_armed_action(m), m->opt.dry_run, on_pre_action_done, m,
-	                     &m->pre_action) < 0)
-		return PRE_ACTION_NOT_STARTED;
-	return PRE_ACTION_RUNNING;
-}
-
-static void on_action_report(void *userdata, ActionKind kind, int r, const ActionResult *res)
-{
-	log_action_result(userdata, kind, r, res);
-}
-
-/* Before each later step of the action: decide again on a fresh sample. Anything but "go on"
- * has cancelled the action (cancel_pending()), which must then not be touched. */
-static bool on_action_may_go_on(void *userdata, const char *step)
-{
-	Manager *m = userdata;
-	Sample sample;
-	Decision d;
-	decide_now(m, &sample, &d);
-	log_check("recheck", &d);
-	if (pending_feed(m, PENDING_EVENT_ACTION_STEP, &d) == PENDING_STEP_GO_ON)
-		return true;
-	m->action = action_cancel(m->action);
-	log_notice("%s not taken: the action is no longer pending", step);
-	return false;
-}
-
-static void on_action_done(void *userdata)
-{
-	Manager *m = userdata;
-	m->action = action_cancel(m->action);
-	(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
-}
-
-static void start_action(Manager *m)
-{
-	int r = 0;
-	ActionRequest req = { .kind = manager_armed_kind(m),
-		              .dry_run = m->opt.dry_run,
-		              .config = &m->config,
-		              .why = m->action_why,
-		              .event = m->event,
-		              .bus = system_bus_get(&m->bus, &r),
-		              .aws = aws_runtime_client(m->aws),
-		              .identity = aws_runtime_identity(m->aws),
-		              .report = on_action_report,
-		              .may_go_on = on_action_may_go_on,
-		              .done = on_action_done,
-		              .userdata = m };
-	m->action = action_cancel(m->action);
-	r = action_start(&req, &m->action);
-	if (r < 0) {
-		ActionResult res = { .path = "none" };
-		snprintf(res.message, sizeof(res.message), "cannot start: %s", strerror(-r));
-		log_action_result(m, req.kind, r, &res);
-		(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
-	}
-}
-
-/* Advances the pending action (pending.c decides) and carries out its step. */
-static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *d)
-{
-	PendingPhase was = m->pending;
-	PendingPolicy policy = { .warn = m->config.warn,
-		                 .pre_action = m->config.pre_action_command != NULL };
-	PendingStep step = pending_advance(&m->pending, &m->state.idle_checks, event, d, &policy);
-
-	switch (step) {
-	case PENDING_STEP_WARN:
-		start_warning(m, d);
-		break;
-	case PENDING_STEP_RUN_PRE_ACTION:
-		decision_summary(d, m->action_why, sizeof(m->action_why));
-		if (start_pre_action(m, "idle") == PRE_ACTION_NOT_STARTED)
-			return pending_feed(m, PENDING_EVENT_PRE_ACTION_DONE, d);
-		break;
-	case PENDING_STEP_ACT:
-		if (was != PENDING_PRE_ACTION)
-			decision_summary(d, m->action_why, sizeof(m->action_why));
-		sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
-		m->warn_until = 0;
-		start_action(m);
-		break;
-	case PENDING_STEP_CANCEL:
-		cancel_pending(m, was, d);
-		break;
-	case PENDING_STEP_REFUSE:
-		m->action = action_cancel(m->action);
-		break;
-	default:
-		break;
-	}
-	return step;
-}
-
-static void on_spot_notice(void *userdata, const SpotFacts *n)
-{
-	Manager *m = userdata;
-	if (m->pending != PENDING_NONE) {
-		Sample sample;
-		Decision d;
-		decide_now(m, &sample, &d); /* active: the notice is in the sample now */
-		log_check("recheck", &d);
-		(void)pending_feed(m, PENDING_EVENT_DECISION, &d);
-	}
-	if (m->config.pre_action_command)
-		(void)start_pre_action(m, "spot-interruption");
 }
 
 /* One scheduled check. */
@@ -451,7 +200,7 @@ static void do_check(Manager *m)
 	m->checks++;
 	log_check("check", &d);
 	notify_status(m, &d);
-	(void)pending_feed(m, PENDING_EVENT_DECISION, &d);
+	(void)manager_pending_feed(m, PENDING_EVENT_DECISION, &d);
 	manager_save_state(m);
 	textfile_after_check(m, &d, &sample);
 	aws_runtime_after_check(m->aws, &d);
@@ -468,7 +217,7 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		m->next_check_at = now + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
-	ask_inhibitors_before(m, m->next_check_at);
+	manager_ask_inhibitors_before(m, m->next_check_at);
 	do_check(m);
 	return 0;
 }
@@ -478,20 +227,20 @@ static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	Manager *m = userdata;
 	Sample sample;
 	Decision d;
-	decide_now(m, &sample, &d);
+	manager_decide_now(m, &sample, &d);
 	log_check("recheck", &d);
 	notify_status(m, &d);
 	m->warn_until = 0;
-	(void)pending_feed(m, PENDING_EVENT_WARNING_OVER, &d);
+	(void)manager_pending_feed(m, PENDING_EVENT_WARNING_OVER, &d);
 	manager_save_state(m);
 	return 0;
 }
 
 void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
-	decide_now(m, ret_sample, ret);
+	manager_decide_now(m, ret_sample, ret);
 	if (m->pending != PENDING_NONE &&
-	    pending_feed(m, PENDING_EVENT_DECISION, ret) == PENDING_STEP_CANCEL)
+	    manager_pending_feed(m, PENDING_EVENT_DECISION, ret) == PENDING_STEP_CANCEL)
 		manager_save_state(m);
 }
 
@@ -523,7 +272,7 @@ static void reschedule_after_reload(Manager *m, usec_t old_interval)
 	usec_t last = m->next_check_at - old_interval, now = now_boottime();
 	m->next_check_at = MAX(last + m->config.interval, now);
 	(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
-	ask_inhibitors_before(m, m->next_check_at);
+	manager_ask_inhibitors_before(m, m->next_check_at);
 }
 
 int manager_reload(Manager *m, char ***ret_errors)
@@ -708,10 +457,10 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 		goto fail;
 	}
 	m->sampler.env.inhibitors = &m->inhibitors;
-	ask_inhibitors_before(m, m->next_check_at);
+	manager_ask_inhibitors_before(m, m->next_check_at);
 	if ((r = listen_control(m)) < 0)
 		goto fail;
-	AwsCallbacks cb = { .spot_notice = on_spot_notice, .userdata = m };
+	AwsCallbacks cb = { .spot_notice = manager_on_spot_notice, .userdata = m };
 	if ((r = aws_runtime_new(m->event, &m->config, opt->dry_run, opt->aws_agent, &cb,
 	                         &m->aws)) < 0) {
 		log_error("cannot set up the EC2 timers: %s", strerror(-r));

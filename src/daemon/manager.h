@@ -88,6 +88,19 @@ const char *manager_pending_phrase(const Manager *m);
 /* Saves the state; a failure is a warning, never fatal. */
 void manager_save_state(Manager *m);
 
+/* Between manager.c and manager-action.c. */
+/* A decision as a scheduled check would make it now, holds, grace and spot included; the
+ * streak and the baselines stay as they are, so the next scheduled check still averages over
+ * its whole interval. */
+void manager_decide_now(Manager *m, Sample *ret_sample, Decision *ret);
+/* logind is asked for its inhibitors this long before a check or re-check reads the answer:
+ * time enough for a logind under load, short enough that a lock taken since is rare. */
+void manager_ask_inhibitors_before(Manager *m, usec_t when);
+/* Advances the pending action (pending.c decides) and carries out its step. */
+PendingStep manager_pending_feed(Manager *m, PendingEvent event, const Decision *d);
+/* The AWS runtime found a new spot interruption notice. */
+void manager_on_spot_notice(void *userdata, const SpotFacts *n);
+
 /* The Varlink method handler (control.c). */
 void control_dispatch(VarlinkCall *call, void *userdata);
 /* Root and members of [Control] AdminGroup= (control.c). */
