@@ -1,8 +1,9 @@
 /* One attempt of the stop-instance action: EC2 StopInstances over the Query API, signed with the instance role.
  * Stopping through the API is explicit, shows in CloudTrail and does not depend on the
  * instance's shutdown behaviour (an OS power-off under "terminate" would lose the root volume
- * and make a persistent spot request launch a replacement). One attempt per call: the caller
- * owns retries (on timers) and the fallback to power-off. */
+ * and make a persistent spot request launch a replacement). One attempt per call: the
+ * stop-instance action (src/actions/stop-instance.c) owns retries (on timers) and the fallback
+ * to power-off. */
 #include <errno.h>
 #include <stdio.h>
 
