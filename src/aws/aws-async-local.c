@@ -133,6 +133,8 @@ static int local_submit(AwsAsync *a, AwsCall *call)
 	if (!l->started) {
 		int r = -pthread_create(&l->thread, NULL, worker, l);
 		if (r < 0) {
+			if (call->impl)
+				settings_free(call->impl);
 			free(call->impl);
 			return r;
 		}
