@@ -1,44 +1,53 @@
-/* Actions: what happens when the machine is idle. One small interface; dry-run is passed all
- * the way down, and each action stops short of its irreversible step and says what it would do. */
+/* Actions: what happens when the machine is idle. One asynchronous interface for none,
+ * poweroff and stop-instance (src/actions): start(request) returns at once, each outcome is
+ * reported as it comes, and done() ends it; cancel() stops it before its next step. Dry-run is
+ * passed all the way down, and each action stops short of its irreversible step and says what
+ * it would do. */
 #pragma once
 
 #include <stdbool.h>
 
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
 #include "config.h"
 
-struct Imds;
-
-/* Which instance stop-instance stops, and where it gets the role's keys. */
-typedef struct Ec2Target {
-	struct Imds *imds;
-	const char *instance_id; /* empty when not on EC2 */
-	const char *region;
-} Ec2Target;
-
-typedef struct ActionRequest {
-	bool dry_run;
-	const Config *config;
-	const char *why;      /* the decision's summary, for messages */
-	const Ec2Target *ec2; /* stop-instance only */
-} ActionRequest;
+struct AwsAsync;
+struct AwsIdentity;
 
 typedef struct ActionResult {
 	char path[64];      /* how it was done: "logind", "systemd", "ec2", "none" */
 	char message[1024]; /* a sentence for the journal, including every step tried */
 } ActionResult;
 
-typedef struct ActionOps {
-	const char *name;
-	/* Returns 0 when done (or, in dry-run, when it would be done), < 0 on failure. Always
-	 * fills ret->message. */
-	int (*run)(const ActionRequest *req, ActionResult *ret);
-} ActionOps;
+typedef struct ActionRequest {
+	ActionKind kind; /* ACTION_NONE, ACTION_POWEROFF or ACTION_STOP_INSTANCE, never auto */
+	bool dry_run;
+	const Config *config; /* stays at its address while the action runs */
+	const char *why;      /* the decision's summary, for messages */
+	sd_event *event;
+	sd_bus *bus;                        /* poweroff: the system bus on the loop, or NULL */
+	struct AwsAsync *aws;               /* stop-instance */
+	const struct AwsIdentity *identity; /* stop-instance: NULL when not on EC2 */
 
-extern const ActionOps action_poweroff;
-extern const ActionOps action_none;
-/* One StopInstances attempt (src/aws/ec2-stop.c). -EAGAIN when another attempt may succeed (network,
- * throttling, server errors, credentials not there yet); other < 0 when it cannot. */
-extern const ActionOps action_stop_instance;
+	/* Each outcome, the action's own and its fallback's, for the journal. */
+	void (*report)(void *userdata, ActionKind kind, int r, const ActionResult *res);
+	/* Asked before each step after the first (a retry, the fallback power-off): whether
+	 * the machine is still idle now. false ends the action (the caller says why). */
+	bool (*may_go_on)(void *userdata, const char *step);
+	/* The action is over: done, failed, or ended by may_go_on. Never after cancel. */
+	void (*done)(void *userdata);
+	void *userdata;
+} ActionRequest;
+
+typedef struct Action Action;
+
+/* Starts the action; outcomes and done come later, from the event loop. Returns 0, or < 0
+ * when it could not start (nothing is reported then; done is not called). */
+int action_start(const ActionRequest *req, Action **ret);
+/* Stops the action before its next step and frees it; report and done are not called any
+ * more. NULL is fine. */
+Action *action_cancel(Action *a);
 
 /* Writes message to every terminal under dev_root/pts. Returns how many were written to. */
 int wall_terminals(const char *dev_root, const char *message);

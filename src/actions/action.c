@@ -1,154 +1,79 @@
-/* The poweroff and none actions. Power-off goes through logind, which honours block
- * inhibitors (with SD_LOGIND_ROOT_CHECK_INHIBITORS even for root); only when logind cannot be
- * reached at all does it fall back to starting poweroff.target, as `systemctl poweroff` does. */
+/* The action interface (include/action.h): an Action of each kind behind one start/cancel,
+ * the none action, and the terminal warning. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include <systemd/sd-bus.h>
+#include "action-impl.h"
 
-#include "action.h"
+static const ActionOps *const kinds[_ACTION_KIND_MAX] = {
+	[ACTION_NONE] = &action_none_ops,
+	[ACTION_POWEROFF] = &action_poweroff_ops,
+	[ACTION_STOP_INSTANCE] = &action_stop_instance_ops,
+};
 
-/* logind's flag for PowerOffWithFlags: check inhibitors even when the caller is root. */
-#define SD_LOGIND_ROOT_CHECK_INHIBITORS (UINT64_C(1) << 0)
-#define BUS_TIMEOUT_USEC                (10 * USEC_PER_SEC)
-
-static bool bus_error_is_unreachable(const sd_bus_error *e, int r)
+int action_start(const ActionRequest *req, Action **ret)
 {
-	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
-	                           SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT,
-	                           SD_BUS_ERROR_DISCONNECTED, SD_BUS_ERROR_NO_SERVER))
-		return true;
-	return !sd_bus_error_is_set(e) && (r == -ECONNREFUSED || r == -ENOENT || r == -ETIMEDOUT ||
-	                                   r == -ENOTCONN || r == -ECONNRESET);
-}
-
-static const char *errtext(const sd_bus_error *e, int r)
-{
-	return sd_bus_error_is_set(e) ? e->message ? e->message : e->name : strerror(-r);
-}
-
-/* Asks logind. Returns 0 done, -EHOSTUNREACH when logind cannot be reached, other < 0 when it
- * refused (an inhibitor, a policy): then we must not go around it. */
-static int poweroff_logind(sd_bus *bus, bool dry_run, char *msg, size_t len)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
-	int r;
-
-	if (dry_run)
-		r = sd_bus_call_method(bus, "org.freedesktop.login1", "/org/freedesktop/login1",
-		                       "org.freedesktop.login1.Manager", "CanPowerOff", &e, &reply,
-		                       "");
-	else {
-		r = sd_bus_call_method(bus, "org.freedesktop.login1", "/org/freedesktop/login1",
-		                       "org.freedesktop.login1.Manager", "PowerOffWithFlags", &e,
-		                       NULL, "t", SD_LOGIND_ROOT_CHECK_INHIBITORS);
-		if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
-			sd_bus_error_free(&e);
-			r = sd_bus_call_method(
-			        bus, "org.freedesktop.login1", "/org/freedesktop/login1",
-			        "org.freedesktop.login1.Manager", "PowerOff", &e, NULL, "b", 0);
-		}
+	if (req->kind >= _ACTION_KIND_MAX || !kinds[req->kind])
+		return -EINVAL;
+	Action *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->req = *req;
+	strscpy(a->why, sizeof(a->why), strempty(req->why));
+	a->req.why = a->why;
+	a->ops = kinds[req->kind];
+	int r = a->ops->start(a);
+	if (r < 0) {
+		action_cancel(a);
+		return r;
 	}
-	if (r >= 0) {
-		const char *can = NULL;
-		if (reply)
-			(void)sd_bus_message_read(reply, "s", &can);
-		if (dry_run)
-			strappendf(msg, len,
-			           "dry-run: would ask logind to power off (CanPowerOff=%s)",
-			           strempty(can));
-		else
-			strappendf(msg, len, "logind accepted PowerOff");
-	} else {
-		bool unreachable = bus_error_is_unreachable(&e, r);
-		strappendf(msg, len, "logind %s: %s", unreachable ? "unreachable" : "refused",
-		           errtext(&e, r));
-		if (unreachable)
-			r = -EHOSTUNREACH;
-	}
-	sd_bus_message_unref(reply);
-	sd_bus_error_free(&e);
-	return r;
-}
-
-static int poweroff_systemd(sd_bus *bus, bool dry_run, char *msg, size_t len)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r;
-
-	if (dry_run) {
-		char *version = NULL;
-		r = sd_bus_get_property_string(
-		        bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-		        "org.freedesktop.systemd1.Manager", "Version", &e, &version);
-		free(version);
-	} else
-		r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-		                       "org.freedesktop.systemd1.Manager", "StartUnit", &e, NULL,
-		                       "ss", "poweroff.target", "replace-irreversibly");
-	if (r >= 0)
-		strappendf(msg, len,
-		           dry_run ? "; dry-run: would start poweroff.target through systemd"
-		                   : "; systemd started poweroff.target");
-	else
-		strappendf(msg, len, "; systemd: %s", errtext(&e, r));
-	sd_bus_error_free(&e);
-	return r;
-}
-
-static int poweroff_run(const ActionRequest *req, ActionResult *ret)
-{
-	sd_bus *bus = NULL;
-	int r;
-
-	*ret = (ActionResult){ 0 };
-	r = sd_bus_open_system(&bus);
-	if (r >= 0) {
-		(void)sd_bus_set_method_call_timeout(bus, BUS_TIMEOUT_USEC);
-		r = poweroff_logind(bus, req->dry_run, ret->message, sizeof(ret->message));
-	} else {
-		strappendf(ret->message, sizeof(ret->message),
-		           "logind unreachable: cannot connect to the system bus: %s",
-		           strerror(-r));
-		r = -EHOSTUNREACH;
-	}
-	if (r >= 0) {
-		strscpy(ret->path, sizeof(ret->path), "logind");
-		goto out;
-	}
-	if (r != -EHOSTUNREACH)
-		goto out;
-	if (bus)
-		r = poweroff_systemd(bus, req->dry_run, ret->message, sizeof(ret->message));
-	if (r >= 0)
-		strscpy(ret->path, sizeof(ret->path), "systemd");
-out:
-	sd_bus_flush_close_unref(bus);
-	if (req->dry_run && r < 0) {
-		/* A dry run reports what a real run would meet; it has nothing to fail. */
-		strappendf(ret->message, sizeof(ret->message),
-		           "; dry-run: a real power-off would fail here and keep the machine up");
-		strscpy(ret->path, sizeof(ret->path), "unreachable");
-		return 0;
-	}
-	return r;
-}
-
-const ActionOps action_poweroff = { .name = "poweroff", .run = poweroff_run };
-
-static int none_run(const ActionRequest *req, ActionResult *ret)
-{
-	*ret = (ActionResult){ .path = "none" };
-	snprintf(ret->message, sizeof(ret->message), "would power off (Action=none): %s",
-	         strempty(req->why));
+	*ret = a;
 	return 0;
 }
 
-const ActionOps action_none = { .name = "none", .run = none_run };
+Action *action_cancel(Action *a)
+{
+	if (!a)
+		return NULL;
+	a->ops->cancel(a);
+	a->timer = sd_event_source_disable_unref(a->timer);
+	a->slot = sd_bus_slot_unref(a->slot);
+	aws_call_cancel(a->call);
+	action_cancel(a->fallback);
+	free(a);
+	return NULL;
+}
+
+void action_finish(Action *a, int r, const ActionResult *res)
+{
+	a->req.report(a->req.userdata, a->req.kind, r, res);
+	a->req.done(a->req.userdata);
+}
+
+/* ---- none: says what it would do, from the loop ------------------------------------------ */
+
+static int none_end(sd_event_source *s, void *userdata)
+{
+	Action *a = userdata;
+	ActionResult res = { .path = "none" };
+	snprintf(res.message, sizeof(res.message), "would power off (Action=none): %s", a->why);
+	action_finish(a, 0, &res);
+	return 0;
+}
+
+static int none_start(Action *a)
+{
+	return sd_event_add_defer(a->req.event, &a->timer, none_end, a);
+}
+
+static void nothing_to_cancel(Action *a)
+{
+}
+
+const ActionOps action_none_ops = { .start = none_start, .cancel = nothing_to_cancel };
 
 int wall_terminals(const char *dev_root, const char *message)
 {

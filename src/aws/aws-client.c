@@ -43,11 +43,7 @@ static int local_rebalance(AwsClient *c, char *notice_time, size_t size, char *e
 static int local_stop_instance(AwsClient *c, const AwsIdentity *id, bool dry_run, ActionResult *ret)
 {
 	LocalClient *l = local(c);
-	Ec2Target target = { .imds = &l->imds,
-		             .instance_id = id->instance_id,
-		             .region = id->region };
-	ActionRequest req = { .dry_run = dry_run, .config = l->config, .ec2 = &target };
-	return action_stop_instance.run(&req, ret);
+	return ec2_stop_attempt(&l->imds, l->config, id, dry_run, ret);
 }
 
 static int local_put_metrics(AwsClient *c, const AwsIdentity *id, const CloudWatchMetric *m,

@@ -1,9 +1,8 @@
-/* The AWS network operations the daemon's EC2 side needs, behind one small interface with two
- * implementations: in-process (curl from this process; developer runs, --once, most tests) and
- * remote (blocking Varlink calls to trnidled-aws, the unprivileged agent). With the agent, the
- * root daemon never touches the network nor parses what comes from it, the OpenBSD ntpd way.
- * Both keep the same time budgets; neither logs. Every operation returns 0 or a negative errno
- * with a sentence in err (or ret->message). */
+/* The AWS network operations the daemon's EC2 side needs, blocking, in this process (curl):
+ * what trnidled-aws, the unprivileged agent, runs for the daemon, and what the daemon runs on
+ * a worker thread without the agent. The daemon itself only sees them through AwsAsync
+ * (aws-async.h), which never waits. Neither logs. Every operation returns 0 or a negative
+ * errno with a sentence in err (or ret->message). */
 #pragma once
 
 #include <stdbool.h>
@@ -25,8 +24,7 @@ typedef struct AwsClientOps {
 	/* events/recommendations/rebalance: 0 with its noticeTime, -EBADMSG when unreadable,
 	 * another < 0 when absent or unanswered. */
 	int (*rebalance)(AwsClient *c, char *notice_time, size_t size, char *err, size_t errlen);
-	/* One StopInstances attempt on id (action_stop_instance's contract: -EAGAIN when
-	 * another attempt may succeed). */
+	/* One StopInstances attempt on id (ec2_stop_attempt()). */
 	int (*stop_instance)(AwsClient *c, const AwsIdentity *id, bool dry_run, ActionResult *ret);
 	/* CloudWatch PutMetricData of n metrics with the InstanceId dimension. */
 	int (*put_metrics)(AwsClient *c, const AwsIdentity *id, const CloudWatchMetric *m, size_t n,
@@ -47,9 +45,15 @@ struct AwsClient {
 
 /* config must stay at its address (the manager's Config, replaced in place on reload). */
 AwsClient *aws_client_new_local(const Config *config);
-/* Talks to the agent listening on socket_path. */
-AwsClient *aws_client_new_remote(const char *socket_path);
 AwsClient *aws_client_free(AwsClient *c);
+
+/* One StopInstances attempt (ec2-stop.c): 0 done (in dry-run: EC2 confirms it would be),
+ * -EAGAIN when another attempt may succeed (network, throttling, server errors, credentials
+ * not there yet), other < 0 when it cannot. Fills ret->message. */
+int ec2_stop_attempt(Imds *imds, const Config *config, const AwsIdentity *id, bool dry_run,
+                     ActionResult *ret);
+/* The answer for a machine that is not on EC2 (no instance id). */
+void ec2_stop_no_instance(ActionResult *ret);
 
 /* Time budgets of the remote calls: the in-process worst case and a margin for the agent's own
  * work. An IMDS GET (token PUT included) takes at most IMDS_TIMEOUT_MS; identify makes up to

@@ -2,6 +2,7 @@
  * and no AWS CLI. Callers run these outside the sample path, on their own timers. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,19 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
 	d[b->size] = '\0';
 	b->data = d;
 	return n;
+}
+
+static atomic_bool abort_all;
+
+void http_abort_all(bool on)
+{
+	atomic_store(&abort_all, on);
+}
+
+static int progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow)
+{
+	return atomic_load(&abort_all) ? 1 : 0;
 }
 
 void http_response_done(HttpResponse *r)
@@ -82,6 +96,8 @@ int http_request(const HttpRequest *req, HttpResponse *ret)
 	api->easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	api->easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	api->easy_setopt(c, CURLOPT_USERAGENT, "trnidled");
+	api->easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+	api->easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	if (req->no_proxy)
 		api->easy_setopt(c, CURLOPT_NOPROXY, "*");
 	if (h)

@@ -42,6 +42,9 @@ typedef struct HttpResponse {
  * -EHOSTUNREACH for other transport failures (text in ret->error), -ENOMEM. */
 int http_request(const HttpRequest *req, HttpResponse *ret);
 void http_response_done(HttpResponse *r);
+/* While on, every request under way (in any thread) ends at curl's next progress callback
+ * (within a second) with a transport error: for a quick exit. */
+void http_abort_all(bool on);
 
 /* A signed Query API POST (form body) to url for service in region, with the session token
  * in X-Amz-Security-Token (signed since curl 7.86). */

@@ -1,12 +1,12 @@
 /* One attempt of the stop-instance action: EC2 StopInstances over the Query API, signed with the instance role.
  * Stopping through the API is explicit, shows in CloudTrail and does not depend on the
  * instance's shutdown behaviour (an OS power-off under "terminate" would lose the root volume
- * and make a persistent spot request launch a replacement). One attempt per call: the caller
- * owns retries (on timers) and the fallback to power-off. */
+ * and make a persistent spot request launch a replacement). One attempt per call: the
+ * stop-instance action (src/actions/stop-instance.c) owns retries (on timers) and the fallback
+ * to power-off. */
 #include <errno.h>
 #include <stdio.h>
 
-#include "action.h"
 #include "aws-client.h"
 #include "aws.h"
 #include "imds.h"
@@ -27,9 +27,9 @@ static char *stop_body(const char *instance_id, bool dry_run)
 }
 
 /* Judges EC2's answer. */
-static int judge(const ActionRequest *req, const HttpResponse *resp, ActionResult *ret)
+static int judge(Imds *imds, const char *id, bool dry_run, const HttpResponse *resp,
+                 ActionResult *ret)
 {
-	const char *id = req->ec2->instance_id;
 	Ec2StopResponse s;
 	size_t len = sizeof(ret->message);
 
@@ -38,7 +38,7 @@ static int judge(const ActionRequest *req, const HttpResponse *resp, ActionResul
 		           resp->status);
 		return ec2_error_retryable(resp->status, NULL) ? -EAGAIN : -EPROTO;
 	}
-	if (req->dry_run && streq(s.error_code, "DryRunOperation")) {
+	if (dry_run && streq(s.error_code, "DryRunOperation")) {
 		strappendf(ret->message, len,
 		           "dry-run: EC2 confirms StopInstances on %s would succeed "
 		           "(DryRunOperation)",
@@ -49,7 +49,7 @@ static int judge(const ActionRequest *req, const HttpResponse *resp, ActionResul
 		strappendf(ret->message, len, "EC2 refused StopInstances on %s: HTTP %ld %s: %s",
 		           id, resp->status, s.error_code, s.error_message);
 		if (streq(s.error_code, "ExpiredToken") || streq(s.error_code, "AuthFailure"))
-			req->ec2->imds->have_creds = false; /* fetch fresh keys next time */
+			imds->have_creds = false; /* fetch fresh keys next time */
 		return ec2_error_retryable(resp->status, s.error_code) ? -EAGAIN : -EACCES;
 	}
 	if (resp->status != 200) {
@@ -67,31 +67,37 @@ static int judge(const ActionRequest *req, const HttpResponse *resp, ActionResul
 	return 0;
 }
 
-static int stop_instance_run(const ActionRequest *req, ActionResult *ret)
+void ec2_stop_no_instance(ActionResult *ret)
 {
-	const Ec2Target *t = req->ec2;
+	*ret = (ActionResult){ .path = "ec2" };
+	strappendf(ret->message, sizeof(ret->message),
+	           "not on EC2 (the instance metadata service did not name an instance), cannot "
+	           "call StopInstances");
+}
+
+int ec2_stop_attempt(Imds *imds, const Config *config, const AwsIdentity *id, bool dry_run,
+                     ActionResult *ret)
+{
 	char url[512], err[512] = "";
 	AwsCredentials creds;
 	HttpResponse resp;
 	size_t len = sizeof(ret->message);
 
-	*ret = (ActionResult){ .path = "ec2" };
-	if (!t || !t->instance_id || !t->instance_id[0]) {
-		strappendf(ret->message, len,
-		           "not on EC2 (the instance metadata service did not "
-		           "name an instance), cannot call StopInstances");
+	if (!id->instance_id[0]) {
+		ec2_stop_no_instance(ret);
 		return -ENXIO;
 	}
-	int r = imds_credentials(t->imds, &creds, err, sizeof(err));
+	*ret = (ActionResult){ .path = "ec2" };
+	int r = imds_credentials(imds, &creds, err, sizeof(err));
 	if (r < 0) {
 		strappendf(ret->message, len, "no role credentials: %s", err);
 		return -EAGAIN;
 	}
-	_cleanup_free_ char *body = stop_body(t->instance_id, req->dry_run);
+	_cleanup_free_ char *body = stop_body(id->instance_id, dry_run);
 	if (!body)
 		return -ENOMEM;
-	aws_endpoint(url, sizeof(url), req->config->ec2_endpoint, "ec2", t->region);
-	r = aws_query_post(url, t->region, "ec2", &creds, body, AWS_EC2_TIMEOUT_MS, &resp);
+	aws_endpoint(url, sizeof(url), config->ec2_endpoint, "ec2", id->region);
+	r = aws_query_post(url, id->region, "ec2", &creds, body, AWS_EC2_TIMEOUT_MS, &resp);
 	if (r == -ENOMEM) {
 		http_response_done(&resp);
 		return r;
@@ -100,9 +106,7 @@ static int stop_instance_run(const ActionRequest *req, ActionResult *ret)
 		strappendf(ret->message, len, "StopInstances to %s: %s", url,
 		           resp.timed_out ? "timed out" : resp.error);
 	else
-		r = judge(req, &resp, ret);
+		r = judge(imds, id->instance_id, dry_run, &resp, ret);
 	http_response_done(&resp);
 	return r == -ETIMEDOUT || r == -EHOSTUNREACH ? -EAGAIN : r;
 }
-
-const ActionOps action_stop_instance = { .name = "stop-instance", .run = stop_instance_run };

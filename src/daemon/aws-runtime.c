@@ -4,17 +4,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include "aws-client.h"
 #include "aws-runtime.h"
 #include "log.h"
 #include "cloudwatch.h"
 #include "timespan.h"
 
-#define SPOT_POLL_USEC          (5 * USEC_PER_SEC) /* as AWS advises */
-#define IDENTIFY_RECHECK_USEC   (10 * USEC_PER_MINUTE)
-#define STOP_BUDGET_MIN_USEC    (30 * USEC_PER_SEC)
-#define STOP_BACKOFF_FIRST_USEC USEC_PER_SEC
-#define STOP_BACKOFF_MAX_USEC   (16 * USEC_PER_SEC)
+#define SPOT_POLL_USEC        (5 * USEC_PER_SEC) /* as AWS advises */
+#define IDENTIFY_RECHECK_USEC (10 * USEC_PER_MINUTE)
 
 struct AwsRuntime {
 	sd_event *event;
@@ -23,29 +19,25 @@ struct AwsRuntime {
 	AwsCallbacks cb;
 	char endpoint[256];
 
-	AwsClient *client; /* in-process, or the agent trnidled-aws */
+	AwsAsync *client; /* in-process (a worker thread), or the agent trnidled-aws */
 	AwsIdentity id;
 	bool present;
 	int identify_error; /* the last error logged, so each kind is logged once */
 	sd_event_source *identify_timer, *spot_timer;
+	/* The calls under way, at most one of each: a slow AWS never piles them up. */
+	AwsCall *identifying, *polling, *putting;
 
 	bool spot_pending;
 	SpotFacts notice;
 	char rebalance_seen[32];
 
-	sd_event_source *stop_timer;
-	bool stopping;
-	unsigned attempts;
-	usec_t stop_deadline, backoff;
-	char why[512];
-
 	LogRateLimit cloudwatch, sns;
 	usec_t last_check_at; /* CLOCK_BOOTTIME of the previous check, for UpSeconds */
 };
 
-const char *aws_resolve_auto(bool spot)
+ActionKind aws_resolve_auto(bool spot)
 {
-	return spot ? "stop-instance" : "poweroff";
+	return spot ? ACTION_STOP_INSTANCE : ACTION_POWEROFF;
 }
 
 bool aws_runtime_is_spot(const AwsRuntime *a)
@@ -61,6 +53,11 @@ const SpotFacts *aws_runtime_spot_notice(const AwsRuntime *a)
 const AwsIdentity *aws_runtime_identity(const AwsRuntime *a)
 {
 	return a && a->present ? &a->id : NULL;
+}
+
+AwsAsync *aws_runtime_client(const AwsRuntime *a)
+{
+	return a->client;
 }
 
 /* ---- finding out where we run ---------------------------------------------------------- */
@@ -115,39 +112,65 @@ static void log_identify_failure(AwsRuntime *a, int r, const char *err)
 		         a->endpoint, err);
 }
 
-static void identify(AwsRuntime *a)
+static void identified(AwsRuntime *a, const AwsCall *call)
 {
-	char err[512] = "";
-	AwsIdentity id;
-	if (!imds_worth_asking(a->endpoint)) {
-		/* Firmware does not change while we run: no recheck. */
-		log_info("not on EC2 (the firmware names no Amazon EC2 vendor), so Action=auto "
-		         "means poweroff; instance metadata is not asked");
-		return;
-	}
-	int r = a->client->ops->identify(a->client, &id, err, sizeof(err));
-	if (r < 0) {
-		log_identify_failure(a, r, err);
+	if (call->r < 0) {
+		a->present = false;
+		a->spot_pending = false;
+		sd_event_source_set_enabled(a->spot_timer, SD_EVENT_OFF);
+		log_identify_failure(a, call->r, call->err);
 		sd_event_source_set_time(a->identify_timer, now_boottime() + IDENTIFY_RECHECK_USEC);
 		sd_event_source_set_enabled(a->identify_timer, SD_EVENT_ONESHOT);
 		return;
 	}
-	a->id = id;
+	a->id = call->identity;
 	a->present = true;
 	a->identify_error = 0;
-	log_info("on EC2: instance %s in %s, life cycle %s%s", id.instance_id, id.region,
-	         id.life_cycle,
+	log_info("on EC2: instance %s in %s, life cycle %s%s", a->id.instance_id, a->id.region,
+	         a->id.life_cycle,
 	         aws_runtime_is_spot(a) ? "; watching for spot interruption notices every 5s" : "");
 	if (aws_runtime_is_spot(a)) {
 		/* First look right away: a notice may already be there. */
 		sd_event_source_set_time(a->spot_timer, now_boottime());
 		sd_event_source_set_enabled(a->spot_timer, SD_EVENT_ON);
+	} else
+		sd_event_source_set_enabled(a->spot_timer, SD_EVENT_OFF);
+}
+
+static void on_identified(AwsCall *call, void *userdata)
+{
+	AwsRuntime *a = userdata;
+	a->identifying = NULL;
+	identified(a, call);
+}
+
+/* blocking: only at start, before the loop runs (see aws_runtime_new()). */
+static void identify(AwsRuntime *a, bool blocking)
+{
+	if (!imds_worth_asking(a->endpoint)) {
+		/* Firmware does not change while we run: no recheck. */
+		log_info("not on EC2 (the firmware names no Amazon EC2 vendor), so Action=auto "
+		         "means poweroff; instance metadata is not asked");
+		a->present = a->spot_pending = false;
+		sd_event_source_set_enabled(a->spot_timer, SD_EVENT_OFF);
+		return;
 	}
+	aws_call_cancel(a->identifying); /* an answer from the old endpoint is no answer */
+	a->identifying = aws_call_new(AWS_OP_IDENTIFY);
+	if (!a->identifying)
+		return;
+	if (blocking) {
+		aws_async_run_blocking(a->client, a->identifying);
+		identified(a, a->identifying);
+		free(a->identifying);
+		a->identifying = NULL;
+	} else if (aws_async_submit(a->client, a->identifying, on_identified, a) < 0)
+		a->identifying = NULL;
 }
 
 static int on_identify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	identify(userdata);
+	identify(userdata, false);
 	return 0;
 }
 
@@ -172,134 +195,78 @@ static void spot_notice_found(AwsRuntime *a, const SpotFacts *n)
 		a->cb.spot_notice(a->cb.userdata, n);
 }
 
-static void poll_rebalance(AwsRuntime *a)
+static void on_rebalance(AwsCall *call, void *userdata)
 {
-	char err[512], when[32], f_time[64];
-	int r = a->client->ops->rebalance(a->client, when, sizeof(when), err, sizeof(err));
-	if (r == -EBADMSG)
-		log_warning("events/recommendations/rebalance: %s", err);
-	if (r < 0)
+	AwsRuntime *a = userdata;
+	char f_time[64];
+	a->polling = NULL;
+	if (call->r == -EBADMSG)
+		log_warning("events/recommendations/rebalance: %s", call->err);
+	if (call->r < 0)
 		return; /* 404 is the normal case; other failures show in the spot poll */
-	if (streq(when, a->rebalance_seen))
+	if (streq(call->notice_time, a->rebalance_seen))
 		return;
-	strscpy(a->rebalance_seen, sizeof(a->rebalance_seen), when);
-	snprintf(f_time, sizeof(f_time), "TRNIDLED_REBALANCE_TIME=%s", when);
+	strscpy(a->rebalance_seen, sizeof(a->rebalance_seen), call->notice_time);
+	snprintf(f_time, sizeof(f_time), "TRNIDLED_REBALANCE_TIME=%s", call->notice_time);
 	const char *fields[] = { f_time, NULL };
 	log_event(LOG_NOTICE, MESSAGE_ID_REBALANCE, fields,
 	          "EC2 rebalance recommendation at %s: this spot instance is at elevated risk of "
 	          "interruption",
-	          when);
+	          call->notice_time);
+}
+
+/* Submits op with callback done as the poll under way; false when it could not. */
+static bool poll_submit(AwsRuntime *a, AwsOp op, AwsCallDone done)
+{
+	a->polling = aws_call_new(op);
+	if (a->polling && aws_async_submit(a->client, a->polling, done, a) >= 0)
+		return true;
+	a->polling = NULL;
+	return false;
+}
+
+static void on_spot_action(AwsCall *call, void *userdata)
+{
+	AwsRuntime *a = userdata;
+	a->polling = NULL;
+	if (call->r == -ENOENT) {
+		if (a->spot_pending)
+			log_notice("spot interruption notice withdrawn (spot/instance-action is "
+			           "gone); idle actions may start again");
+		a->spot_pending = false;
+	} else if (call->r == -EBADMSG)
+		log_warning("spot/instance-action: %s", call->err);
+	else if (call->r < 0) {
+		/* A timeout already cost the budget: leave the rest for the next round. */
+		log_warning("spot/instance-action: %s", call->err);
+		return;
+	} else
+		spot_notice_found(a, &call->notice);
+	(void)poll_submit(a, AWS_OP_REBALANCE, on_rebalance);
 }
 
 static int on_spot_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	AwsRuntime *a = userdata;
-	char err[512];
-	SpotFacts n;
-
 	sd_event_source_set_time(s, now_boottime() + SPOT_POLL_USEC);
-	int r = a->client->ops->spot_action(a->client, &n, err, sizeof(err));
-	if (r == -ENOENT) {
-		if (a->spot_pending)
-			log_notice("spot interruption notice withdrawn (spot/instance-action is "
-			           "gone); idle actions may start again");
-		a->spot_pending = false;
-	} else if (r == -EBADMSG)
-		log_warning("spot/instance-action: %s", err);
-	else if (r < 0) {
-		/* A timeout already cost the budget: leave the rest for the next round. */
-		log_warning("spot/instance-action: %s", err);
-		return 0;
-	} else
-		spot_notice_found(a, &n);
-	poll_rebalance(a);
+	/* The last round still waits for IMDS: it will be asked again once it answers. */
+	if (!a->polling)
+		(void)poll_submit(a, AWS_OP_SPOT, on_spot_action);
 	return 0;
-}
-
-/* ---- stop-instance with retries and fallback -------------------------------------------- */
-
-static void stop_fallback(AwsRuntime *a)
-{
-	if (!a->config->fallback_poweroff) {
-		log_error("FallbackPoweroff=no: not powering off; the machine stays up");
-		return;
-	}
-	if (!a->cb.may_go_on(a->cb.userdata, "the fallback power-off"))
-		return;
-	log_notice("falling back to an OS power-off (FallbackPoweroff=yes; with shutdown "
-	           "behaviour 'stop' this stops the instance too)");
-	ActionResult fb;
-	ActionRequest req = { .dry_run = a->dry_run, .config = a->config, .why = a->why };
-	int fr = action_poweroff.run(&req, &fb);
-	a->cb.action_result(a->cb.userdata, &action_poweroff, fr, &fb);
-}
-
-static void stop_finish(AwsRuntime *a, int r, const ActionResult *res)
-{
-	a->cb.action_result(a->cb.userdata, &action_stop_instance, r, res);
-	if (r < 0)
-		stop_fallback(a);
-	a->stopping = false;
-	a->cb.action_finished(a->cb.userdata);
-}
-
-static void stop_attempt(AwsRuntime *a)
-{
-	ActionResult res;
-	char next[32];
-	AwsIdentity none = { 0 };
-	int r = a->client->ops->stop_instance(a->client, a->present ? &a->id : &none, a->dry_run,
-	                                      &res);
-	a->attempts++;
-	if (r >= 0 || r != -EAGAIN || now_boottime() + a->backoff > a->stop_deadline) {
-		if (r == -EAGAIN)
-			strappendf(res.message, sizeof(res.message),
-			           "; giving up after %u attempt(s)", a->attempts);
-		stop_finish(a, r, &res);
-		return;
-	}
-	log_warning("stop-instance attempt %u failed: %s; trying again in %s", a->attempts,
-	            res.message, timespan_format(next, sizeof(next), a->backoff));
-	sd_event_source_set_time(a->stop_timer, now_boottime() + a->backoff);
-	sd_event_source_set_enabled(a->stop_timer, SD_EVENT_ONESHOT);
-	a->backoff = MIN(a->backoff * 2, STOP_BACKOFF_MAX_USEC);
-}
-
-/* Time has passed since the decision that started the action: ask again before each retry. */
-static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	AwsRuntime *a = userdata;
-	char step[64];
-	snprintf(step, sizeof(step), "stop-instance attempt %u", a->attempts + 1);
-	if (!a->cb.may_go_on(a->cb.userdata, step))
-		return 0;
-	stop_attempt(a);
-	return 0;
-}
-
-void aws_runtime_stop_instance(AwsRuntime *a, const char *why)
-{
-	if (a->stopping) {
-		log_info("stop-instance already under way (attempt %u)", a->attempts);
-		return;
-	}
-	strscpy(a->why, sizeof(a->why), why);
-	a->stopping = true;
-	a->attempts = 0;
-	a->backoff = STOP_BACKOFF_FIRST_USEC;
-	a->stop_deadline = now_boottime() + MAX(a->config->warn, STOP_BUDGET_MIN_USEC);
-	stop_attempt(a);
-}
-
-void aws_runtime_stop_cancel(AwsRuntime *a)
-{
-	if (!a || !a->stopping)
-		return;
-	sd_event_source_set_enabled(a->stop_timer, SD_EVENT_OFF);
-	a->stopping = false;
 }
 
 /* ---- metrics ---------------------------------------------------------------------------- */
+
+static void on_metrics_put(AwsCall *call, void *userdata)
+{
+	AwsRuntime *a = userdata;
+	a->putting = NULL;
+	if (call->r < 0)
+		log_failure_rate_limited(&a->cloudwatch, now_boottime(), "CloudWatch PutMetricData",
+		                         call->err);
+	else
+		log_success_rate_limited(&a->cloudwatch, "CloudWatch PutMetricData");
+}
 
 static int cloudwatch_put(AwsRuntime *a, const Decision *d, char *err, size_t errlen)
 {
@@ -307,45 +274,65 @@ static int cloudwatch_put(AwsRuntime *a, const Decision *d, char *err, size_t er
 		snprintf(err, errlen, "not on EC2 (no instance id for the InstanceId dimension)");
 		return -ENXIO;
 	}
+	if (a->putting) {
+		snprintf(err, errlen, "the previous PutMetricData has not been answered yet");
+		return -EBUSY;
+	}
+	AwsCall *call = aws_call_new(AWS_OP_METRICS);
+	if (!call)
+		return -ENOMEM;
 	/* The first check after a start stands for one interval. */
 	usec_t now = now_boottime(), interval = a->config->interval;
 	usec_t since_last = a->last_check_at > 0 ? now - a->last_check_at : interval;
 	a->last_check_at = now;
-	CloudWatchMetric metrics[CLOUDWATCH_CHECK_METRICS_MAX];
-	size_t n = cloudwatch_check_metrics(d, since_last, interval, metrics);
-	return a->client->ops->put_metrics(a->client, &a->id, metrics, n, err, errlen);
+	call->target = a->id;
+	call->n_metrics = cloudwatch_check_metrics(d, since_last, interval, call->metrics);
+	int r = aws_async_submit(a->client, call, on_metrics_put, a);
+	if (r >= 0)
+		a->putting = call;
+	return r;
 }
 
 void aws_runtime_after_check(AwsRuntime *a, const Decision *d)
 {
 	char err[768];
-	if (a->config->cloudwatch) {
-		if (cloudwatch_put(a, d, err, sizeof(err)) < 0)
-			log_failure_rate_limited(&a->cloudwatch, now_boottime(),
-			                         "CloudWatch PutMetricData", err);
-		else
-			log_success_rate_limited(&a->cloudwatch, "CloudWatch PutMetricData");
-	}
+	if (a->config->cloudwatch && cloudwatch_put(a, d, err, sizeof(err)) < 0)
+		log_failure_rate_limited(&a->cloudwatch, now_boottime(), "CloudWatch PutMetricData",
+		                         err);
 }
 
 /* ---- notifications ---------------------------------------------------------------------- */
 
+static void on_published(AwsCall *call, void *userdata)
+{
+	AwsRuntime *a = userdata;
+	if (call->r < 0) {
+		log_failure_rate_limited(&a->sns, now_boottime(), "SNS Publish", call->err);
+		return;
+	}
+	log_success_rate_limited(&a->sns, "SNS Publish");
+	log_info("notified %s: %s", a->config->notify_topic_arn, call->subject);
+}
+
 void aws_runtime_notify(AwsRuntime *a, NotifyFacts *f)
 {
-	char subject[NOTIFY_SUBJECT_MAX + 1], message[NOTIFY_MESSAGE_MAX], err[768];
 	if (!a || !a->config->notify_topic_arn)
 		return;
 	f->instance_id = a->present ? a->id.instance_id : "";
 	f->region = a->present ? a->id.region : "";
 	f->instance_name = a->present ? a->id.name : "";
-	notify_compose(f, subject, sizeof(subject), message, sizeof(message));
-	int r = a->client->ops->publish(a->client, subject, message, err, sizeof(err));
-	if (r < 0)
-		log_failure_rate_limited(&a->sns, now_boottime(), "SNS Publish", err);
-	else {
-		log_success_rate_limited(&a->sns, "SNS Publish");
-		log_info("notified %s: %s", a->config->notify_topic_arn, subject);
+	AwsCall *call = aws_call_new(AWS_OP_PUBLISH);
+	if (!call) {
+		log_failure_rate_limited(&a->sns, now_boottime(), "SNS Publish", strerror(ENOMEM));
+		return;
 	}
+	notify_compose(f, call->subject, sizeof(call->subject), call->message,
+	               sizeof(call->message));
+	/* Not kept: a notification is never cancelled, and the runtime outlives its answer or
+	 * frees the client (which drops outstanding calls) first. */
+	int r = aws_async_submit(a->client, call, on_published, a);
+	if (r < 0)
+		log_failure_rate_limited(&a->sns, now_boottime(), "SNS Publish", strerror(-r));
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -359,42 +346,45 @@ int aws_runtime_new(sd_event *e, const Config *config, bool dry_run, const char 
 		return -ENOMEM;
 	*a = (AwsRuntime){ .event = e, .config = config, .dry_run = dry_run, .cb = *cb };
 	strscpy(a->endpoint, sizeof(a->endpoint), config->imds_endpoint);
-	a->client = agent ? aws_client_new_remote(agent) : aws_client_new_local(config);
-	if (!a->client) {
+	r = agent ? aws_async_new_remote(e, agent, &a->client)
+	          : aws_async_new_local(e, config, &a->client);
+	if (r < 0) {
 		free(a);
-		return -ENOMEM;
+		return r;
 	}
 	if ((r = sd_event_add_time(e, &a->identify_timer, CLOCK_BOOTTIME, USEC_INFINITY,
 	                           USEC_PER_SEC, on_identify_timer, a)) < 0 ||
 	    (r = sd_event_add_time(e, &a->spot_timer, CLOCK_BOOTTIME, USEC_INFINITY,
-	                           USEC_PER_SEC / 4, on_spot_timer, a)) < 0 ||
-	    (r = sd_event_add_time(e, &a->stop_timer, CLOCK_BOOTTIME, USEC_INFINITY,
-	                           USEC_PER_SEC / 10, on_stop_timer, a)) < 0) {
+	                           USEC_PER_SEC / 4, on_spot_timer, a)) < 0) {
 		aws_runtime_free(a);
 		return r;
 	}
 	sd_event_source_set_enabled(a->identify_timer, SD_EVENT_OFF);
 	sd_event_source_set_enabled(a->spot_timer, SD_EVENT_OFF);
-	sd_event_source_set_enabled(a->stop_timer, SD_EVENT_OFF);
-	/* Once, now, so the start-up message and the first check know what auto means. */
-	identify(a);
+	/* Once, now, before the loop runs, so the start-up message and the first check know
+	 * what auto means (bounded by the identify budget); later ones never wait. */
+	identify(a, true);
 	*ret = a;
 	return 0;
 }
 
+static void on_reloaded(AwsCall *call, void *userdata)
+{
+	if (call->r < 0)
+		log_warning("%s; it keeps its previous configuration", call->err);
+}
+
 void aws_runtime_reload(AwsRuntime *a)
 {
-	char err[512];
-	if (a->client->ops->reload(a->client, err, sizeof(err)) < 0)
-		log_warning("%s; it keeps its previous configuration", err);
+	AwsCall *call = aws_call_new(AWS_OP_RELOAD);
+	if (call)
+		(void)aws_async_submit(a->client, call, on_reloaded, a);
 	if (streq(a->endpoint, a->config->imds_endpoint))
 		return;
+	/* The identity stands until the new endpoint answers (or fails to). */
 	strscpy(a->endpoint, sizeof(a->endpoint), a->config->imds_endpoint);
-	a->present = false;
-	a->spot_pending = false;
 	a->identify_error = 0;
-	sd_event_source_set_enabled(a->spot_timer, SD_EVENT_OFF);
-	identify(a);
+	identify(a, false);
 }
 
 AwsRuntime *aws_runtime_free(AwsRuntime *a)
@@ -403,8 +393,7 @@ AwsRuntime *aws_runtime_free(AwsRuntime *a)
 		return NULL;
 	sd_event_source_disable_unref(a->identify_timer);
 	sd_event_source_disable_unref(a->spot_timer);
-	sd_event_source_disable_unref(a->stop_timer);
-	aws_client_free(a->client);
+	aws_async_free(a->client);
 	free(a);
 	return NULL;
 }
@@ -417,9 +406,9 @@ const char *aws_resolve_action_once(const Config *c)
 	AwsIdentity id;
 	char err[512];
 	if (!imds_worth_asking(c->imds_endpoint))
-		return aws_resolve_auto(false);
+		return action_kind_to_string(aws_resolve_auto(false));
 	imds_init(&im, c->imds_endpoint);
 	if (imds_identify(&im, &id, err, sizeof(err)) < 0)
-		return aws_resolve_auto(false);
-	return aws_resolve_auto(streq(id.life_cycle, "spot"));
+		return action_kind_to_string(aws_resolve_auto(false));
+	return action_kind_to_string(aws_resolve_auto(streq(id.life_cycle, "spot")));
 }

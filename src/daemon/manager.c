@@ -1,6 +1,7 @@
 /* The check loop. A CLOCK_BOOTTIME timer re-arms itself every IntervalSec (the boot clock keeps
  * counting through suspend and ignores wall-clock jumps, so grace and streak never move when
- * someone sets the date). */
+ * someone sets the date). Also the state file, reloads and the set-up of the loop (over 400
+ * lines for that); the pending action's steps are in manager-action.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "manager.h"
 #include "state.h"
+#include "system-bus.h"
 #include "textfile.h"
 #include "timespan.h"
 
@@ -24,27 +26,10 @@
  * the late moment let the delay add up (IntervalSec=1s gave a check every 1.25 s). */
 #define CHECK_ACCURACY_USEC (USEC_PER_MSEC * 5)
 
-const char *manager_armed_action(const Manager *m)
+void manager_ask_inhibitors_before(Manager *m, usec_t when)
 {
-	switch (m->config.action) {
-	case ACTION_NONE:
-		return "none";
-	case ACTION_STOP_INSTANCE:
-		return "stop-instance";
-	case ACTION_AUTO:
-		return aws_resolve_auto(aws_runtime_is_spot(m->aws));
-	case ACTION_POWEROFF:
-	default:
-		return "poweroff";
-	}
-}
-
-static const ActionOps *armed_ops(const Manager *m)
-{
-	const char *name = manager_armed_action(m);
-	if (streq(name, "none"))
-		return &action_none;
-	return streq(name, "stop-instance") ? &action_stop_instance : &action_poweroff;
+	usec_t lead = MIN(m->config.interval / 2, USEC_PER_SEC);
+	inhibitor_watch_ask_at(&m->inhibitors, when > lead ? when - lead : 0);
 }
 
 usec_t manager_now(const Manager *m)
@@ -174,21 +159,6 @@ static void notify_status(Manager *m, const Decision *d)
 	(void)sd_notifyf(false, "STATUS=%s%s", m->opt.dry_run ? "[dry-run] " : "", line);
 }
 
-static void log_action_result(Manager *m, const ActionOps *ops, int r, const ActionResult *res)
-{
-	char f_action[64], f_path[96], f_dry[32];
-	snprintf(f_action, sizeof(f_action), "TRNIDLED_ACTION=%s", ops->name);
-	snprintf(f_path, sizeof(f_path), "TRNIDLED_ACTION_PATH=%s", res->path[0] ? res->path : "-");
-	snprintf(f_dry, sizeof(f_dry), "TRNIDLED_DRY_RUN=%d", m->opt.dry_run ? 1 : 0);
-	const char *fields[] = { f_action, f_path, f_dry, NULL };
-	if (r >= 0)
-		log_event(LOG_NOTICE, MESSAGE_ID_ACTION_TAKEN, fields, "action %s%s: %s", ops->name,
-		          m->opt.dry_run ? " (dry-run)" : "", res->message);
-	else
-		log_event(LOG_ERR, MESSAGE_ID_ACTION_FAILED, fields, "action %s failed: %s",
-		          ops->name, res->message);
-}
-
 /* The Prometheus textfile, for node_exporter: a disk that is full fails it, never the check. */
 static void textfile_after_check(Manager *m, const Decision *d, const Sample *s)
 {
@@ -218,10 +188,7 @@ static void sample_add_spot(const Manager *m, Sample *s)
  * IntervalSec=, as with the defaults). */
 #define FRESH_CHECK_USEC USEC_PER_SEC
 
-/* A decision as a scheduled check would make it now, holds, grace and spot included; the
- * streak and the baselines stay as they are, so the next scheduled check still averages over
- * its whole interval. */
-static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
+void manager_decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
 	usec_t now = manager_now(m);
 	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
@@ -238,203 +205,7 @@ static void decide_now(Manager *m, Sample *ret_sample, Decision *ret)
 	core_decide(ret_sample, &m->config, &m->state, now, DECIDE_PEEK, &m->state, ret);
 }
 
-static const char *const pending_phrases[_PENDING_PHASE_MAX] = {
-	[PENDING_NONE] = "",
-	[PENDING_WARNING] = ", warning running",
-	[PENDING_PRE_ACTION] = ", PreActionCommand= running before it",
-	[PENDING_ACTING] = ", action under way",
-};
-
-const char *manager_pending_phrase(const Manager *m)
-{
-	return pending_phrases[m->pending];
-}
-
-/* How the terminal warnings name the armed action: a noun, or what the machine will do. */
-static const char *action_phrase(const Manager *m, bool noun)
-{
-	const char *a = manager_armed_action(m);
-	if (streq(a, "none"))
-		return noun ? "idle action" : "reach its idle action";
-	if (streq(a, "stop-instance"))
-		return noun ? "instance stop" : "be stopped (EC2 StopInstances)";
-	return noun ? "power-off" : "power off";
-}
-
-static const char *const phase_while[_PENDING_PHASE_MAX] = {
-	[PENDING_NONE] = "before it started",
-	[PENDING_WARNING] = "during the warning",
-	[PENDING_PRE_ACTION] = "while PreActionCommand= ran",
-	[PENDING_ACTING] = "before its next step",
-};
-
-static void cancel_pending(Manager *m, PendingPhase was, const Decision *d)
-{
-	char why[512], f_phase[64];
-	decision_summary(d, why, sizeof(why));
-	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
-	m->warn_until = 0;
-	if (was == PENDING_ACTING)
-		aws_runtime_stop_cancel(m->aws);
-	snprintf(f_phase, sizeof(f_phase), "TRNIDLED_PENDING_PHASE=%s",
-	         pending_phase_to_string(was));
-	const char *fields[] = { "TRNIDLED_ACTION_CANCELLED=1", f_phase, NULL };
-	log_event(LOG_NOTICE, MESSAGE_ID_ACTION_CANCELLED, fields,
-	          "action %s cancelled %s: the machine is in use again (%s); the idle streak "
-	          "starts anew",
-	          manager_armed_action(m), phase_while[was], why);
-	char msg[1024];
-	snprintf(msg, sizeof(msg),
-	         "\r\n*** trnidled: the %s is cancelled, the machine is in use (%s). ***\r\n",
-	         action_phrase(m, true), why);
-	(void)wall_terminals(m->opt.dev_root, msg);
-	manager_notify(m, NOTIFY_CANCELLED, d);
-}
-
-static void start_warning(Manager *m, const Decision *d)
-{
-	char left[64], why[512], msg[2048];
-	timespan_format(left, sizeof(left), m->config.warn);
-	decision_summary(d, why, sizeof(why));
-	snprintf(msg, sizeof(msg),
-	         "\r\n*** trnidled%s: this machine looks idle and will %s in %s. ***\r\n"
-	         "*** Why: %s ***\r\n"
-	         "*** To keep it up, run: trnidlectl hold 2h --reason \"...\" ***\r\n",
-	         m->opt.dry_run ? " (dry-run, nothing will happen)" : "", action_phrase(m, false),
-	         left, why);
-	int n = wall_terminals(m->opt.dev_root, msg);
-	char f_terms[64];
-	snprintf(f_terms, sizeof(f_terms), "TRNIDLED_TERMINALS_WARNED=%d", n < 0 ? 0 : n);
-	const char *fields[] = { f_terms, NULL };
-	log_event(LOG_NOTICE, MESSAGE_ID_ACTION_WARNING, fields,
-	          "action %s in %s unless the machine becomes busy; warned %d terminal(s)",
-	          manager_armed_action(m), left, n < 0 ? 0 : n);
-	m->warn_until = manager_now(m) + m->config.warn;
-	sd_event_source_set_time(m->warn_timer, m->warn_until);
-	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_ONESHOT);
-	manager_notify(m, NOTIFY_WARNING, d);
-}
-
-static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *d);
-
-static void on_pre_action_done(void *userdata)
-{
-	Manager *m = userdata;
-	Sample sample;
-	Decision d;
-	m->pre_action = pre_action_free(m->pre_action);
-	if (m->pending != PENDING_PRE_ACTION)
-		return;
-	/* The command may have run for up to an hour: decide again before acting. */
-	decide_now(m, &sample, &d);
-	log_check("recheck", &d);
-	(void)pending_feed(m, PENDING_EVENT_PRE_ACTION_DONE, &d);
-	manager_save_state(m);
-}
-
-static int start_pre_action(Manager *m, const char *reason)
-{
-	if (m->pre_action) {
-		log_info("pre-action command still running; not starting it again for %s%s", reason,
-		         streq(reason, "idle") ? "; the action waits for it to end" : "");
-		return 0;
-	}
-	return pre_action_start(m->event, m->config.pre_action_command,
-	                        m->config.pre_action_timeout, reason, manager_armed_action(m),
-	                        m->opt.dry_run, on_pre_action_done, m, &m->pre_action);
-}
-
-static void on_aws_action_result(void *userdata, const ActionOps *ops, int r,
-                                 const ActionResult *res)
-{
-	log_action_result(userdata, ops, r, res);
-}
-
-static bool on_aws_may_go_on(void *userdata, const char *step)
-{
-	Manager *m = userdata;
-	Sample sample;
-	Decision d;
-	decide_now(m, &sample, &d);
-	log_check("recheck", &d);
-	if (pending_feed(m, PENDING_EVENT_ACTION_STEP, &d) == PENDING_STEP_GO_ON)
-		return true;
-	log_notice("%s not taken: the action is no longer pending", step);
-	return false;
-}
-
-static void on_aws_action_finished(void *userdata)
-{
-	Manager *m = userdata;
-	(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
-}
-
-static void start_action(Manager *m)
-{
-	const ActionOps *ops = armed_ops(m);
-	if (ops == &action_stop_instance)
-		return aws_runtime_stop_instance(m->aws, m->action_why);
-	ActionResult res;
-	ActionRequest req = { .dry_run = m->opt.dry_run,
-		              .config = &m->config,
-		              .why = m->action_why };
-	int r = ops->run(&req, &res);
-	log_action_result(m, ops, r, &res);
-	(void)pending_feed(m, PENDING_EVENT_ACTION_DONE, NULL);
-}
-
-/* Advances the pending action (pending.c decides) and carries out its step. */
-static PendingStep pending_feed(Manager *m, PendingEvent event, const Decision *d)
-{
-	PendingPhase was = m->pending;
-	PendingPolicy policy = { .warn = m->config.warn,
-		                 .pre_action = m->config.pre_action_command != NULL };
-	PendingStep step = pending_advance(&m->pending, &m->state.idle_checks, event, d, &policy);
-
-	switch (step) {
-	case PENDING_STEP_WARN:
-		start_warning(m, d);
-		break;
-	case PENDING_STEP_RUN_PRE_ACTION:
-		decision_summary(d, m->action_why, sizeof(m->action_why));
-		if (start_pre_action(m, "idle") < 0)
-			return pending_feed(m, PENDING_EVENT_PRE_ACTION_DONE, d);
-		break;
-	case PENDING_STEP_ACT:
-		if (was != PENDING_PRE_ACTION)
-			decision_summary(d, m->action_why, sizeof(m->action_why));
-		sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
-		m->warn_until = 0;
-		if (d)
-			manager_notify(m, NOTIFY_STOPPING, d);
-		start_action(m);
-		break;
-	case PENDING_STEP_CANCEL:
-		cancel_pending(m, was, d);
-		break;
-	case PENDING_STEP_REFUSE:
-		aws_runtime_stop_cancel(m->aws);
-		break;
-	default:
-		break;
-	}
-	return step;
-}
-
-static void on_spot_notice(void *userdata, const SpotFacts *n)
-{
-	Manager *m = userdata;
-	if (m->pending != PENDING_NONE) {
-		Sample sample;
-		Decision d;
-		decide_now(m, &sample, &d); /* active: the notice is in the sample now */
-		log_check("recheck", &d);
-		(void)pending_feed(m, PENDING_EVENT_DECISION, &d);
-	}
-	if (m->config.pre_action_command)
-		(void)start_pre_action(m, "spot-interruption");
-}
-
+/* One scheduled check (the check timer's, or a test's with injected inputs). */
 void manager_check(Manager *m)
 {
 	usec_t now = manager_now(m);
@@ -458,7 +229,7 @@ void manager_check(Manager *m)
 	manager_history_record(m, &d);
 	log_check("check", &d);
 	notify_status(m, &d);
-	(void)pending_feed(m, PENDING_EVENT_DECISION, &d);
+	(void)manager_pending_feed(m, PENDING_EVENT_DECISION, &d);
 	manager_save_state(m);
 	textfile_after_check(m, &d, &sample);
 	aws_runtime_after_check(m->aws, &d);
@@ -475,6 +246,7 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		m->next_check_at = now + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
+	manager_ask_inhibitors_before(m, m->next_check_at);
 	manager_check(m);
 	return 0;
 }
@@ -483,11 +255,11 @@ void manager_warning_over(Manager *m)
 {
 	Sample sample;
 	Decision d;
-	decide_now(m, &sample, &d);
+	manager_decide_now(m, &sample, &d);
 	log_check("recheck", &d);
 	notify_status(m, &d);
 	m->warn_until = 0;
-	(void)pending_feed(m, PENDING_EVENT_WARNING_OVER, &d);
+	(void)manager_pending_feed(m, PENDING_EVENT_WARNING_OVER, &d);
 	manager_save_state(m);
 }
 
@@ -499,9 +271,9 @@ static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
-	decide_now(m, ret_sample, ret);
+	manager_decide_now(m, ret_sample, ret);
 	if (m->pending != PENDING_NONE &&
-	    pending_feed(m, PENDING_EVENT_DECISION, ret) == PENDING_STEP_CANCEL)
+	    manager_pending_feed(m, PENDING_EVENT_DECISION, ret) == PENDING_STEP_CANCEL)
 		manager_save_state(m);
 }
 
@@ -533,6 +305,7 @@ static void reschedule_after_reload(Manager *m, usec_t old_interval)
 	usec_t last = m->next_check_at - old_interval, now = manager_now(m);
 	m->next_check_at = MAX(last + m->config.interval, now);
 	(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
+	manager_ask_inhibitors_before(m, m->next_check_at);
 }
 
 int manager_reload(Manager *m, char ***ret_errors)
@@ -714,13 +487,16 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 		log_error("cannot set up the event loop: %s", strerror(-r));
 		goto fail;
 	}
+	m->bus.event = m->event;
+	if ((r = inhibitor_watch_init(&m->inhibitors, m->event, &m->bus)) < 0) {
+		log_error("cannot set up the event loop: %s", strerror(-r));
+		goto fail;
+	}
+	m->sampler.env.inhibitors = &m->inhibitors;
+	manager_ask_inhibitors_before(m, m->next_check_at);
 	if ((r = listen_control(m)) < 0)
 		goto fail;
-	AwsCallbacks cb = { .spot_notice = on_spot_notice,
-		            .action_result = on_aws_action_result,
-		            .may_go_on = on_aws_may_go_on,
-		            .action_finished = on_aws_action_finished,
-		            .userdata = m };
+	AwsCallbacks cb = { .spot_notice = manager_on_spot_notice, .userdata = m };
 	if ((r = aws_runtime_new(m->event, &m->config, opt->dry_run, opt->aws_agent, &cb,
 	                         &m->aws)) < 0) {
 		log_error("cannot set up the EC2 timers: %s", strerror(-r));
@@ -738,7 +514,10 @@ Manager *manager_free(Manager *m)
 	if (!m)
 		return NULL;
 	varlink_server_free(m->varlink);
+	action_cancel(m->action);
 	aws_runtime_free(m->aws);
+	inhibitor_watch_done(&m->inhibitors);
+	system_bus_done(&m->bus);
 	pre_action_free(m->pre_action);
 	sd_event_source_disable_unref(m->check_timer);
 	sd_event_source_disable_unref(m->warn_timer);

@@ -5,6 +5,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "action.h"
 #include "aws-runtime.h"
 #include "config.h"
 #include "core.h"
@@ -13,6 +14,7 @@
 #include "pending.h"
 #include "pre-action.h"
 #include "probe.h"
+#include "system-bus.h"
 #include "varlink.h"
 
 /* What the manager reads from the world besides its sockets and files: the boot-time clock and
@@ -64,17 +66,20 @@ typedef struct Manager {
 	 * removed, and it is not overwritten meanwhile. */
 	char state_unreadable[160];
 
+	SystemBus bus;             /* the system bus on the loop: logind, systemd */
+	InhibitorWatch inhibitors; /* logind's last ListInhibitors answer, for the probe */
+	AwsRuntime *aws;           /* EC2: identity, spot notices, metrics, the AWS client */
+	Action *action;            /* the action under way (pending is PENDING_ACTING) */
+	PreAction *pre_action;     /* the PreActionCommand= while it runs */
+	PendingPhase pending;      /* where the idle action stands (pending.h) */
+	usec_t warn_until;         /* while pending is PENDING_WARNING: when the warning runs out */
+	char action_why[512];      /* the decision that started the pending action */
+
 	char last_user[96];      /* the session user seen most recently, for notifications */
 	uint64_t last_user_at;   /* CLOCK_REALTIME µs of that check; 0: nobody seen yet */
 	struct History *history; /* the verdict history (history.h) */
 	bool history_readonly;   /* its file could not be read nor moved aside */
 	bool history_save_failed;
-
-	AwsRuntime *aws;       /* EC2: identity, spot notices, stop-instance, metrics */
-	PreAction *pre_action; /* the PreActionCommand= while it runs */
-	PendingPhase pending;  /* where the idle action stands (pending.h) */
-	usec_t warn_until;     /* while pending is PENDING_WARNING: when the warning runs out */
-	char action_why[512];  /* the decision that started the pending action */
 } Manager;
 
 /* Sets everything up: lock, state, socket, timers. Takes over *config (also on failure).
@@ -83,7 +88,8 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret);
 Manager *manager_free(Manager *m);
 int manager_run(Manager *m);
 
-/* The resolved action for the current configuration ("poweroff", "none", …). */
+/* The resolved action for the current configuration (never auto), and its name. */
+ActionKind manager_armed_kind(const Manager *m);
 const char *manager_armed_action(const Manager *m);
 
 /* Re-reads the configuration; on error keeps the old one and returns the error messages in
@@ -123,6 +129,18 @@ void manager_history_stop(Manager *m, const char *why);
  * and an event published to [AWS] NotifyTopicArn= (never for Action=none). */
 void manager_note_sessions(Manager *m, const Sample *s);
 void manager_notify(Manager *m, NotifyEvent event, const Decision *d);
+/* Between manager.c and manager-action.c. */
+/* A decision as a scheduled check would make it now, holds, grace and spot included; the
+ * streak and the baselines stay as they are, so the next scheduled check still averages over
+ * its whole interval. */
+void manager_decide_now(Manager *m, Sample *ret_sample, Decision *ret);
+/* logind is asked for its inhibitors this long before a check or re-check reads the answer:
+ * time enough for a logind under load, short enough that a lock taken since is rare. */
+void manager_ask_inhibitors_before(Manager *m, usec_t when);
+/* Advances the pending action (pending.c decides) and carries out its step. */
+PendingStep manager_pending_feed(Manager *m, PendingEvent event, const Decision *d);
+/* The AWS runtime found a new spot interruption notice. */
+void manager_on_spot_notice(void *userdata, const SpotFacts *n);
 
 /* The Varlink method handler (control.c). */
 void control_dispatch(VarlinkCall *call, void *userdata);

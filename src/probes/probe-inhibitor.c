@@ -1,14 +1,20 @@
 /* inhibitor: logind's inhibitor locks (systemd-inhibit --what=idle …), asked over the system
- * bus. DBUS_SYSTEM_BUS_ADDRESS points sd-bus elsewhere (the tests' private bus). */
+ * bus: in the daemon asynchronously on its one bus connection (InhibitorWatch), elsewhere
+ * (--once, tests) with a blocking call on a connection of its own. DBUS_SYSTEM_BUS_ADDRESS
+ * points sd-bus elsewhere (the tests' private bus). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <systemd/sd-bus.h>
 
 #include "probe-inhibitor.h"
+#include "timespan.h"
 
-/* A check must not hang on a stuck logind: far below IntervalSec's minimum use. */
-#define LOGIND_TIMEOUT_USEC (5 * USEC_PER_SEC)
+#define LOGIND_DEST    "org.freedesktop.login1"
+#define LOGIND_PATH    "/org/freedesktop/login1"
+#define LOGIND_MANAGER "org.freedesktop.login1.Manager"
+/* An answer older than this is renewed after it is used. */
+#define FRESH_USEC USEC_PER_SEC
 
 /* Errors that mean "there is no logind here", not "logind failed". */
 static bool logind_absent_error(int r, const sd_bus_error *e)
@@ -64,55 +70,196 @@ static void absent(InhibitorFacts *f, bool *said, const char *why)
 	*said = true;
 }
 
-int inhibitor_probe(bool *said_absent, InhibitorFacts *ret, char *err, size_t errlen)
+/* Makes facts (or an error) out of how ListInhibitors went: without connected there was no
+ * bus to ask (r says why); else r < 0 when the call failed (e says how), or reply. */
+static int answer(bool connected, int r, const sd_bus_error *e, sd_bus_message *reply,
+                  bool *said_absent, InhibitorFacts *ret, char *err, size_t errlen)
 {
+	char why[128];
 	*ret = (InhibitorFacts){ 0 };
-	sd_bus *bus = NULL;
-	sd_bus_message *reply = NULL;
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_open_system(&bus);
-	if (r >= 0)
-		r = sd_bus_set_method_call_timeout(bus, LOGIND_TIMEOUT_USEC);
-	if (r < 0) {
-		if (logind_absent_error(r, NULL)) {
-			char why[128];
-			snprintf(why, sizeof(why), "no system bus (%s)", strerror(-r));
-			absent(ret, said_absent, why);
-			r = 0;
-		} else
+	if (!connected) {
+		if (!logind_absent_error(r, NULL)) {
 			snprintf(err, errlen, "connecting to the system bus: %s", strerror(-r));
-		goto out;
+			return r;
+		}
+		snprintf(why, sizeof(why), "no system bus (%s)", strerror(-r));
+		absent(ret, said_absent, why);
+		return 0;
 	}
-	r = sd_bus_call_method(bus, "org.freedesktop.login1", "/org/freedesktop/login1",
-	                       "org.freedesktop.login1.Manager", "ListInhibitors", &e, &reply, "");
 	if (r < 0) {
+		bool set = sd_bus_error_is_set(e);
 		/* A system bus without logind: the unit runs where logind does not (a
 		 * container). The first connect can also fail here, when the socket exists but
 		 * nobody listens. */
-		if (logind_absent_error(r, &e) ||
-		    (!sd_bus_error_is_set(&e) && r == -ECONNREFUSED)) {
-			char why[128];
-			snprintf(why, sizeof(why), "logind is not on the system bus (%s)",
-			         sd_bus_error_is_set(&e) ? e.name : strerror(-r));
-			absent(ret, said_absent, why);
-			r = 0;
-		} else
+		if (!logind_absent_error(r, e) && (set || r != -ECONNREFUSED)) {
 			snprintf(err, errlen, "logind ListInhibitors: %s",
-			         sd_bus_error_is_set(&e) && e.message ? e.message : strerror(-r));
-		goto out;
+			         set && e->message ? e->message : strerror(-r));
+			return r;
+		}
+		snprintf(why, sizeof(why), "logind is not on the system bus (%s)",
+		         set ? e->name : strerror(-r));
+		absent(ret, said_absent, why);
+		return 0;
 	}
-	r = inhibitors_parse(reply, ret);
+	r = sd_bus_message_rewind(reply, true);
+	if (r >= 0)
+		r = inhibitors_parse(reply, ret);
 	if (r < 0) {
 		snprintf(err, errlen, "logind ListInhibitors: unexpected reply: %s", strerror(-r));
-		goto out;
+		return r;
 	}
 	ret->valid = true;
 	ret->available = true;
 	/* logind came back: say so again should it go away. */
 	*said_absent = false;
-out:
+	return 0;
+}
+
+int inhibitor_probe(bool *said_absent, InhibitorFacts *ret, char *err, size_t errlen)
+{
+	sd_bus *bus = NULL;
+	sd_bus_message *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = sd_bus_open_system(&bus);
+	bool connected = r >= 0;
+	if (r >= 0)
+		r = sd_bus_set_method_call_timeout(bus, LOGIND_TIMEOUT_USEC);
+	if (r >= 0)
+		r = sd_bus_call_method(bus, LOGIND_DEST, LOGIND_PATH, LOGIND_MANAGER,
+		                       "ListInhibitors", &e, &reply, "");
+	r = answer(connected, r, &e, reply, said_absent, ret, err, errlen);
 	sd_bus_error_free(&e);
 	sd_bus_message_unref(reply);
 	sd_bus_flush_close_unref(bus);
 	return r;
+}
+
+/* ---- on the daemon's loop ---------------------------------------------------------------- */
+
+static void forget_answer(InhibitorWatch *w)
+{
+	w->reply = sd_bus_message_unref(w->reply);
+	sd_bus_error_free(&w->error);
+	w->r = 0;
+}
+
+static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	InhibitorWatch *w = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	w->slot = sd_bus_slot_unref(w->slot);
+	forget_answer(w);
+	w->answered = true;
+	w->connected = true;
+	w->answered_at = now_boottime();
+	if (e) {
+		w->r = -sd_bus_error_get_errno(e);
+		if (w->r >= 0)
+			w->r = -EIO;
+		(void)sd_bus_error_copy(&w->error, e);
+	} else
+		w->reply = sd_bus_message_ref(reply);
+	return 0;
+}
+
+void inhibitor_watch_ask(InhibitorWatch *w)
+{
+	int r;
+	if (w->slot)
+		return; /* the answer to the call under way will do */
+	w->asked = now_boottime();
+	sd_bus *bus = system_bus_get(w->bus, &r);
+	sd_bus_message *m = NULL;
+	if (bus)
+		r = sd_bus_message_new_method_call(bus, &m, LOGIND_DEST, LOGIND_PATH,
+		                                   LOGIND_MANAGER, "ListInhibitors");
+	if (m)
+		r = sd_bus_call_async(bus, &w->slot, m, on_answer, w, LOGIND_TIMEOUT_USEC);
+	sd_bus_message_unref(m);
+	if (r >= 0)
+		return;
+	/* No bus to ask: that is the answer, at once. */
+	forget_answer(w);
+	w->answered = true;
+	w->connected = bus != NULL;
+	w->answered_at = w->asked;
+	w->r = r;
+}
+
+static void arm(InhibitorWatch *w)
+{
+	usec_t next = USEC_INFINITY;
+	for (size_t i = 0; i < ELEMENTSOF(w->ask_at); i++)
+		next = MIN(next, w->ask_at[i]);
+	(void)sd_event_source_set_time(w->timer, next);
+	(void)sd_event_source_set_enabled(w->timer,
+	                                  next == USEC_INFINITY ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	InhibitorWatch *w = userdata;
+	usec_t now = now_boottime();
+	for (size_t i = 0; i < ELEMENTSOF(w->ask_at); i++)
+		if (w->ask_at[i] <= now)
+			w->ask_at[i] = USEC_INFINITY;
+	inhibitor_watch_ask(w);
+	arm(w);
+	return 0;
+}
+
+void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when)
+{
+	size_t latest = 0;
+	for (size_t i = 0; i < ELEMENTSOF(w->ask_at); i++) {
+		if (w->ask_at[i] == when)
+			return;
+		if (w->ask_at[i] > w->ask_at[latest])
+			latest = i;
+	}
+	/* Full: the latest wish makes room (an earlier answer serves it too, a little older). */
+	w->ask_at[latest] = MIN(w->ask_at[latest], when);
+	arm(w);
+}
+
+int inhibitor_watch_init(InhibitorWatch *w, sd_event *e, SystemBus *bus)
+{
+	*w = (InhibitorWatch){ .bus = bus, .error = SD_BUS_ERROR_NULL };
+	for (size_t i = 0; i < ELEMENTSOF(w->ask_at); i++)
+		w->ask_at[i] = USEC_INFINITY;
+	int r = sd_event_add_time(e, &w->timer, CLOCK_BOOTTIME, USEC_INFINITY, 0, on_timer, w);
+	if (r < 0)
+		return r;
+	(void)sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
+	inhibitor_watch_ask(w); /* for the first check */
+	return 0;
+}
+
+void inhibitor_watch_done(InhibitorWatch *w)
+{
+	w->timer = sd_event_source_disable_unref(w->timer);
+	w->slot = sd_bus_slot_unref(w->slot);
+	forget_answer(w);
+}
+
+int inhibitor_watch_probe(InhibitorWatch *w, usec_t now, usec_t max_age, bool *said_absent,
+                          InhibitorFacts *ret, char *err, size_t errlen)
+{
+	char age[32];
+	*ret = (InhibitorFacts){ 0 };
+	if (!w->answered) {
+		snprintf(err, errlen, "logind ListInhibitors: no answer yet");
+		return -ETIMEDOUT;
+	}
+	usec_t old = now > w->answered_at ? now - w->answered_at : 0;
+	/* A scheduled check finds an answer asked just before it; any other look asks anew
+	 * for the next one. */
+	if (old > FRESH_USEC)
+		inhibitor_watch_ask(w);
+	if (old > max_age) {
+		snprintf(err, errlen, "logind ListInhibitors: no answer for %s",
+		         timespan_format(age, sizeof(age), old));
+		return -ETIMEDOUT;
+	}
+	return answer(w->connected, w->r, &w->error, w->reply, said_absent, ret, err, errlen);
 }

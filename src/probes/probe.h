@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "probe-inhibitor.h"
 #include "probe-io.h"
 #include "probe-neuron.h"
 #include "probe-sessions.h"
@@ -17,6 +18,8 @@ typedef struct ProbeEnv {
 	const char *proc_root; /* "/proc" */
 	const char *dev_root;  /* "/dev" */
 	const char *sys_root;  /* "/sys"; NULL means "/sys" */
+	/* The daemon's: the last answer of logind. NULL: asked with a blocking call. */
+	InhibitorWatch *inhibitors;
 } ProbeEnv;
 
 /* --- CPU: /proc/stat --------------------------------------------------------------------- */

@@ -158,6 +158,11 @@ static int probe_inhibitor(ProbeRun *run, char *err, size_t errlen)
 	run->next->inhibitor_said_absent = run->sampler->prev.inhibitor_said_absent;
 	if (run->priming)
 		return 0;
+	InhibitorWatch *w = run->sampler->env.inhibitors;
+	if (w)
+		return inhibitor_watch_probe(
+		        w, run->now, run->config->interval + LOGIND_TIMEOUT_USEC,
+		        &run->next->inhibitor_said_absent, &run->sample->inhibitor, err, errlen);
 	return inhibitor_probe(&run->next->inhibitor_said_absent, &run->sample->inhibitor, err,
 	                       errlen);
 }

@@ -185,6 +185,7 @@ class AwsState:
         self.ec2_script = []  # per request: "500", "throttle", "deny"; then normal answers
         self.ec2_deny = False
         self.wrong_secret = False  # verify against another secret: every signature fails
+        self.hang = 0.0  # seconds every EC2/CloudWatch request sleeps before answering
         self.requests = []  # dicts: service, params, key, valid, why, status
         self.sns_script = []  # per Publish: "500", "deny", "slow"; then normal answers
         self.sns_delay = 0.0  # seconds every Publish answer waits ("slow" waits 10 s)
@@ -280,6 +281,8 @@ class AwsHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         st = self.server.state
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if st.hang:
+            time.sleep(st.hang)
         params = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
         service, key, why = self.verify(body)
         rec = {"service": service, "params": params, "key": key, "valid": why is None,

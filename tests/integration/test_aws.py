@@ -621,7 +621,7 @@ class Agent(Process):
             time.sleep(0.05)
 
 
-class RemoteAgentTest(AwsTestCase):
+class AgentTestCase(AwsTestCase):
     """The daemon with --aws-agent, in a network namespace of its own (as under
     PrivateNetwork=yes), and trnidled-aws making the calls to the same stand-ins."""
 
@@ -643,6 +643,9 @@ class RemoteAgentTest(AwsTestCase):
         self.agent = Agent(conf, self.tmp)
         self.daemon = Daemon(self.stub, self.tmp, agent=self.agent.socket, netns=True, **kw)
         return self.daemon
+
+
+class RemoteAgentTest(AgentTestCase):
 
     def test_auto_on_spot_stops_the_instance_through_the_agent(self):
         d = self.start_remote()
@@ -758,6 +761,46 @@ class RemoteAgentTest(AwsTestCase):
         r = varlink_call(self.agent.socket, stop)
         self.assertEqual(r.get("error"), None, r)
         self.assertIn("DryRunOperation", r["parameters"]["message"])
+
+
+class SlowAwsTest(AgentTestCase):
+    """Every request to IMDS, EC2 and CloudWatch takes 10 s (longer than any budget): the
+    daemon keeps answering trnidlectl and keeps its check schedule while its spot polls,
+    CloudWatch puts and StopInstances attempts wait, in-process and through the agent."""
+
+    SLOW = 10
+
+    def run_slow(self, start):
+        d = start(action="stop-instance", idle_checks=3,
+                  extra="[Metrics]\nCloudWatch=yes\n")
+        d.wait_for(r"life cycle spot")
+        self.stub.imds.hang = self.stub.aws.hang = self.SLOW
+        first = len(re.findall(r" check: ", d.text()))
+        t0 = time.time()
+        slowest = 0.0
+        while time.time() - t0 < 12:
+            t = time.time()
+            try:
+                r = d.ctl("status")
+            except subprocess.TimeoutExpired:
+                self.fail("trnidlectl status got no answer within 10 s:\n" + d.text())
+            slowest = max(slowest, time.time() - t)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            time.sleep(0.2)
+        d.wait_for(r"stop-instance attempt 1 failed")
+        gaps = d.check_gaps(first)
+        self.assertLess(slowest, 2.0, d.text())
+        self.assertGreaterEqual(len(gaps), 9, d.text())
+        self.assertLess(max(gaps), 2.0, gaps)
+        # The stand-in's sleeping requests end before the processes are stopped.
+        self.stub.imds.hang = self.stub.aws.hang = 0
+        time.sleep(self.SLOW)
+
+    def test_status_and_checks_do_not_wait_for_aws(self):
+        self.run_slow(self.start)
+
+    def test_status_and_checks_do_not_wait_for_the_agent(self):
+        self.run_slow(self.start_remote)
 
 
 def parse_prometheus(tc, text):

@@ -297,6 +297,7 @@ class NeuronDeviceTest(unittest.TestCase):
 
 
 FAKE_LOGIND = r'''
+import os
 import sys
 import dbus, dbus.service
 from dbus.mainloop.glib import DBusGMainLoop
@@ -314,7 +315,7 @@ class Manager(dbus.service.Object):
             raise dbus.exceptions.DBusException("logind is unwell",
                                                 name="org.freedesktop.DBus.Error.Failed")
         locks = [("handle-power-key", "UPower", "lid", "block", 0, 1)]
-        if mode == "block":
+        if mode == "block" or (mode.startswith("file:") and os.path.exists(mode[5:])):
             locks.append(("idle:sleep", "alice", "training run", "block", 1000, 4242))
         else:
             locks.append(("shutdown:sleep", "NetworkManager", "sync", "delay", 0, 77))
@@ -425,6 +426,41 @@ class InhibitorTest(unittest.TestCase):
         self.assertEqual(v["verdict"], "idle", v)
         self.assertFalse(v["signals"]["inhibitor"]["available"])
         self.assertIn("logind is not on the system bus", err)
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_a_lock_taken_during_the_warning_cancels_it(self):
+        # The daemon asks logind ahead of each check and of the warning's end, on its one bus
+        # connection: a lock taken during the warning must be in the answer the re-check reads.
+        address = self.start_bus()
+        flag = self.env.path("locked")
+        self.start_logind(address, "file:" + flag)
+        with open(self.env.conf, "a") as f:
+            f.write("[Check]\nIntervalSec=6s\nIdleChecks=1\n[Action]\nAction=poweroff\n"
+                    "WarnSec=3s\n")
+        log = self.env.path("daemon.log")
+        e = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
+        with open(log, "w") as out:
+            p = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", TRNIDLED,
+                                  "--foreground", "--dry-run", "--runtime-dir",
+                                  self.env.path("run"), "--dev-dir", self.env.path("dev"),
+                                  "--config", self.env.conf],
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                 env=e, start_new_session=True)
+        try:
+            deadline = time.time() + TIMEOUT
+            while "action poweroff in 3s" not in open(log).read():
+                self.assertLess(time.time(), deadline, open(log).read())
+                time.sleep(0.05)
+            open(flag, "w").close()  # systemd-inhibit --what=idle, as a user would
+            while "cancelled" not in open(log).read() and time.time() < deadline:
+                time.sleep(0.1)
+            time.sleep(1)
+        finally:
+            os.killpg(p.pid, signal.SIGTERM)  # unshare itself ignores SIGTERM
+            p.wait(timeout=TIMEOUT)
+        text = open(log).read()
+        self.assertRegex(text, r"action poweroff cancelled during the warning: .*inhibitor")
+        self.assertNotRegex(text, r"action poweroff \(dry-run\)")
 
     def test_no_bus_is_said_once_by_the_daemon(self):
         # The daemon over several checks: the absence is logged once, never a reason.
