@@ -459,6 +459,8 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 		return -ENOMEM;
 	}
 	m->opt = *opt;
+	if (!m->opt.state_dir) /* a caller that names only one directory keeps all in it */
+		m->opt.state_dir = m->opt.runtime_dir;
 	m->lock_fd = -1;
 	m->config = *config;
 	*config = (Config){ 0 };

@@ -31,7 +31,7 @@ typedef struct ManagerOptions {
 	const char *config_path;
 	const char *dropin_dir;
 	const char *runtime_dir;
-	const char *state_dir; /* the verdict history: kept across reboots */
+	const char *state_dir; /* the verdict history, kept across reboots; NULL: runtime_dir */
 	const char *dev_root;
 	const char *aws_agent; /* trnidled-aws's socket; NULL: AWS calls in this process */
 	bool dry_run;

@@ -106,6 +106,10 @@ START_TEST(test_idle_warning_action)
 	ck_assert_uint_eq(samples_taken, before + 1);
 	ck_assert_msg(strncmp(m->action_why, "idle: ", 6) == 0, "why: %s", m->action_why);
 	ck_assert_int_eq(m->warn_until, 0);
+	/* The action reports its end from the loop, never from inside its start. */
+	ck_assert_int_eq(m->pending, PENDING_ACTING);
+	for (int i = 0; i < 100 && m->pending != PENDING_NONE; i++)
+		ck_assert_int_ge(sd_event_run(m->event, 10 * 1000), 0);
 	/* The action done, a dry-run repeats only after another whole streak. */
 	ck_assert_int_eq(m->pending, PENDING_NONE);
 	ck_assert_uint_eq(m->state.idle_checks, 0);
