@@ -29,6 +29,8 @@ import time
 
 import yaml
 
+import companion
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 
@@ -190,10 +192,13 @@ def make_user_data(deb, extra_runcmd=(), users=(), extra_files=()):
 
 
 class Vm:
-    def __init__(self, image_dir, workdir, name, user_data, limit, hostfwd_port=None):
+    def __init__(self, image_dir, workdir, name, user_data, limit, hostfwd_port=None, disks=(),
+                 smbios=None):
         self.image_dir, self.dir, self.name = image_dir, workdir, name
         self.limit = limit + GRACE - 120  # the limits are for a 120 s grace
         self.port = hostfwd_port
+        self.disks = disks  # (qcow2 path, serial) of more virtio disks
+        self.smbios = smbios  # -smbios value: what the firmware says the machine is
         os.makedirs(self.dir)
         self.overlay = os.path.join(self.dir, "overlay.qcow2")
         self.console = os.path.join(self.dir, "console.log")
@@ -224,6 +229,12 @@ class Vm:
                "-drive", f"file={self.overlay},if=virtio,format=qcow2,cache=unsafe",
                "-drive", f"file={self.seed_iso},if=virtio,format=raw,readonly=on",
                "-device", "virtio-rng-pci"]
+        for i, (path, serial) in enumerate(self.disks):
+            # PCI slots after the if=virtio ones: the root disk must stay /dev/vda.
+            cmd += ["-drive", f"file={path},if=none,id=disk{i},format=qcow2,cache=unsafe",
+                    "-device", f"virtio-blk-pci,drive=disk{i},serial={serial},addr={0x10 + i:#x}"]
+        if self.smbios:
+            cmd += ["-smbios", self.smbios]
         if self.port:
             # restrict=on: the guest reaches nothing; only the forwarded port comes in.
             cmd += ["-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:22",
@@ -358,10 +369,11 @@ def power_down_at(console):
     return float(m.group(1)) if m else None
 
 
-def model_action(start):
+def model_action(start, grace=None):
     """When an idle machine's action is due: the first check at or after the boot grace (checks
     run every interval from the daemon's start), IdleChecks - 1 more checks, then the warning."""
-    first = start + INTERVAL * max(1, math.ceil((GRACE - start) / INTERVAL))
+    grace = GRACE if grace is None else grace
+    first = start + INTERVAL * max(1, math.ceil((grace - start) / INTERVAL))
     return first + (IDLE_CHECKS - 1) * INTERVAL + WARN
 
 
@@ -394,6 +406,23 @@ def signal_checks(checks, name):
     return [e for e in checks if name in field_list(e, "TRNIDLED_SIGNAL")]
 
 
+def powered_off_on_time(c, start, down, grace=None):
+    """An idle machine's power-off came when the grace, the checks and the warning say."""
+    grace = GRACE if grace is None else grace
+    want = model_action(start, grace)
+    c.expect(down is not None and abs(down - want) <= INTERVAL,
+             f"powered off {(down or 0) - start:.1f} s after trnidled's start (at {start:.1f} s "
+             f"of boot); grace {grace} s from boot, {IDLE_CHECKS} x {INTERVAL} s checks and a "
+             f"{WARN} s warning give {want - start:.1f} s, +/- {INTERVAL} s")
+
+
+def all_idle_after_grace(c, checks):
+    counted = [e for e in checks if field_text(e.get("TRNIDLED_VERDICT")) != "grace"]
+    verdicts = [field_text(e.get("TRNIDLED_VERDICT")) for e in counted]
+    c.expect(verdicts and all(v == "idle" for v in verdicts),
+             f"every check after the grace said idle ({verdicts})")
+
+
 # ---- scenarios ----------------------------------------------------------------------------
 
 
@@ -405,11 +434,7 @@ def scenario_idle(image_dir, deb, workdir, c):
     journal, start, checks, action, down = common_checks(c, vm, rc)
     if start is None or action is None:
         return vm
-    want = model_action(start)
-    c.expect(down is not None and abs(down - want) <= INTERVAL,
-             f"powered off {(down or 0) - start:.1f} s after trnidled's start (at {start:.1f} s "
-             f"of boot); grace {GRACE} s from boot, {IDLE_CHECKS} x {INTERVAL} s checks and a "
-             f"{WARN} s warning give {want - start:.1f} s, +/- {INTERVAL} s")
+    powered_off_on_time(c, start, down)
     # The same, to the second, from the daemon's own check times (timer slack lets each check
     # run a fraction of a second late, which can move the first counted check by an interval).
     times = [mono(e) for e in checks if field_text(e.get("MESSAGE")).startswith("check:")]
@@ -423,10 +448,7 @@ def scenario_idle(image_dir, deb, workdir, c):
         c.expect(abs(action - exact) <= 2,
                  f"action at {action:.1f} s of boot: first check after the grace at {first:.1f} s"
                  f" + {IDLE_CHECKS - 1} x {INTERVAL} s + {WARN} s = {exact:.1f} s, +/- 2 s")
-    counted = [e for e in checks if field_text(e.get("TRNIDLED_VERDICT")) != "grace"]
-    verdicts = [field_text(e.get("TRNIDLED_VERDICT")) for e in counted]
-    c.expect(verdicts and all(v == "idle" for v in verdicts),
-             f"every check after the grace said idle ({verdicts})")
+    all_idle_after_grace(c, checks)
     c.expect(all(mono(e) < GRACE + RECORD_SLACK for e in checks if field_text(e.get("TRNIDLED_VERDICT"))
                  == "grace"), "no check said grace after the boot grace")
     if down is not None:
@@ -733,8 +755,110 @@ def scenario_upgrade(image_dir, deb, workdir, c):
     return vm
 
 
+def duration_text(sec):
+    """A duration as trnidled --check-config prints it (whole minutes, or seconds)."""
+    return f"{sec // 60}min" if sec % 60 == 0 else f"{sec}s"
+
+
+def standin_requests(journal):
+    """What tests/vm/aws-standin served, one line per request, in order."""
+    return [t.removeprefix("vmtest-aws: ") for t in (field_text(e.get("MESSAGE")) for e in journal)
+            if t.startswith("vmtest-aws: ")]
+
+
+# The companion's first boot does more before its runcmd ends (stand-ins, data volume, the
+# package fetched and installed, the delivery steps again): its boot grace, which the stack's
+# drop-in sets, covers that too. Measured on Debian 13 under load: runcmd done at about 270 s.
+COMPANION_GRACE_EXTRA = 120
+
+
+def companion_user_data(deb, workdir, grace):
+    """The CDK companion's user data (tests/vm/companion.py) from the delivery user-data with
+    its warning shortened (the only key the stack leaves to it that the test needs fast)."""
+    with open(os.path.join(TOP, "packaging", "cloud-init", "user-data.yaml")) as f:
+        delivery = f.read()
+    if delivery.count("WarnSec=5min") != 1:
+        raise ScenarioFailed("the delivery user-data's drop-in no longer says WarnSec=5min once")
+    os.makedirs(workdir)
+    template = os.path.join(workdir, "user-data.yaml")
+    with open(template, "w") as f:
+        f.write(delivery.replace("WarnSec=5min", f"WarnSec={WARN}s"))
+    settings = {"intervalSec": INTERVAL, "bootGraceSec": grace, "idleChecks": IDLE_CHECKS,
+                "namespace": companion.NAMESPACE}
+    text, expect = companion.user_data(deb, os.path.join(workdir, "made"), template, settings)
+    unknown = set(expect["cdk_keys"]) - USERDATA_KEYS
+    if unknown:
+        raise ScenarioFailed(f"the companion's user data uses {sorted(unknown)}, which the VM "
+                             "image's trimmed cloud-init does not run")
+    return text, expect
+
+
+def scenario_companion(image_dir, deb, workdir, c):
+    """The CDK companion's instance path: its user data installs the package its SSM parameter
+    names, and the daemon runs with the stack's drop-in and powers the machine off."""
+    grace = GRACE + COMPANION_GRACE_EXTRA
+    text, want = companion_user_data(deb, os.path.join(workdir, "companion-seed"), grace)
+    c.expect(want["cdk_bytes"] <= want["limit"],
+             f"the companion's own user data fits EC2's limit ({want['cdk_bytes']} <= {want['limit']} bytes)")
+    data_disk = os.path.join(workdir, "companion-data.qcow2")
+    run(["qemu-img", "create", "-q", "-f", "qcow2", data_disk, "64M"])
+    vm = Vm(image_dir, os.path.join(workdir, "companion"), "companion", text,
+            limit=420 + COMPANION_GRACE_EXTRA, disks=[(data_disk, companion.VOLUME_SERIAL)],
+            smbios=companion.SMBIOS)
+    vm.start()
+    rc = vm.wait()
+    journal, start, checks, action, down = common_checks(c, vm, rc)
+    served = standin_requests(journal)
+    with open(os.path.join(vm.dir, "aws-standin.txt"), "w") as f:
+        f.write("\n".join(served) + "\n")
+    tag = f"Tag.1.Key={want['status_tag']}"
+    c.expect(f"ssm GetParameter {companion.PARAMETER}" in served,
+             "the update script read the stack's SSM parameter (signed with the role from IMDSv2)")
+    c.expect(f"s3 GetObject {want['key']} ({want['size']} bytes)" in served,
+             "it fetched the package the parameter names from S3")
+    metrics = [r for r in served if r.startswith("monitoring PutMetricData") and
+               f"Namespace={companion.NAMESPACE}" in r]
+    c.expect(any("MetricName=Active" in r and "MetricName=IdleChecks" not in r for r in metrics),
+             "the per-boot script sent the Active heartbeat to CloudWatch")
+    c.expect(any("MetricName=IdleChecks" in r for r in metrics),
+             f"trnidled (CloudWatch=yes from the stack's drop-in) published its metrics there "
+             f"({len(metrics)} PutMetricData in all)")
+    reports = [r for r in served if r.startswith("ec2 CreateTags") and tag in r]
+    c.expect(reports == [r for r in reports if r.endswith(f"{tag} Tag.1.Value=ok")] and
+             len(reports) == 1,
+             f"run-step reported the first boot ok on the {want['status_tag']} tag, and nothing else ({reports})")
+    # (Instance metadata answers 404 for what an on-demand instance lacks, as EC2's does.)
+    refused = [r for r in served if "refused" in r or
+               (not r.startswith("imds ") and r.endswith((" 404", " 400")))]
+    c.expect(not refused, f"every request to the stand-ins was signed and known ({refused[:3]})")
+    state, _ = marker_fields(journal, "companion")
+    state = state or {}
+    c.expect(state.get("home", "").startswith("/dev/vd") and state.get("home", "").endswith(",ext4"),
+             f"the data volume was formatted and mounted at /home ({state.get('home')})")
+    c.expect(state.get("installed") == want["url"] and state.get("failed") == "no",
+             f"the update script installed from the parameter's URL, and no step failed ({state})")
+    version = run(["dpkg-deb", "-f", deb, "Version"]).strip()
+    c.expect(state.get("version") == version and state.get("active") == "active",
+             f"trnidled {version} installed by that path runs ({state.get('version')}, {state.get('active')})")
+    c.expect(state.get("dropin") == want["dropin_sha"],
+             "the stack's drop-in 60-cdk-stack.conf holds what the parameter says")
+    config, _ = marker_fields(journal, "check-config")
+    config = config or {}
+    expected = {"rc": "0", "IntervalSec": duration_text(INTERVAL),
+                "IdleChecks": str(IDLE_CHECKS), "Action": "auto", "CloudWatch": "yes",
+                "Namespace": companion.NAMESPACE, "WarnSec": duration_text(WARN),
+                "BootGraceSec": duration_text(grace)}
+    c.expect(config == expected,
+             f"trnidled --check-config accepts it, and the stack's keys win ({config})")
+    if start is None or action is None:
+        return vm
+    powered_off_on_time(c, start, down, grace)
+    all_idle_after_grace(c, checks)
+    return vm
+
+
 SCENARIOS = {"idle": scenario_idle, "work": scenario_work, "ssh": scenario_ssh,
-             "upgrade": scenario_upgrade}
+             "upgrade": scenario_upgrade, "companion": scenario_companion}
 PACKAGES = {}  # release and work folder, for previous_deb()
 
 
