@@ -64,7 +64,13 @@ IdleChecks={idle_checks}
 [Action]
 Action=poweroff
 WarnSec={warn}s
-"""
+{sessions}"""
+# The ssh scenario's [Sessions] SessionIdleSec=: a terminal or connection untouched this long
+# stops counting. The user types every INTERVAL (and a pty's times move in 8 s steps), so a
+# third of it is margin enough; the forgotten tunnel, opened before the login and carrying only
+# keepalives, stops counting an interval after it connected plus this, long before the logout.
+SESSION_IDLE = 30
+SESSIONS = f"[Sessions]\nSessionIdleSec={SESSION_IDLE}s\n"
 # From the daemon's last idle check to the kernel's "Power down": the warning, then systemd's
 # shutdown under TCG (measured 5-15 s).
 POWEROFF_SLACK = WARN + 45
@@ -154,7 +160,7 @@ def deb_missing_depends(deb, image_dir):
     return missing
 
 
-def make_user_data(deb, extra_runcmd=(), users=(), extra_files=()):
+def make_user_data(deb, extra_runcmd=(), users=(), extra_files=(), sessions=""):
     """The project's user-data as a user would use it: its drop-in's content replaced by ours,
     the .deb put where its runcmd installs it, and the scenario's own additions."""
     with open(os.path.join(TOP, "packaging", "cloud-init", "user-data.yaml")) as f:
@@ -173,7 +179,7 @@ def make_user_data(deb, extra_runcmd=(), users=(), extra_files=()):
         raise ScenarioFailed(f"user-data has {len(dropins)} write_files entries for {DROPIN_PATH}"
                              ", expected one (the drop-in users replace)")
     dropins[0]["content"] = DROPIN.format(interval=INTERVAL, grace=GRACE,
-                                          idle_checks=IDLE_CHECKS, warn=WARN)
+                                          idle_checks=IDLE_CHECKS, warn=WARN, sessions=sessions)
     dropins[0].pop("encoding", None)
     if DEB_PATH not in json.dumps(data.get("runcmd", [])):
         raise ScenarioFailed(f"user-data's runcmd never mentions {DEB_PATH}")
@@ -533,6 +539,14 @@ class Ssh:
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
         return p.returncode, p.stdout
 
+    def answers(self, command):
+        """Whether the command succeeded; a guest too slow to answer in 30 s (still booting
+        on a loaded host) has not, yet."""
+        try:
+            return self.run(command, timeout=30)[0] == 0
+        except subprocess.TimeoutExpired:
+            return False
+
     def login(self):
         """An interactive login: a pty and a login shell, as a person at a terminal has."""
         p = subprocess.Popen(self.base[:1] + ["-tt"] + self.base[1:], stdin=subprocess.PIPE,
@@ -552,39 +566,130 @@ def wait_until(deadline, fn, step=5):
     return False
 
 
+# Root in the guest writes what the daemon's status lists as "not counting" (what `trnidlectl
+# status` shows under that title) to the journal whenever it changes: the check records name
+# only what counts, and after the power-off the journal is all that is left to show that the
+# open tunnel was seen and did not count. One long-lived process asking over Varlink, not a
+# shell loop of trnidlectl: its forks under TCG would be CPU use that delays the power-off.
+STATUS_WATCH = """#!/usr/bin/python3
+import json, socket, time
+
+def status():
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect("/run/trnidled/io.trnidle.sock")
+        s.sendall(json.dumps({"method": "io.trnidle.Status", "parameters": {}}).encode() + b"\\0")
+        reply = b""
+        while not reply.endswith(b"\\0"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    return json.loads(reply.rstrip(b"\\0"))
+
+def not_counting(o):
+    if isinstance(o, dict):
+        if isinstance(o.get("not_counting"), list):
+            return o["not_counting"]
+        o = list(o.values())
+    for v in o if isinstance(o, list) else ():
+        found = not_counting(v)
+        if found:
+            return found
+    return []
+
+prev = None
+while True:
+    time.sleep(3)
+    try:
+        now = [f"{r['signal']} {r['detail']}" for r in not_counting(status())]
+    except (OSError, ValueError, KeyError, TypeError):
+        continue
+    if now and now != prev:
+        print("\\n".join(now), flush=True)
+    prev = now
+"""
+STATUS_WATCH_RUNCMD = [["systemd-run", "--unit=vmtest-status", "/usr/local/sbin/vmtest-status"]]
+TUNNEL_IDLE = re.compile(r"\bssh\s+tester over SSH without a terminal \(sshd pid \d+\): only keepalives")
+
+
+class Tunnel:
+    """A forgotten `ssh -N -L` tunnel: opened, used once, then left with only its keepalives.
+    Remembers when its ssh ended (on the host's monotonic clock)."""
+
+    def __init__(self, ssh):
+        self.port = free_port()
+        cmd = ssh.base[:1] + ["-N", "-L", f"127.0.0.1:{self.port}:127.0.0.1:22",
+                              "-o", "ServerAliveInterval=5", "-o", "ExitOnForwardFailure=yes"] + \
+            ssh.base[1:]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        children.append(self.proc)
+        self.ended = None
+        threading.Thread(target=self._wait, daemon=True).start()
+
+    def _wait(self):
+        self.proc.wait()
+        self.ended = time.monotonic()
+
+    def works(self):
+        """Reads the guest sshd's banner through the tunnel, as its user did once."""
+        for _ in range(30):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                    return s.recv(64).startswith(b"SSH-2.0-")
+            except OSError:
+                if self.proc.poll() is not None:
+                    return False
+                time.sleep(1)
+        return False
+
+
 def scenario_ssh(image_dir, deb, workdir, c):
-    """A real user over SSH: sees the daemon, is seen by it, holds, logs out, and it stops."""
+    """A real user over SSH: sees the daemon, is seen by it, holds, logs out, and it stops,
+    although a forgotten tunnel is still open."""
     os.makedirs(os.path.join(workdir, "ssh-keys"))
     port = free_port()
     ssh = Ssh(os.path.join(workdir, "ssh-keys"), port)
     user = {"name": GUEST_USER, "shell": "/bin/bash", "lock_passwd": True,
             # adm reads the system journal, as the default user of Debian's cloud images does.
             "groups": ["adm"], "ssh_authorized_keys": [ssh.pub]}
-    vm = Vm(image_dir, os.path.join(workdir, "ssh"), "ssh", make_user_data(deb, users=[user]),
+    watch = {"path": "/usr/local/sbin/vmtest-status", "permissions": "0755",
+             "content": STATUS_WATCH}
+    vm = Vm(image_dir, os.path.join(workdir, "ssh"), "ssh",
+            make_user_data(deb, users=[user], extra_files=[watch], sessions=SESSIONS,
+                           extra_runcmd=STATUS_WATCH_RUNCMD),
             limit=480, hostfwd_port=port)
     vm.start()
     deadline = vm.started + vm.limit - 60
     session_done = False
+    tunnel = None
+    logout_sent = None  # host clock when the logout was typed
     try:
-        ready = wait_until(deadline, lambda: ssh.run(
-            "systemctl is-active --quiet trnidled && test -S /run/trnidled/io.trnidle.sock",
-            timeout=30)[0] == 0)
+        ready = wait_until(deadline, lambda: ssh.answers(
+            "systemctl is-active --quiet trnidled && test -S /run/trnidled/io.trnidle.sock"))
         c.expect(ready, f"sshd let {GUEST_USER} in and trnidled was running "
                  f"({vm.elapsed():.0f} s after boot)")
         if ready:
-            session_done = ssh_session(c, ssh, port, vm_up=lambda: vm.proc.poll() is None)
+            tunnel = Tunnel(ssh)
+            c.expect(tunnel.works(), "an `ssh -N -L` tunnel (ServerAliveInterval=5) is open and "
+                     "forwards, used once and then left alone")
+            ssh.run("logger -t vmtest-workload 'vmtest tunnel opened'")
+            session_done, logout_sent = ssh_session(c, ssh, port, vm_up=lambda: vm.proc.poll() is None)
     except subprocess.TimeoutExpired as e:
         c.expect(False, f"an ssh command timed out: {e.cmd[-1]}")
     except OSError as e:  # the login's pipe broke: the VM went away under the user
         c.expect(False, f"the login session ended unexpectedly ({e})")
     rc = vm.wait()
+    qemu_exit = time.monotonic()
     journal, start, checks, action, down = common_checks(c, vm, rc)
     if not session_done or action is None:
         return vm
-    login, hold, logout = (marker(journal, f"vmtest {m}") for m in ("logged in", "hold", "logout"))
-    c.expect(None not in (login, hold, logout),
-             f"the session's markers reached the guest journal ({login}, {hold}, {logout})")
-    if None in (login, hold, logout):
+    login, hold, logout, opened = (marker(journal, f"vmtest {m}") for m in
+                                   ("logged in", "hold", "logout", "tunnel opened"))
+    c.expect(None not in (login, hold, logout, opened),
+             f"the session's markers reached the guest journal ({opened}, {login}, {hold}, {logout})")
+    if None in (login, hold, logout, opened):
         return vm
     alone = [e for e in checks if max(login, GRACE + RECORD_SLACK) <= mono(e) <= hold]
     seen = [e for e in alone if {"ssh", "terminal"} & set(field_list(e, "TRNIDLED_SIGNAL"))]
@@ -596,25 +701,71 @@ def scenario_ssh(image_dir, deb, workdir, c):
     c.expect(len(held) >= 2, f"checks named the `hold` while it held ({len(held)} did)")
     c.expect(action > logout, "no action while logged in or held")
     c.expect(action - logout <= AFTER_WORK_LIMIT,
-             f"action {action - logout:.0f} s after release and logout (<= {AFTER_WORK_LIMIT} s)")
+             f"action {action - logout:.0f} s after release and logout, the tunnel still open "
+             f"(<= {AFTER_WORK_LIMIT} s)")
+    tunnel_checks(c, journal, tunnel, opened, logout, action, logout_sent, qemu_exit)
     return vm
 
 
+def tunnel_checks(c, journal, tunnel, opened, logout, action, logout_sent, qemu_exit):
+    """The forgotten tunnel: the daemon listed it as not counting, before the logout (while the
+    terminal counted) and up to the action, and it was still connected when the action came."""
+    idle = [mono(e) for e in journal if e.get("SYSLOG_IDENTIFIER") == "vmtest-status" and
+            TUNNEL_IDLE.search(field_text(e.get("MESSAGE")))]
+    c.expect(any(opened < t < logout for t in idle),
+             "`trnidlectl status` listed the tunnel under \"not counting\" (only keepalives) "
+             f"while {GUEST_USER} was still logged in")
+    c.expect(any(action - 2 * INTERVAL <= t <= action for t in idle),
+             "and still in the last checks before the action "
+             f"({[round(t - action) for t in idle if t > logout]} s from the action)")
+    # The guest's clock from the host's: the logout marker was typed at logout_sent (it reached
+    # the journal a little later, which makes this estimate of the tunnel's end late, never early).
+    ended = tunnel.ended if tunnel.ended is not None else qemu_exit
+    ended_guest = ended - logout_sent + logout
+    c.expect(ended_guest >= action,
+             f"the tunnel's ssh was connected until the machine went down (it ended about "
+             f"{ended_guest - action:.0f} s after the action, QEMU {qemu_exit - ended:.0f} s later)")
+
+
+class Typist:
+    """A person at the terminal: a command every half interval until stopped, well within
+    SessionIdleSec=, so that the terminal counts all the time the user is logged in."""
+
+    def __init__(self, shell):
+        self.shell, self.lock, self.stopped = shell, threading.Lock(), threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def type(self, line):
+        with self.lock:
+            self.shell.stdin.write(line + "\n")
+            self.shell.stdin.flush()
+
+    def _run(self):
+        while not self.stopped.wait(INTERVAL / 2):
+            try:
+                self.type("date")
+            except (OSError, ValueError):
+                return
+
+
 def ssh_session(c, ssh, port, vm_up):
-    """Everything the logged-in user does; returns once they have logged out."""
+    """Everything the logged-in user does; returns once they have logged out: whether they
+    did, and when the logout was typed (host clock)."""
     shell, screen = ssh.login()
+    typist = Typist(shell)
     try:
-        return user_actions(c, ssh, port, shell, screen, vm_up)
+        return user_actions(c, ssh, port, typist, screen, vm_up)
     finally:
+        typist.stopped.set()
         # Whatever went wrong, the login ends: an open terminal would keep the VM up.
         if shell.poll() is None:
             os.killpg(shell.pid, signal.SIGKILL)
             shell.wait()
 
 
-def user_actions(c, ssh, port, shell, screen, vm_up):
-    shell.stdin.write("echo vmtest-shell-$((6*7))\n")
-    shell.stdin.flush()
+def user_actions(c, ssh, port, typist, screen, vm_up):
+    shell = typist.shell
+    typist.type("echo vmtest-shell-$((6*7))")
     wait_until(time.monotonic() + 30, lambda: any("vmtest-shell-42" in ln for ln in screen), 1)
     c.expect(any("vmtest-shell-42" in ln for ln in screen), "an interactive login shell runs")
 
@@ -632,7 +783,7 @@ def user_actions(c, ssh, port, shell, screen, vm_up):
     c.expect("reached-host" not in out, "restrict=on: the guest cannot open a connection out")
 
     # Logged in past the boot grace, for more checks than an idle streak needs, and no hold:
-    # the login alone must keep the machine up.
+    # the login alone (its terminal in use: the typist) must keep the machine up.
     ssh.run("logger -t vmtest-workload 'vmtest logged in'")
     rc, out = ssh.run("cut -d' ' -f1 /proc/uptime")
     try:
@@ -648,11 +799,7 @@ def user_actions(c, ssh, port, shell, screen, vm_up):
         verdict = None
     c.expect(verdict is not None and bool(names & {"ssh", "terminal"}),
              f"`trnidlectl check-now --json` names the ssh/terminal signal ({sorted(names) or out[-300:]!r})")
-    for _ in range(IDLE_CHECKS + 1):
-        shell.stdin.write("date\n")  # a person at the terminal
-        shell.stdin.flush()
-        time.sleep(INTERVAL)
-    time.sleep(2)
+    time.sleep((IDLE_CHECKS + 1) * INTERVAL + 2)
 
     ssh.run("logger -t vmtest-workload 'vmtest hold'")
     rc, out = ssh.run("trnidlectl hold 5min --reason 'vm test'")
@@ -665,15 +812,16 @@ def user_actions(c, ssh, port, shell, screen, vm_up):
     c.expect(rc == 0, f"`trnidlectl release` works as {GUEST_USER} ({out.strip()[-200:]!r})")
 
     if not c.expect(vm_up(), f"the VM was still up when {GUEST_USER} logged out"):
-        return False
-    shell.stdin.write("logger -t vmtest-workload 'vmtest logout'; exit\n")
-    shell.stdin.flush()
+        return False, None
+    typist.stopped.set()
+    logout_sent = time.monotonic()
+    typist.type("logger -t vmtest-workload 'vmtest logout'; exit")
     try:
         shell.wait(timeout=30)
     except subprocess.TimeoutExpired:
         pass
     c.expect(shell.returncode == 0, f"logged out ({shell.returncode})")
-    return True
+    return True, logout_sent
 
 
 NEW_DEB_PATH = "/var/cache/trnidled/trnidled-new.deb"
