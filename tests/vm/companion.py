@@ -29,6 +29,7 @@ NAMESPACE = "Trnidled"
 # the machine is, resolves Action=auto and publishes the stack's CloudWatch metrics.
 SMBIOS = "type=1,manufacturer=Amazon EC2,product=trn1.2xlarge"
 STANDIN_PATH = "/usr/local/lib/vmtest/aws-standin"
+STUB = os.path.join(TOP, "tests", "integration", "aws_stub.py")  # imported by the stand-in
 STANDIN_CONFIG = "/etc/vmtest-aws/config.json"
 REPORT_PATH = "/usr/local/sbin/vmtest-companion-report"
 
@@ -157,18 +158,18 @@ def user_data(deb, workdir, delivery_template, settings):
     parameter = json.dumps({"url": url, "kind": "deb", "dropIn": made["dropIn"]})
     cert, tls_key = certificate(workdir)
     config = {"region": REGION, "domain": DOMAIN, "instance_id": "i-0123456789abcdef0",
-              "role": "trnidled-vmtest-role", "access_key_id": "ASIAVMTEST0000000000",
-              "secret_access_key": "vmtest-secret", "session_token": "vmtest-session-token",
-              "parameter_name": PARAMETER, "parameter_value": parameter,
+              "role": "trnidled-vmtest-role", "parameter_name": PARAMETER,
+              "parameter_value": parameter,
               "objects": {f"{BUCKET}/{key}": "/var/lib/vmtest-aws/asset"},
               "cert": "/etc/vmtest-aws/cert.pem", "key": "/etc/vmtest-aws/key.pem"}
-    with open(os.path.join(HERE, "aws-standin")) as f:
-        standin = f.read()
+    with open(os.path.join(HERE, "aws-standin")) as f, open(STUB) as g:
+        standin, stub = f.read(), g.read()
     per_boot = PER_BOOT.format(hosts=" ".join(hosts()), standin=STANDIN_PATH, config=STANDIN_CONFIG)
     report = REPORT.format(mount=made["dataMount"], dropin=made["stackDropInPath"])
     data = yaml.safe_load(cdk_text)
     data["write_files"] += [
         file_entry(STANDIN_PATH, standin, "0755"),
+        file_entry(os.path.join(os.path.dirname(STANDIN_PATH), "aws_stub.py"), stub),
         file_entry(STANDIN_CONFIG, json.dumps(config), "0600"),
         file_entry("/etc/vmtest-aws/cert.pem", cert),
         file_entry("/etc/vmtest-aws/key.pem", tls_key, "0600"),
