@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 
 import yaml
@@ -105,6 +106,10 @@ def run(cmd, **kw):
 
 def compile_cdk(workdir):
     """deploy/aws-cdk/lib/user-data.ts and what it imports, as JavaScript in workdir/cdk."""
+    missing = [t for t in ("node", "npm", "openssl") if not shutil.which(t)]
+    if missing:
+        raise OSError(f"the companion scenario needs {', '.join(missing)} (tests/suites/vm "
+                      "installs node and npm as the cdk suite does)")
     if not os.path.isdir(os.path.join(CDK, "node_modules", "yaml")):
         run(["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"], cwd=CDK,
             stderr=subprocess.STDOUT)

@@ -3,7 +3,7 @@
 on a real systemd machine, a Debian 12 or 13 VM under QEMU, doing its one job.
 
   tests/vm/run.py [--release SUITE] [--deb PATH] [--keep] [SCENARIO ...]
-                                          (scenarios: idle work ssh upgrade; release: bookworm)
+                                          (scenarios: idle work ssh upgrade companion; release: bookworm)
 
 Builds (or finds cached) the VM image of the release, builds the .deb for that release from
 this checkout (packaging/build-deb --release) unless --deb is given, boots one throwaway VM per
