@@ -620,7 +620,10 @@ class Tunnel:
     def __init__(self, ssh):
         self.port = free_port()
         cmd = ssh.base[:1] + ["-N", "-L", f"127.0.0.1:{self.port}:127.0.0.1:22",
-                              "-o", "ServerAliveInterval=5", "-o", "ExitOnForwardFailure=yes"] + \
+                              # Keepalives every 5 s; a guest starved by a loaded host may not
+                              # answer 3 in a row (ssh's default), which must not end it.
+                              "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=24",
+                              "-o", "ExitOnForwardFailure=yes"] + \
             ssh.base[1:]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
