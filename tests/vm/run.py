@@ -3,7 +3,7 @@
 on a real systemd machine, a Debian 12 or 13 VM under QEMU, doing its one job.
 
   tests/vm/run.py [--release SUITE] [--deb PATH] [--keep] [SCENARIO ...]
-                                          (scenarios: idle work ssh upgrade; release: bookworm)
+                                          (scenarios: idle work ssh upgrade companion; release: bookworm)
 
 Builds (or finds cached) the VM image of the release, builds the .deb for that release from
 this checkout (packaging/build-deb --release) unless --deb is given, boots one throwaway VM per
@@ -28,6 +28,8 @@ import threading
 import time
 
 import yaml
+
+import companion
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -62,7 +64,13 @@ IdleChecks={idle_checks}
 [Action]
 Action=poweroff
 WarnSec={warn}s
-"""
+{sessions}"""
+# The ssh scenario's [Sessions] SessionIdleSec=: a terminal or connection untouched this long
+# stops counting. The user types every INTERVAL (and a pty's times move in 8 s steps), so a
+# third of it is margin enough; the forgotten tunnel, opened before the login and carrying only
+# keepalives, stops counting an interval after it connected plus this, long before the logout.
+SESSION_IDLE = 30
+SESSIONS = f"[Sessions]\nSessionIdleSec={SESSION_IDLE}s\n"
 # From the daemon's last idle check to the kernel's "Power down": the warning, then systemd's
 # shutdown under TCG (measured 5-15 s).
 POWEROFF_SLACK = WARN + 45
@@ -152,7 +160,7 @@ def deb_missing_depends(deb, image_dir):
     return missing
 
 
-def make_user_data(deb, extra_runcmd=(), users=(), extra_files=()):
+def make_user_data(deb, extra_runcmd=(), users=(), extra_files=(), sessions=""):
     """The project's user-data as a user would use it: its drop-in's content replaced by ours,
     the .deb put where its runcmd installs it, and the scenario's own additions."""
     with open(os.path.join(TOP, "packaging", "cloud-init", "user-data.yaml")) as f:
@@ -171,7 +179,7 @@ def make_user_data(deb, extra_runcmd=(), users=(), extra_files=()):
         raise ScenarioFailed(f"user-data has {len(dropins)} write_files entries for {DROPIN_PATH}"
                              ", expected one (the drop-in users replace)")
     dropins[0]["content"] = DROPIN.format(interval=INTERVAL, grace=GRACE,
-                                          idle_checks=IDLE_CHECKS, warn=WARN)
+                                          idle_checks=IDLE_CHECKS, warn=WARN, sessions=sessions)
     dropins[0].pop("encoding", None)
     if DEB_PATH not in json.dumps(data.get("runcmd", [])):
         raise ScenarioFailed(f"user-data's runcmd never mentions {DEB_PATH}")
@@ -190,10 +198,13 @@ def make_user_data(deb, extra_runcmd=(), users=(), extra_files=()):
 
 
 class Vm:
-    def __init__(self, image_dir, workdir, name, user_data, limit, hostfwd_port=None):
+    def __init__(self, image_dir, workdir, name, user_data, limit, hostfwd_port=None, disks=(),
+                 smbios=None):
         self.image_dir, self.dir, self.name = image_dir, workdir, name
         self.limit = limit + GRACE - 120  # the limits are for a 120 s grace
         self.port = hostfwd_port
+        self.disks = disks  # (qcow2 path, serial) of more virtio disks
+        self.smbios = smbios  # -smbios value: what the firmware says the machine is
         os.makedirs(self.dir)
         self.overlay = os.path.join(self.dir, "overlay.qcow2")
         self.console = os.path.join(self.dir, "console.log")
@@ -224,6 +235,12 @@ class Vm:
                "-drive", f"file={self.overlay},if=virtio,format=qcow2,cache=unsafe",
                "-drive", f"file={self.seed_iso},if=virtio,format=raw,readonly=on",
                "-device", "virtio-rng-pci"]
+        for i, (path, serial) in enumerate(self.disks):
+            # PCI slots after the if=virtio ones: the root disk must stay /dev/vda.
+            cmd += ["-drive", f"file={path},if=none,id=disk{i},format=qcow2,cache=unsafe",
+                    "-device", f"virtio-blk-pci,drive=disk{i},serial={serial},addr={0x10 + i:#x}"]
+        if self.smbios:
+            cmd += ["-smbios", self.smbios]
         if self.port:
             # restrict=on: the guest reaches nothing; only the forwarded port comes in.
             cmd += ["-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:22",
@@ -358,10 +375,11 @@ def power_down_at(console):
     return float(m.group(1)) if m else None
 
 
-def model_action(start):
+def model_action(start, grace=None):
     """When an idle machine's action is due: the first check at or after the boot grace (checks
     run every interval from the daemon's start), IdleChecks - 1 more checks, then the warning."""
-    first = start + INTERVAL * max(1, math.ceil((GRACE - start) / INTERVAL))
+    grace = GRACE if grace is None else grace
+    first = start + INTERVAL * max(1, math.ceil((grace - start) / INTERVAL))
     return first + (IDLE_CHECKS - 1) * INTERVAL + WARN
 
 
@@ -394,6 +412,23 @@ def signal_checks(checks, name):
     return [e for e in checks if name in field_list(e, "TRNIDLED_SIGNAL")]
 
 
+def powered_off_on_time(c, start, down, grace=None):
+    """An idle machine's power-off came when the grace, the checks and the warning say."""
+    grace = GRACE if grace is None else grace
+    want = model_action(start, grace)
+    c.expect(down is not None and abs(down - want) <= INTERVAL,
+             f"powered off {(down or 0) - start:.1f} s after trnidled's start (at {start:.1f} s "
+             f"of boot); grace {grace} s from boot, {IDLE_CHECKS} x {INTERVAL} s checks and a "
+             f"{WARN} s warning give {want - start:.1f} s, +/- {INTERVAL} s")
+
+
+def all_idle_after_grace(c, checks):
+    counted = [e for e in checks if field_text(e.get("TRNIDLED_VERDICT")) != "grace"]
+    verdicts = [field_text(e.get("TRNIDLED_VERDICT")) for e in counted]
+    c.expect(verdicts and all(v == "idle" for v in verdicts),
+             f"every check after the grace said idle ({verdicts})")
+
+
 # ---- scenarios ----------------------------------------------------------------------------
 
 
@@ -405,11 +440,7 @@ def scenario_idle(image_dir, deb, workdir, c):
     journal, start, checks, action, down = common_checks(c, vm, rc)
     if start is None or action is None:
         return vm
-    want = model_action(start)
-    c.expect(down is not None and abs(down - want) <= INTERVAL,
-             f"powered off {(down or 0) - start:.1f} s after trnidled's start (at {start:.1f} s "
-             f"of boot); grace {GRACE} s from boot, {IDLE_CHECKS} x {INTERVAL} s checks and a "
-             f"{WARN} s warning give {want - start:.1f} s, +/- {INTERVAL} s")
+    powered_off_on_time(c, start, down)
     # The same, to the second, from the daemon's own check times (timer slack lets each check
     # run a fraction of a second late, which can move the first counted check by an interval).
     times = [mono(e) for e in checks if field_text(e.get("MESSAGE")).startswith("check:")]
@@ -423,10 +454,7 @@ def scenario_idle(image_dir, deb, workdir, c):
         c.expect(abs(action - exact) <= 2,
                  f"action at {action:.1f} s of boot: first check after the grace at {first:.1f} s"
                  f" + {IDLE_CHECKS - 1} x {INTERVAL} s + {WARN} s = {exact:.1f} s, +/- 2 s")
-    counted = [e for e in checks if field_text(e.get("TRNIDLED_VERDICT")) != "grace"]
-    verdicts = [field_text(e.get("TRNIDLED_VERDICT")) for e in counted]
-    c.expect(verdicts and all(v == "idle" for v in verdicts),
-             f"every check after the grace said idle ({verdicts})")
+    all_idle_after_grace(c, checks)
     c.expect(all(mono(e) < GRACE + RECORD_SLACK for e in checks if field_text(e.get("TRNIDLED_VERDICT"))
                  == "grace"), "no check said grace after the boot grace")
     if down is not None:
@@ -511,6 +539,14 @@ class Ssh:
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
         return p.returncode, p.stdout
 
+    def answers(self, command):
+        """Whether the command succeeded; a guest too slow to answer in 30 s (still booting
+        on a loaded host) has not, yet."""
+        try:
+            return self.run(command, timeout=30)[0] == 0
+        except subprocess.TimeoutExpired:
+            return False
+
     def login(self):
         """An interactive login: a pty and a login shell, as a person at a terminal has."""
         p = subprocess.Popen(self.base[:1] + ["-tt"] + self.base[1:], stdin=subprocess.PIPE,
@@ -530,39 +566,133 @@ def wait_until(deadline, fn, step=5):
     return False
 
 
+# Root in the guest writes what the daemon's status lists as "not counting" (what `trnidlectl
+# status` shows under that title) to the journal whenever it changes: the check records name
+# only what counts, and after the power-off the journal is all that is left to show that the
+# open tunnel was seen and did not count. One long-lived process asking over Varlink, not a
+# shell loop of trnidlectl: its forks under TCG would be CPU use that delays the power-off.
+STATUS_WATCH = """#!/usr/bin/python3
+import json, socket, time
+
+def status():
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect("/run/trnidled/io.trnidle.sock")
+        s.sendall(json.dumps({"method": "io.trnidle.Status", "parameters": {}}).encode() + b"\\0")
+        reply = b""
+        while not reply.endswith(b"\\0"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    return json.loads(reply.rstrip(b"\\0"))
+
+def not_counting(o):
+    if isinstance(o, dict):
+        if isinstance(o.get("not_counting"), list):
+            return o["not_counting"]
+        o = list(o.values())
+    for v in o if isinstance(o, list) else ():
+        found = not_counting(v)
+        if found:
+            return found
+    return []
+
+prev = None
+while True:
+    time.sleep(3)
+    try:
+        now = [f"{r['signal']} {r['detail']}" for r in not_counting(status())]
+    except (OSError, ValueError, KeyError, TypeError):
+        continue
+    if now and now != prev:
+        print("\\n".join(now), flush=True)
+    prev = now
+"""
+STATUS_WATCH_RUNCMD = [["systemd-run", "--unit=vmtest-status", "/usr/local/sbin/vmtest-status"]]
+TUNNEL_IDLE = re.compile(r"\bssh\s+tester over SSH without a terminal \(sshd pid \d+\): only keepalives")
+
+
+class Tunnel:
+    """A forgotten `ssh -N -L` tunnel: opened, used once, then left with only its keepalives.
+    Remembers when its ssh ended (on the host's monotonic clock)."""
+
+    def __init__(self, ssh):
+        self.port = free_port()
+        cmd = ssh.base[:1] + ["-N", "-L", f"127.0.0.1:{self.port}:127.0.0.1:22",
+                              # Keepalives every 5 s; a guest starved by a loaded host may not
+                              # answer 3 in a row (ssh's default), which must not end it.
+                              "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=24",
+                              "-o", "ExitOnForwardFailure=yes"] + \
+            ssh.base[1:]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        children.append(self.proc)
+        self.ended = None
+        threading.Thread(target=self._wait, daemon=True).start()
+
+    def _wait(self):
+        self.proc.wait()
+        self.ended = time.monotonic()
+
+    def works(self):
+        """Reads the guest sshd's banner through the tunnel, as its user did once."""
+        for _ in range(30):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                    return s.recv(64).startswith(b"SSH-2.0-")
+            except OSError:
+                if self.proc.poll() is not None:
+                    return False
+                time.sleep(1)
+        return False
+
+
 def scenario_ssh(image_dir, deb, workdir, c):
-    """A real user over SSH: sees the daemon, is seen by it, holds, logs out, and it stops."""
+    """A real user over SSH: sees the daemon, is seen by it, holds, logs out, and it stops,
+    although a forgotten tunnel is still open."""
     os.makedirs(os.path.join(workdir, "ssh-keys"))
     port = free_port()
     ssh = Ssh(os.path.join(workdir, "ssh-keys"), port)
     user = {"name": GUEST_USER, "shell": "/bin/bash", "lock_passwd": True,
             # adm reads the system journal, as the default user of Debian's cloud images does.
             "groups": ["adm"], "ssh_authorized_keys": [ssh.pub]}
-    vm = Vm(image_dir, os.path.join(workdir, "ssh"), "ssh", make_user_data(deb, users=[user]),
+    watch = {"path": "/usr/local/sbin/vmtest-status", "permissions": "0755",
+             "content": STATUS_WATCH}
+    vm = Vm(image_dir, os.path.join(workdir, "ssh"), "ssh",
+            make_user_data(deb, users=[user], extra_files=[watch], sessions=SESSIONS,
+                           extra_runcmd=STATUS_WATCH_RUNCMD),
             limit=480, hostfwd_port=port)
     vm.start()
     deadline = vm.started + vm.limit - 60
     session_done = False
+    tunnel = None
+    logout_sent = None  # host clock when the logout was typed
     try:
-        ready = wait_until(deadline, lambda: ssh.run(
-            "systemctl is-active --quiet trnidled && test -S /run/trnidled/io.trnidle.sock",
-            timeout=30)[0] == 0)
+        ready = wait_until(deadline, lambda: ssh.answers(
+            "systemctl is-active --quiet trnidled && test -S /run/trnidled/io.trnidle.sock"))
         c.expect(ready, f"sshd let {GUEST_USER} in and trnidled was running "
                  f"({vm.elapsed():.0f} s after boot)")
         if ready:
-            session_done = ssh_session(c, ssh, port, vm_up=lambda: vm.proc.poll() is None)
+            tunnel = Tunnel(ssh)
+            c.expect(tunnel.works(), "an `ssh -N -L` tunnel (ServerAliveInterval=5) is open and "
+                     "forwards, used once and then left alone")
+            ssh.run("logger -t vmtest-workload 'vmtest tunnel opened'")
+            session_done, logout_sent = ssh_session(c, ssh, port, vm_up=lambda: vm.proc.poll() is None)
     except subprocess.TimeoutExpired as e:
         c.expect(False, f"an ssh command timed out: {e.cmd[-1]}")
     except OSError as e:  # the login's pipe broke: the VM went away under the user
         c.expect(False, f"the login session ended unexpectedly ({e})")
     rc = vm.wait()
+    qemu_exit = time.monotonic()
     journal, start, checks, action, down = common_checks(c, vm, rc)
     if not session_done or action is None:
         return vm
-    login, hold, logout = (marker(journal, f"vmtest {m}") for m in ("logged in", "hold", "logout"))
-    c.expect(None not in (login, hold, logout),
-             f"the session's markers reached the guest journal ({login}, {hold}, {logout})")
-    if None in (login, hold, logout):
+    login, hold, logout, opened = (marker(journal, f"vmtest {m}") for m in
+                                   ("logged in", "hold", "logout", "tunnel opened"))
+    c.expect(None not in (login, hold, logout, opened),
+             f"the session's markers reached the guest journal ({opened}, {login}, {hold}, {logout})")
+    if None in (login, hold, logout, opened):
         return vm
     alone = [e for e in checks if max(login, GRACE + RECORD_SLACK) <= mono(e) <= hold]
     seen = [e for e in alone if {"ssh", "terminal"} & set(field_list(e, "TRNIDLED_SIGNAL"))]
@@ -574,25 +704,71 @@ def scenario_ssh(image_dir, deb, workdir, c):
     c.expect(len(held) >= 2, f"checks named the `hold` while it held ({len(held)} did)")
     c.expect(action > logout, "no action while logged in or held")
     c.expect(action - logout <= AFTER_WORK_LIMIT,
-             f"action {action - logout:.0f} s after release and logout (<= {AFTER_WORK_LIMIT} s)")
+             f"action {action - logout:.0f} s after release and logout, the tunnel still open "
+             f"(<= {AFTER_WORK_LIMIT} s)")
+    tunnel_checks(c, journal, tunnel, opened, logout, action, logout_sent, qemu_exit)
     return vm
 
 
+def tunnel_checks(c, journal, tunnel, opened, logout, action, logout_sent, qemu_exit):
+    """The forgotten tunnel: the daemon listed it as not counting, before the logout (while the
+    terminal counted) and up to the action, and it was still connected when the action came."""
+    idle = [mono(e) for e in journal if e.get("SYSLOG_IDENTIFIER") == "vmtest-status" and
+            TUNNEL_IDLE.search(field_text(e.get("MESSAGE")))]
+    c.expect(any(opened < t < logout for t in idle),
+             "`trnidlectl status` listed the tunnel under \"not counting\" (only keepalives) "
+             f"while {GUEST_USER} was still logged in")
+    c.expect(any(action - 2 * INTERVAL <= t <= action for t in idle),
+             "and still in the last checks before the action "
+             f"({[round(t - action) for t in idle if t > logout]} s from the action)")
+    # The guest's clock from the host's: the logout marker was typed at logout_sent (it reached
+    # the journal a little later, which makes this estimate of the tunnel's end late, never early).
+    ended = tunnel.ended if tunnel.ended is not None else qemu_exit
+    ended_guest = ended - logout_sent + logout
+    c.expect(ended_guest >= action,
+             f"the tunnel's ssh was connected until the machine went down (it ended about "
+             f"{ended_guest - action:.0f} s after the action, QEMU {qemu_exit - ended:.0f} s later)")
+
+
+class Typist:
+    """A person at the terminal: a command every half interval until stopped, well within
+    SessionIdleSec=, so that the terminal counts all the time the user is logged in."""
+
+    def __init__(self, shell):
+        self.shell, self.lock, self.stopped = shell, threading.Lock(), threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def type(self, line):
+        with self.lock:
+            self.shell.stdin.write(line + "\n")
+            self.shell.stdin.flush()
+
+    def _run(self):
+        while not self.stopped.wait(INTERVAL / 2):
+            try:
+                self.type("date")
+            except (OSError, ValueError):
+                return
+
+
 def ssh_session(c, ssh, port, vm_up):
-    """Everything the logged-in user does; returns once they have logged out."""
+    """Everything the logged-in user does; returns once they have logged out: whether they
+    did, and when the logout was typed (host clock)."""
     shell, screen = ssh.login()
+    typist = Typist(shell)
     try:
-        return user_actions(c, ssh, port, shell, screen, vm_up)
+        return user_actions(c, ssh, port, typist, screen, vm_up)
     finally:
+        typist.stopped.set()
         # Whatever went wrong, the login ends: an open terminal would keep the VM up.
         if shell.poll() is None:
             os.killpg(shell.pid, signal.SIGKILL)
             shell.wait()
 
 
-def user_actions(c, ssh, port, shell, screen, vm_up):
-    shell.stdin.write("echo vmtest-shell-$((6*7))\n")
-    shell.stdin.flush()
+def user_actions(c, ssh, port, typist, screen, vm_up):
+    shell = typist.shell
+    typist.type("echo vmtest-shell-$((6*7))")
     wait_until(time.monotonic() + 30, lambda: any("vmtest-shell-42" in ln for ln in screen), 1)
     c.expect(any("vmtest-shell-42" in ln for ln in screen), "an interactive login shell runs")
 
@@ -610,7 +786,7 @@ def user_actions(c, ssh, port, shell, screen, vm_up):
     c.expect("reached-host" not in out, "restrict=on: the guest cannot open a connection out")
 
     # Logged in past the boot grace, for more checks than an idle streak needs, and no hold:
-    # the login alone must keep the machine up.
+    # the login alone (its terminal in use: the typist) must keep the machine up.
     ssh.run("logger -t vmtest-workload 'vmtest logged in'")
     rc, out = ssh.run("cut -d' ' -f1 /proc/uptime")
     try:
@@ -626,11 +802,7 @@ def user_actions(c, ssh, port, shell, screen, vm_up):
         verdict = None
     c.expect(verdict is not None and bool(names & {"ssh", "terminal"}),
              f"`trnidlectl check-now --json` names the ssh/terminal signal ({sorted(names) or out[-300:]!r})")
-    for _ in range(IDLE_CHECKS + 1):
-        shell.stdin.write("date\n")  # a person at the terminal
-        shell.stdin.flush()
-        time.sleep(INTERVAL)
-    time.sleep(2)
+    time.sleep((IDLE_CHECKS + 1) * INTERVAL + 2)
 
     ssh.run("logger -t vmtest-workload 'vmtest hold'")
     rc, out = ssh.run("trnidlectl hold 5min --reason 'vm test'")
@@ -643,15 +815,16 @@ def user_actions(c, ssh, port, shell, screen, vm_up):
     c.expect(rc == 0, f"`trnidlectl release` works as {GUEST_USER} ({out.strip()[-200:]!r})")
 
     if not c.expect(vm_up(), f"the VM was still up when {GUEST_USER} logged out"):
-        return False
-    shell.stdin.write("logger -t vmtest-workload 'vmtest logout'; exit\n")
-    shell.stdin.flush()
+        return False, None
+    typist.stopped.set()
+    logout_sent = time.monotonic()
+    typist.type("logger -t vmtest-workload 'vmtest logout'; exit")
     try:
         shell.wait(timeout=30)
     except subprocess.TimeoutExpired:
         pass
     c.expect(shell.returncode == 0, f"logged out ({shell.returncode})")
-    return True
+    return True, logout_sent
 
 
 NEW_DEB_PATH = "/var/cache/trnidled/trnidled-new.deb"
@@ -733,8 +906,110 @@ def scenario_upgrade(image_dir, deb, workdir, c):
     return vm
 
 
+def duration_text(sec):
+    """A duration as trnidled --check-config prints it (whole minutes, or seconds)."""
+    return f"{sec // 60}min" if sec % 60 == 0 else f"{sec}s"
+
+
+def standin_requests(journal):
+    """What tests/vm/aws-standin served, one line per request, in order."""
+    return [t.removeprefix("vmtest-aws: ") for t in (field_text(e.get("MESSAGE")) for e in journal)
+            if t.startswith("vmtest-aws: ")]
+
+
+# The companion's first boot does more before its runcmd ends (stand-ins, data volume, the
+# package fetched and installed, the delivery steps again): its boot grace, which the stack's
+# drop-in sets, covers that too. Measured on Debian 13 under load: runcmd done at about 270 s.
+COMPANION_GRACE_EXTRA = 120
+
+
+def companion_user_data(deb, workdir, grace):
+    """The CDK companion's user data (tests/vm/companion.py) from the delivery user-data with
+    its warning shortened (the only key the stack leaves to it that the test needs fast)."""
+    with open(os.path.join(TOP, "packaging", "cloud-init", "user-data.yaml")) as f:
+        delivery = f.read()
+    if delivery.count("WarnSec=5min") != 1:
+        raise ScenarioFailed("the delivery user-data's drop-in no longer says WarnSec=5min once")
+    os.makedirs(workdir)
+    template = os.path.join(workdir, "user-data.yaml")
+    with open(template, "w") as f:
+        f.write(delivery.replace("WarnSec=5min", f"WarnSec={WARN}s"))
+    settings = {"intervalSec": INTERVAL, "bootGraceSec": grace, "idleChecks": IDLE_CHECKS,
+                "namespace": companion.NAMESPACE}
+    text, expect = companion.user_data(deb, os.path.join(workdir, "made"), template, settings)
+    unknown = set(expect["cdk_keys"]) - USERDATA_KEYS
+    if unknown:
+        raise ScenarioFailed(f"the companion's user data uses {sorted(unknown)}, which the VM "
+                             "image's trimmed cloud-init does not run")
+    return text, expect
+
+
+def scenario_companion(image_dir, deb, workdir, c):
+    """The CDK companion's instance path: its user data installs the package its SSM parameter
+    names, and the daemon runs with the stack's drop-in and powers the machine off."""
+    grace = GRACE + COMPANION_GRACE_EXTRA
+    text, want = companion_user_data(deb, os.path.join(workdir, "companion-seed"), grace)
+    c.expect(want["cdk_bytes"] <= want["limit"],
+             f"the companion's own user data fits EC2's limit ({want['cdk_bytes']} <= {want['limit']} bytes)")
+    data_disk = os.path.join(workdir, "companion-data.qcow2")
+    run(["qemu-img", "create", "-q", "-f", "qcow2", data_disk, "64M"])
+    vm = Vm(image_dir, os.path.join(workdir, "companion"), "companion", text,
+            limit=420 + COMPANION_GRACE_EXTRA, disks=[(data_disk, companion.VOLUME_SERIAL)],
+            smbios=companion.SMBIOS)
+    vm.start()
+    rc = vm.wait()
+    journal, start, checks, action, down = common_checks(c, vm, rc)
+    served = standin_requests(journal)
+    with open(os.path.join(vm.dir, "aws-standin.txt"), "w") as f:
+        f.write("\n".join(served) + "\n")
+    tag = f"Tag.1.Key={want['status_tag']}"
+    c.expect(f"ssm GetParameter {companion.PARAMETER}" in served,
+             "the update script read the stack's SSM parameter (signed with the role from IMDSv2)")
+    c.expect(f"s3 GetObject {want['key']} ({want['size']} bytes)" in served,
+             "it fetched the package the parameter names from S3")
+    metrics = [r for r in served if r.startswith("monitoring PutMetricData") and
+               f"Namespace={companion.NAMESPACE}" in r]
+    c.expect(any("MetricName=Active" in r and "MetricName=IdleChecks" not in r for r in metrics),
+             "the per-boot script sent the Active heartbeat to CloudWatch")
+    c.expect(any("MetricName=IdleChecks" in r for r in metrics),
+             f"trnidled (CloudWatch=yes from the stack's drop-in) published its metrics there "
+             f"({len(metrics)} PutMetricData in all)")
+    reports = [r for r in served if r.startswith("ec2 CreateTags") and tag in r]
+    c.expect(reports == [r for r in reports if r.endswith(f"{tag} Tag.1.Value=ok")] and
+             len(reports) == 1,
+             f"run-step reported the first boot ok on the {want['status_tag']} tag, and nothing else ({reports})")
+    # (Instance metadata answers 404 for what an on-demand instance lacks, as EC2's does.)
+    refused = [r for r in served if "refused" in r or
+               (not r.startswith("imds ") and r.endswith((" 404", " 400")))]
+    c.expect(not refused, f"every request to the stand-ins was signed and known ({refused[:3]})")
+    state, _ = marker_fields(journal, "companion")
+    state = state or {}
+    c.expect(state.get("home", "").startswith("/dev/vd") and state.get("home", "").endswith(",ext4"),
+             f"the data volume was formatted and mounted at /home ({state.get('home')})")
+    c.expect(state.get("installed") == want["url"] and state.get("failed") == "no",
+             f"the update script installed from the parameter's URL, and no step failed ({state})")
+    version = run(["dpkg-deb", "-f", deb, "Version"]).strip()
+    c.expect(state.get("version") == version and state.get("active") == "active",
+             f"trnidled {version} installed by that path runs ({state.get('version')}, {state.get('active')})")
+    c.expect(state.get("dropin") == want["dropin_sha"],
+             "the stack's drop-in 60-cdk-stack.conf holds what the parameter says")
+    config, _ = marker_fields(journal, "check-config")
+    config = config or {}
+    expected = {"rc": "0", "IntervalSec": duration_text(INTERVAL),
+                "IdleChecks": str(IDLE_CHECKS), "Action": "auto", "CloudWatch": "yes",
+                "Namespace": companion.NAMESPACE, "WarnSec": duration_text(WARN),
+                "BootGraceSec": duration_text(grace)}
+    c.expect(config == expected,
+             f"trnidled --check-config accepts it, and the stack's keys win ({config})")
+    if start is None or action is None:
+        return vm
+    powered_off_on_time(c, start, down, grace)
+    all_idle_after_grace(c, checks)
+    return vm
+
+
 SCENARIOS = {"idle": scenario_idle, "work": scenario_work, "ssh": scenario_ssh,
-             "upgrade": scenario_upgrade}
+             "upgrade": scenario_upgrade, "companion": scenario_companion}
 PACKAGES = {}  # release and work folder, for previous_deb()
 
 
