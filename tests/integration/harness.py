@@ -55,6 +55,24 @@ def wait_until(what, fn, timeout=DEADLINE, interval=0.05):
         time.sleep(interval)
 
 
+def kill_tree(p):
+    """Kills the process p and every descendant: nsenter forks into the namespace, so its
+    children (script, the shell, sleep) must go too."""
+    def descendants(pid):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            return []
+        return children + [g for c in children for g in descendants(c)]
+    for pid in [p.pid] + descendants(p.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    p.wait()
+
+
 def boottime_usec():
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1e6)
 

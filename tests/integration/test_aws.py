@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 
 from aws_stub import Stub
+from harness import kill_tree
 
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 TRNIDLECTL = os.environ.get("TRNIDLECTL", "build/src/trnidlectl")
@@ -350,23 +351,6 @@ def metric_members(params):
         out[params[m + "MetricName"]] = (float(params[m + "Value"]), params[m + "Unit"], dims)
         i += 1
     return out
-
-
-def kill_tree(p):
-    """nsenter forks into the namespace: its descendants (script, the shell, sleep) go too."""
-    def descendants(pid):
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                children = [int(c) for c in f.read().split()]
-        except FileNotFoundError:
-            return []
-        return children + [g for c in children for g in descendants(c)]
-    for pid in [p.pid] + descendants(p.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    p.wait()
 
 
 def notify_extra(stub, warn="3s", more=""):

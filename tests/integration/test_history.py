@@ -8,28 +8,9 @@ import shutil
 import subprocess
 import time
 
-from harness import Daemon, DaemonTestCase, config_text, wait_until
+from harness import Daemon, DaemonTestCase, config_text, kill_tree, wait_until
 
 CONFIG = {"Check": {"IdleChecks": "1000"}}
-
-
-def descendants(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(c) for c in f.read().split()]
-    except FileNotFoundError:
-        return []
-    return children + [g for c in children for g in descendants(c)]
-
-
-def kill_tree(p):
-    """nsenter forks into the namespace: its children (script, the shell, sleep) go too."""
-    for pid in [p.pid] + descendants(p.pid):
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-    p.wait()
 
 
 def verdicts(entries):
