@@ -1,3 +1,7 @@
+/* The verdict history of history.h: recording a change, the bounds (age, entries, bytes), the
+ * file's JSON both ways and the timeline rendering. One file over 400 lines: the rendering and
+ * the JSON read the entries exactly as the recording bounds them, and nothing else may. Pure
+ * but for history_load()/history_save()/history_set_aside(), which take the directory. */
 #include <errno.h>
 #include <stdio.h>
 #include <time.h>

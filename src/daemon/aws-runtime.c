@@ -1,3 +1,7 @@
+/* The daemon's AWS side on the loop: identity (what Action=auto means here), the spot and
+ * rebalance polls, the metrics after each check and the notifications, all through one
+ * AwsAsync client. One file over 400 lines: each part is short, but they share the client, the
+ * identity and the one-call-at-a-time slots that keep a slow AWS from piling calls up. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
