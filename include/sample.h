@@ -266,8 +266,11 @@ typedef struct SessionFacts {
 /* --- user-process ----------------------------------------------------------------------- */
 
 /* The first uid of login users (login.defs UID_MIN on Debian and Ubuntu); nobody is not one. */
-#define USER_UID_MIN        1000
-#define USER_UID_NOBODY     65534
+#define USER_UID_MIN    1000
+#define USER_UID_NOBODY 65534
+/* systemd's DynamicUser= range: services (trnidled-aws among them), never a person. */
+#define DYNAMIC_UID_MIN     61184
+#define DYNAMIC_UID_MAX     65519
 #define BUSY_USER_PROCS_MAX 6
 
 typedef struct BusyUserProc {

@@ -77,6 +77,8 @@ int cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now, double *re
 
 static bool is_login_user(uid_t uid)
 {
+	if (uid >= DYNAMIC_UID_MIN && uid <= DYNAMIC_UID_MAX)
+		return false;
 	return uid >= USER_UID_MIN && uid != USER_UID_NOBODY && uid != (uid_t)-1;
 }
 

@@ -71,6 +71,13 @@ class ChildrenCpuTest(unittest.TestCase):
         self.assertIn("user-process", signals(v), v)
         self.assertTrue(details(v, "user-process")[0].startswith("sh (pid "), v)
 
+    def test_the_same_loop_of_a_dynamic_service_user_is_not_user_work(self):
+        # trnidled-aws runs as a DynamicUser= uid (61184-65519): a service, not a person; its
+        # CPU counted as a user's kept an idle machine up.
+        v, _ = run_once(self.env, "setpriv --reuid=63199 --regid=63199 --clear-groups "
+                                  f"sh -c \"{LOOP}\" &", window="2s")
+        self.assertNotIn("user-process", signals(v), v)
+
     def test_the_same_loop_of_root_is_not_user_work(self):
         v, _ = run_once(self.env, f"sh -c \"{LOOP}\" &", window="2s")
         self.assertNotIn("user-process", signals(v), v)
