@@ -39,8 +39,8 @@ int cpu_counters_read(const char *proc_root, CpuCounters *ret, char *err, size_t
 int cpu_busy_percent(const CpuCounters *prev, const CpuCounters *now, double *ret);
 
 /* user-process: the busiest processes of login users (uid >= USER_UID_MIN, not nobody, not a
- * DynamicUser= uid) over the interval between prev and now (an empty prev: no facts), from the check's process
- * table. Cannot fail. */
+ * DynamicUser= uid) over the interval between prev and now (an empty prev: no facts), from
+ * the check's process table. Cannot fail. */
 void user_procs_probe(const ProcTable *now, const ProcTable *prev, unsigned long ticks_per_sec,
                       UserProcFacts *ret);
 
