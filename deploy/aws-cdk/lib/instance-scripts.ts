@@ -221,7 +221,7 @@ exit "$rc"
 `;
 
 /**
- * The PutMetricData unit of Active. trnidled publishes Unit=None (aws-runtime.c); the boot
+ * The PutMetricData unit of Active. trnidled publishes Unit=None (src/aws/cloudwatch.c); the boot
  * heartbeat and the alarm use the same, because an alarm over mixed units is undefined.
  */
 export const ACTIVE_UNIT = 'None';
