@@ -28,6 +28,7 @@ typedef enum Signal {
 	SIGNAL_JUPYTER,
 	SIGNAL_SPOT_INTERRUPTION,
 	SIGNAL_USER_PROCESS,
+	SIGNAL_CLOUD_INIT,
 	_SIGNAL_MAX,
 } Signal;
 
@@ -288,6 +289,16 @@ typedef struct UserProcFacts {
 	BusyUserProc procs[BUSY_USER_PROCS_MAX];
 } UserProcFacts;
 
+/* --- cloud-init ------------------------------------------------------------------------- */
+
+/* cloud-init's setup of this boot, from its run directory (tmpfs: gone at the next boot). It
+ * writes status.json when its first stage starts and result.json when its last one ends. */
+typedef struct CloudInitFacts {
+	bool valid;
+	bool running;   /* status.json is there and result.json is not */
+	char stage[24]; /* the stage under way ("modules-final"), "" between stages or unknown */
+} CloudInitFacts;
+
 #define PROBE_ERRORS_MAX 16
 
 /* A probe that could not read what it needs. Counts as activity (fail-safe). */
@@ -317,6 +328,7 @@ typedef struct Sample {
 	InhibitorFacts inhibitor;
 	SessionFacts sessions;
 	UserProcFacts user_procs;
+	CloudInitFacts cloud_init;
 
 	ProbeError errors[PROBE_ERRORS_MAX];
 	size_t n_errors;

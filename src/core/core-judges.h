@@ -5,6 +5,8 @@
 #include "core.h"
 
 _printf_(3, 4) void reason_add(Decision *d, Signal signal, const char *fmt, ...);
+/* A session or signal seen that does not count, so that "why did it stop" has an answer. */
+_printf_(3, 4) void not_counting_add(Decision *d, Signal signal, const char *fmt, ...);
 
 void judge_terminals(const Sample *s, const Config *c, Decision *d);
 void judge_ssh(const Sample *s, const Config *c, Decision *d);

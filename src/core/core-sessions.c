@@ -321,8 +321,8 @@ static void use_format(char *buf, size_t size, const ConnectionUse *u, usec_t no
 
 /* A note that a connection carries only keepalives: "only keepalives for 1h 5min (before:
  * 4.0 KB in 1min)", "only keepalives since it connected 2h ago". */
-static void not_counting_add(Decision *d, Signal signal, const char *who, const ConnectionUse *u,
-                             usec_t now)
+static void note_keepalives_only(Decision *d, Signal signal, const char *who,
+                                 const ConnectionUse *u, usec_t now)
 {
 	if (d->n_not_counting >= NOT_COUNTING_MAX)
 		return;
@@ -357,7 +357,7 @@ static void connection_judge(const ConnectionUse *u, const BusyProc *b, const Wo
 	else if (now < u->used || now - u->used < c->session_idle)
 		use_format(why, sizeof(why), u, now);
 	else {
-		not_counting_add(d, signal, who, u, now);
+		note_keepalives_only(d, signal, who, u, now);
 		return;
 	}
 	reason_add(d, signal, "%s: %s", who, why);

@@ -44,6 +44,19 @@ void reason_add(Decision *d, Signal signal, const char *fmt, ...)
 	text_sanitize(r->detail, sizeof(r->detail), r->detail); /* the cut may split a character */
 }
 
+void not_counting_add(Decision *d, Signal signal, const char *fmt, ...)
+{
+	if (d->n_not_counting >= NOT_COUNTING_MAX)
+		return;
+	Reason *r = &d->not_counting[d->n_not_counting++];
+	r->signal = signal;
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	va_end(ap);
+	text_sanitize(r->detail, sizeof(r->detail), r->detail);
+}
+
 /* Each judge compares one signal's facts with the configuration and adds reasons. */
 
 static void judge_cpu(const Sample *s, const Config *c, Decision *d)
@@ -229,6 +242,33 @@ static void judge_spot(const Sample *s, const Config *c, Decision *d)
 	           s->spot.time);
 }
 
+/* A first boot's setup can outlast the boot grace while it waits without CPU (apt retrying,
+ * the network not up yet), and cloud-init does not run an instance's setup again at the next
+ * start: a power-off then loses it for good. It counts until it ends, but not past
+ * CloudInitMaxSec= after boot, so that a setup that hangs does not keep a machine up all night.
+ * now is CLOCK_BOOTTIME: the time since boot. */
+static void judge_cloud_init(const Sample *s, const Config *c, usec_t now, Decision *d)
+{
+	const CloudInitFacts *f = &s->cloud_init;
+	if (!f->valid || !f->running || c->cloud_init_max == 0)
+		return;
+	char since[64], max[64], stage[48] = "";
+	timespan_format(since, sizeof(since), now / USEC_PER_SEC * USEC_PER_SEC);
+	timespan_format(max, sizeof(max), c->cloud_init_max);
+	if (f->stage[0])
+		snprintf(stage, sizeof(stage), " (stage %s)", f->stage);
+	if (now < c->cloud_init_max)
+		reason_add(d, SIGNAL_CLOUD_INIT,
+		           "setup of this boot not finished%s, %s after boot; counts until it "
+		           "finishes, at most CloudInitMaxSec=%s",
+		           stage, now < USEC_PER_SEC ? "0s" : since, max);
+	else
+		not_counting_add(d, SIGNAL_CLOUD_INIT,
+		                 "setup of this boot not finished%s, %s after boot: past "
+		                 "CloudInitMaxSec=%s",
+		                 stage, since, max);
+}
+
 typedef void (*JudgeFn)(const Sample *s, const Config *c, Decision *d);
 
 /* Order is the order of reasons in the verdict: a spot notice, then errors, since they need
@@ -261,6 +301,7 @@ void core_decide(const Sample *sample, const Config *config, const CoreState *st
 
 	for (size_t i = 0; i < ELEMENTSOF(judges); i++)
 		judges[i](sample, config, &d);
+	judge_cloud_init(sample, config, now, &d);
 	judge_connections(sample, config, state, &st, now, mode, &d);
 	bool activity = d.n_reasons > 0;
 

@@ -287,6 +287,14 @@ static json_object *user_procs_json(const UserProcFacts *f)
 	return o;
 }
 
+static json_object *cloud_init_json(const CloudInitFacts *f)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "running", json_object_new_boolean(f->running));
+	json_object_object_add(o, "stage", f->stage[0] ? json_object_new_string(f->stage) : NULL);
+	return o;
+}
+
 json_object *sample_signals_to_json(const Sample *s)
 {
 	json_object *o = json_object_new_object();
@@ -309,6 +317,8 @@ json_object *sample_signals_to_json(const Sample *s)
 	sessions_json(o, &s->sessions);
 	if (s->user_procs.valid)
 		json_object_object_add(o, "user-process", user_procs_json(&s->user_procs));
+	if (s->cloud_init.valid)
+		json_object_object_add(o, "cloud-init", cloud_init_json(&s->cloud_init));
 	json_object_object_add(o, "probe-error", errors_json(s));
 	return o;
 }

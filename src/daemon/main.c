@@ -41,6 +41,7 @@ static void help(void)
 	       "      --json              with --once: print the verdict as JSON\n"
 	       "      --window DURATION   with --once: CPU averaging window (default 1s)\n"
 	       "      --dev-dir DIR       where terminals are found for warnings (default /dev)\n"
+	       "      --cloud-init-dir DIR  cloud-init's run directory (default /run/cloud-init)\n"
 	       "      --aws-agent PATH    make the AWS calls through trnidled-aws at socket PATH\n"
 	       "  -V, --version           print the version and exit\n"
 	       "  -h, --help              print this help and exit\n\n"
@@ -57,6 +58,7 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 		OPT_JSON,
 		OPT_WINDOW,
 		OPT_DEV_DIR,
+		OPT_CLOUD_INIT_DIR,
 		OPT_AWS_AGENT,
 		OPT_STATE_DIR
 	};
@@ -71,6 +73,7 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "window", required_argument, NULL, OPT_WINDOW },
 		{ "dev-dir", required_argument, NULL, OPT_DEV_DIR },
+		{ "cloud-init-dir", required_argument, NULL, OPT_CLOUD_INIT_DIR },
 		{ "aws-agent", required_argument, NULL, OPT_AWS_AGENT },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -124,6 +127,9 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 			break;
 		case OPT_DEV_DIR:
 			a->mopt.dev_root = optarg;
+			break;
+		case OPT_CLOUD_INIT_DIR:
+			a->mopt.cloud_init_dir = optarg;
 			break;
 		case OPT_AWS_AGENT:
 			if (optarg[0] != '/') {
@@ -194,7 +200,9 @@ static int run_once(const Args *a)
 	Sample sample;
 	Decision d;
 	CoreState st;
-	ProbeEnv env = { .proc_root = "/proc", .dev_root = a->mopt.dev_root };
+	ProbeEnv env = { .proc_root = "/proc",
+		         .dev_root = a->mopt.dev_root,
+		         .cloud_init_dir = a->mopt.cloud_init_dir };
 	struct timespec ts = { .tv_sec = (time_t)(a->window / USEC_PER_SEC),
 		               .tv_nsec = (long)(a->window % USEC_PER_SEC) * 1000 };
 

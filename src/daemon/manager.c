@@ -480,7 +480,9 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 	if ((r = manager_history_start(m)) < 0)
 		goto fail;
 
-	ProbeEnv env = { .proc_root = "/proc", .dev_root = opt->dev_root };
+	ProbeEnv env = { .proc_root = "/proc",
+		         .dev_root = opt->dev_root,
+		         .cloud_init_dir = opt->cloud_init_dir };
 	sampler_init(&m->sampler, &env);
 	if (!opt->inputs.sample)
 		sampler_prime(&m->sampler, &m->config, manager_now(m));

@@ -33,7 +33,8 @@ typedef struct ManagerOptions {
 	const char *runtime_dir;
 	const char *state_dir; /* the verdict history, kept across reboots; NULL: runtime_dir */
 	const char *dev_root;
-	const char *aws_agent; /* trnidled-aws's socket; NULL: AWS calls in this process */
+	const char *cloud_init_dir; /* cloud-init's run directory; NULL: /run/cloud-init */
+	const char *aws_agent;      /* trnidled-aws's socket; NULL: AWS calls in this process */
 	bool dry_run;
 	ManagerInputs inputs;
 } ManagerOptions;

@@ -15,9 +15,10 @@
 
 /* Where the probes look. Tests point these at fixture trees. */
 typedef struct ProbeEnv {
-	const char *proc_root; /* "/proc" */
-	const char *dev_root;  /* "/dev" */
-	const char *sys_root;  /* "/sys"; NULL means "/sys" */
+	const char *proc_root;      /* "/proc" */
+	const char *dev_root;       /* "/dev" */
+	const char *sys_root;       /* "/sys"; NULL means "/sys" */
+	const char *cloud_init_dir; /* "/run/cloud-init"; NULL means that */
 	/* The daemon's: the last answer of logind. NULL: asked with a blocking call. */
 	InhibitorWatch *inhibitors;
 } ProbeEnv;
@@ -72,6 +73,10 @@ typedef struct Sampler {
 
 void sampler_init(Sampler *s, const ProbeEnv *env);
 void sampler_done(Sampler *s);
+
+/* cloud-init: whether its setup of this boot is under way (status.json without result.json in
+ * run_dir). A missing run_dir is no cloud-init this boot; anything else unreadable is an error. */
+int cloud_init_probe(const char *run_dir, CloudInitFacts *ret, char *err, size_t errlen);
 
 /* Reads the baselines without producing a sample (start-up, and --once's first reading). */
 void sampler_prime(Sampler *s, const Config *c, usec_t now);

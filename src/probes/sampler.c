@@ -202,6 +202,15 @@ static int probe_user_process(ProbeRun *run, char *err, size_t errlen)
 	return 0;
 }
 
+static int probe_cloud_init(ProbeRun *run, char *err, size_t errlen)
+{
+	if (run->priming || run->config->cloud_init_max == 0)
+		return 0; /* the signal is off: read nothing */
+	const char *dir = run->sampler->env.cloud_init_dir;
+	return cloud_init_probe(dir ? dir : "/run/cloud-init", &run->sample->cloud_init, err,
+	                        errlen);
+}
+
 static const struct {
 	const char *name;
 	ProbeFn fn;
@@ -215,6 +224,7 @@ static const struct {
 	{ "inhibitor", probe_inhibitor },
 	{ "sessions", probe_sessions },
 	{ "user-process", probe_user_process },
+	{ "cloud-init", probe_cloud_init },
 };
 
 static void sampler_run(Sampler *s, const Config *c, usec_t now, bool commit, bool priming,

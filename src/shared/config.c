@@ -70,6 +70,7 @@ static const KeyDef keys[] = {
 	{ "Check", "IntervalSec", VT_TIMESPAN, OFF(interval), 0.01, 86400, "60s" },
 	{ "Check", "BootGraceSec", VT_TIMESPAN, OFF(boot_grace), 0, 7 * 86400, "5min" },
 	{ "Check", "IdleChecks", VT_UINT, OFF(idle_checks), 1, 10000, "2" },
+	{ "Check", "CloudInitMaxSec", VT_TIMESPAN, OFF(cloud_init_max), 0, 7 * 86400, "1h" },
 	{ "Action", "Action", VT_ACTION, OFF(action), NOLIMIT, "auto" },
 	{ "Action", "WarnSec", VT_TIMESPAN, OFF(warn), 0, 3600, "60s" },
 	{ "Action", "FallbackPoweroff", VT_BOOL, OFF(fallback_poweroff), NOLIMIT, "yes" },

@@ -28,6 +28,7 @@ typedef struct Config {
 	/* [Check] */
 	usec_t interval;
 	usec_t boot_grace;
+	usec_t cloud_init_max; /* cloud-init's unfinished setup counts until this long after boot */
 	unsigned idle_checks;
 
 	/* [Action] */

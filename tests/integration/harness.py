@@ -28,6 +28,9 @@ IDLE_CONFIG = {
 # Each daemon runs in its own PID namespace with its own /proc, so that the session and process
 # probes see none of the processes that other tests (or people) run on this machine.
 NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc"]
+# This machine's own cloud-init (a CI machine set up by it, still running) must not make the
+# tests' machine "active": each daemon reads a directory that is not there unless a test makes it.
+NO_CLOUD_INIT = ["--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init"]
 
 LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z (.*)$")
 
@@ -99,7 +102,8 @@ class Daemon:
 
     def argv(self):
         return [TRNIDLED, "--foreground", "--dry-run", "--runtime-dir", self.runtime_dir,
-                "--config", self.config_path] + self.extra_args
+                "--config", self.config_path] + \
+            ([] if "--cloud-init-dir" in self.extra_args else NO_CLOUD_INIT) + self.extra_args
 
     def start(self, wait_ready=True):
         self.log = open(self.log_path, "wb")

@@ -55,7 +55,10 @@ class Daemon:
             os.chown(self.runtime, user, user)
             as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
         cmd = list(wrapper or []) + as_user + [TRNIDLED, "--foreground", "--config", self.config,
-                                     "--runtime-dir", self.runtime] + list(args)
+                                     "--runtime-dir", self.runtime,
+                                     # not this machine's own cloud-init (harness.NO_CLOUD_INIT)
+                                     "--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init"
+                                     ] + list(args)
         if dry_run:
             cmd.append("--dry-run")
         full_env = dict(os.environ)

@@ -6,14 +6,15 @@ import re
 import signal
 import subprocess
 
-from harness import (NAMESPACE, TRNIDLED, Daemon, DaemonTestCase, config_text, wait_until)
+from harness import (NAMESPACE, NO_CLOUD_INIT, TRNIDLED, Daemon, DaemonTestCase, config_text,
+                     wait_until)
 
 ACTION = r"^action poweroff \(dry-run\): "
 
 
 def trnidled(*args):
     """Runs trnidled to completion (the one-shot modes); returns the CompletedProcess."""
-    return subprocess.run(NAMESPACE + [TRNIDLED, *args], stdin=subprocess.DEVNULL,
+    return subprocess.run(NAMESPACE + [TRNIDLED, *args, *NO_CLOUD_INIT], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -54,6 +55,60 @@ class LifecycleTest(DaemonTestCase):
         d.ctl("release", check=0)
         d.wait_for(ACTION, start=mark)
         self.assertEqual(len(d.find(r"^check: idle \(idle 2/2\), action due$", start=mark)), 1)
+
+    def test_unfinished_cloud_init_keeps_the_machine_up_until_it_ends(self):
+        # A first boot's setup waiting on the network after the boot grace (no CPU, no login):
+        # cloud-init's status.json is there, its result.json not yet.
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        if uptime > 6 * 86400:
+            self.skipTest("this machine booted more than 6 days ago: past CloudInitMaxSec=7d")
+        ci = os.path.join(self.tmp, "cloud-init")
+        os.makedirs(ci)
+        write(os.path.join(ci, "status.json"),
+              '{"v1": {"stage": "modules-final", "modules-final": {"start": 12.5}}}')
+        d = self.daemon({"Check": {"IdleChecks": "2", "CloudInitMaxSec": "7d"}},
+                        extra_args=["--cloud-init-dir", ci])
+        d.wait_for(r"^check:", count=4)
+        self.assertEqual(d.find(ACTION), [], d.text())
+        p = json.loads(d.ctl("--json", "check-now", check=0).stdout)
+        self.assertEqual(p["verdict"], "active")
+        self.assertEqual([r["signal"] for r in p["reasons"]], ["cloud-init"])
+        self.assertIn("stage modules-final", p["reasons"][0]["detail"])
+        self.assertEqual(p["signals"]["cloud-init"], {"running": True, "stage": "modules-final"})
+        self.assertIn("cloud-init", d.status_text())
+        # Its last stage ends: the machine is idle, and the action follows two checks later.
+        mark = d.mark()
+        write(os.path.join(ci, "result.json"), '{"v1": {"errors": []}}')
+        d.wait_for(ACTION, start=mark)
+
+    def test_cloud_init_past_its_limit_no_longer_counts_and_says_so(self):
+        # A setup that hangs must not keep the machine up all night: past CloudInitMaxSec=
+        # after boot it is only listed as not counting.
+        ci = os.path.join(self.tmp, "cloud-init")
+        os.makedirs(ci)
+        write(os.path.join(ci, "status.json"), '{"v1": {"stage": null}}')
+        d = self.daemon({"Check": {"IdleChecks": "2", "CloudInitMaxSec": "1s"}},
+                        extra_args=["--cloud-init-dir", ci])
+        d.wait_for(ACTION)
+        p = json.loads(d.ctl("--json", "check-now", check=0).stdout)
+        self.assertEqual(p["verdict"], "idle")
+        self.assertEqual([r["signal"] for r in p["not_counting"]], ["cloud-init"])
+        self.assertIn("past CloudInitMaxSec=1s", p["not_counting"][0]["detail"])
+
+    def test_cloud_init_run_dir_unreadable_is_activity(self):
+        # A run directory the probe cannot read (here: a file where the directory should be)
+        # is a probe error, which keeps the machine up, never "cloud-init is done".
+        ci = os.path.join(self.tmp, "cloud-init")
+        write(ci, "not a directory")
+        d = self.daemon({"Check": {"IdleChecks": "2", "CloudInitMaxSec": "7d"}},
+                        extra_args=["--cloud-init-dir", ci])
+        d.wait_for(r"^check:", count=3)
+        self.assertEqual(d.find(ACTION), [], d.text())
+        p = json.loads(d.ctl("--json", "check-now", check=0).stdout)
+        self.assertEqual(p["verdict"], "active")
+        self.assertEqual(p["reasons"][0]["signal"], "probe-error")
+        self.assertIn("cloud-init:", p["reasons"][0]["detail"])
 
     def test_second_daemon_on_the_same_runtime_dir_is_refused(self):
         d = self.daemon()

@@ -53,7 +53,9 @@ class Scene:
         path = os.path.join(self.dir, "trnidled.conf")
         with open(path, "w") as f:
             f.write(conf)
-        out = subprocess.run([TRNIDLED, "--once", "--json", "--window", window, "-c", path],
+        out = subprocess.run([TRNIDLED, "--once", "--json", "--window", window, "-c", path,
+                              # not this machine's own cloud-init (harness.NO_CLOUD_INIT)
+                              "--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init"],
                              capture_output=True, text=True, timeout=60,
                              stdin=subprocess.DEVNULL)
         if out.returncode != 0:

@@ -511,6 +511,77 @@ static const AdmitCase admits[] = {
 	{ "the whole table full", 0, 0, 64, 0, 60 * SEC, { 3600 * SEC, 0, 64 }, HOLD_TABLE_FULL },
 };
 
+typedef struct CloudInitCase {
+	const char *name;
+	CloudInitFacts facts;
+	usec_t now;
+	usec_t max; /* CloudInitMaxSec= */
+	Verdict verdict;
+	bool not_counting;
+} CloudInitCase;
+
+/* A first boot's setup sits waiting after the boot grace: it counts until it ends, and only up
+ * to CloudInitMaxSec= after boot. */
+static const CloudInitCase cloud_init_cases[] = {
+	{ "setup running after the grace",
+	  { true, true, "modules-final" },
+	  600 * SEC,
+	  3600 * SEC,
+	  VERDICT_ACTIVE,
+	  false },
+	{ "between stages", { true, true, "" }, 600 * SEC, 3600 * SEC, VERDICT_ACTIVE, false },
+	{ "a second before the limit",
+	  { true, true, "init" },
+	  3599 * SEC,
+	  3600 * SEC,
+	  VERDICT_ACTIVE,
+	  false },
+	{ "at the limit it stops counting",
+	  { true, true, "init" },
+	  3600 * SEC,
+	  3600 * SEC,
+	  VERDICT_IDLE,
+	  true },
+	{ "finished", { true, false, "" }, 600 * SEC, 3600 * SEC, VERDICT_IDLE, false },
+	{ "not read", { false, true, "init" }, 600 * SEC, 3600 * SEC, VERDICT_IDLE, false },
+	{ "switched off", { true, true, "init" }, 600 * SEC, 0, VERDICT_IDLE, false },
+	{ "within the grace it is grace",
+	  { true, true, "init" },
+	  100 * SEC,
+	  3600 * SEC,
+	  VERDICT_GRACE,
+	  false },
+};
+
+START_TEST(test_cloud_init_rule)
+{
+	const CloudInitCase *t = &cloud_init_cases[_i];
+	Config c = cfg();
+	c.cloud_init_max = t->max;
+	CoreState st;
+	Decision d;
+	core_state_init(&st);
+	Sample s = quiet();
+	s.cloud_init = t->facts;
+	core_decide(&s, &c, &st, t->now, DECIDE_CHECK, &st, &d);
+	ck_assert_msg(d.verdict == t->verdict, "%s: %s", t->name, verdict_to_string(d.verdict));
+	bool reason = d.verdict != VERDICT_IDLE && d.n_reasons > 0;
+	if (reason) {
+		ck_assert_int_eq(d.reasons[0].signal, SIGNAL_CLOUD_INIT);
+		ck_assert_ptr_nonnull(strstr(d.reasons[0].detail, "CloudInitMaxSec=1h"));
+		if (t->facts.stage[0])
+			ck_assert_ptr_nonnull(strstr(d.reasons[0].detail, t->facts.stage));
+	}
+	ck_assert_msg(d.n_not_counting == (t->not_counting ? 1u : 0u), "%s: %zu notes", t->name,
+	              d.n_not_counting);
+	if (t->not_counting) {
+		ck_assert_int_eq(d.not_counting[0].signal, SIGNAL_CLOUD_INIT);
+		ck_assert_ptr_nonnull(strstr(d.not_counting[0].detail, "past CloudInitMaxSec="));
+	}
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(test_hold_admit)
 {
 	const AdmitCase *t = &admits[_i];
@@ -550,6 +621,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_user_process_more_than_listed);
 	tcase_add_loop_test(tc, test_peek, 0, (int)ELEMENTSOF(peeks));
 	tcase_add_loop_test(tc, test_hold_admit, 0, (int)ELEMENTSOF(admits));
+	tcase_add_loop_test(tc, test_cloud_init_rule, 0, (int)ELEMENTSOF(cloud_init_cases));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,8 +3,10 @@
 #include "check-main.h"
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "probe.h"
+#include "test-util.h"
 
 static const char *data_dir(void)
 {
@@ -380,6 +382,98 @@ START_TEST(test_sampler_counters_going_back_are_errors)
 }
 END_TEST
 
+typedef struct CloudInitProbeCase {
+	const char *name;
+	const char *status; /* status.json's text; NULL: no such file */
+	bool result;        /* result.json exists */
+	bool running;
+	const char *stage;
+} CloudInitProbeCase;
+
+static const CloudInitProbeCase cloud_init_probe_cases[] = {
+	{ "a stage under way", "{\"v1\": {\"stage\": \"modules-final\", \"init\": {}}}", false,
+	  true, "modules-final" },
+	{ "between stages", "{\"v1\": {\"stage\": null}}", false, true, "" },
+	{ "status.json cut short", "{\"v1\": {\"stage\": \"modu", false, true, "" },
+	{ "status.json not JSON", "\x01\x02 garbage", false, true, "" },
+	{ "a stage that is no string", "{\"v1\": {\"stage\": 7}}", false, true, "" },
+	{ "a stage name with control characters", "{\"v1\": {\"stage\": \"in\\u001bit\"}}", false,
+	  true, "init" },
+	{ "done", "{\"v1\": {\"stage\": null}}", true, false, "" },
+	{ "done, status.json gone", NULL, true, false, "" },
+	{ "the directory without either (disabled)", NULL, false, false, "" },
+};
+
+START_TEST(test_cloud_init_probe)
+{
+	const CloudInitProbeCase *t = &cloud_init_probe_cases[_i];
+	char dir[512], err[256] = "";
+	CloudInitFacts f;
+	snprintf(dir, sizeof(dir), "%s/cloud-init", test_tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	if (t->status)
+		test_write_file("cloud-init/status.json", t->status, strlen(t->status));
+	if (t->result)
+		test_write_file("cloud-init/result.json", "{}", 2);
+	ck_assert_int_eq(cloud_init_probe(dir, &f, err, sizeof(err)), 0);
+	ck_assert_msg(f.valid && f.running == t->running, "%s: valid %d running %d", t->name,
+	              f.valid, f.running);
+	ck_assert_str_eq(f.stage, t->stage);
+}
+END_TEST
+
+/* No run directory: cloud-init is not installed or did not run this boot. A directory that
+ * cannot be read is an error (activity), never "not running". */
+START_TEST(test_cloud_init_probe_missing_and_unreadable)
+{
+	char dir[512], err[256] = "";
+	CloudInitFacts f;
+	snprintf(dir, sizeof(dir), "%s/absent", test_tmpdir);
+	ck_assert_int_eq(cloud_init_probe(dir, &f, err, sizeof(err)), 0);
+	ck_assert(f.valid && !f.running);
+
+	test_write_file("not-a-dir", "x", 1);
+	snprintf(dir, sizeof(dir), "%s/not-a-dir", test_tmpdir);
+	ck_assert_int_eq(cloud_init_probe(dir, &f, err, sizeof(err)), -ENOTDIR);
+	ck_assert(!f.valid);
+	ck_assert_msg(strstr(err, "not-a-dir: Not a directory"), "%s", err);
+
+	/* A path component that is a file: the same, for the files inside. */
+	snprintf(dir, sizeof(dir), "%s/not-a-dir/cloud-init", test_tmpdir);
+	ck_assert_int_lt(cloud_init_probe(dir, &f, err, sizeof(err)), 0);
+	ck_assert(!f.valid);
+}
+END_TEST
+
+/* The sampler reads it only when CloudInitMaxSec= is not 0, and from the directory its
+ * environment names. */
+START_TEST(test_sampler_cloud_init)
+{
+	char root[1024], dir[512];
+	Config c;
+	Sample *s = malloc(sizeof(*s));
+	Sampler sm;
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(config_init_defaults(&c), 0);
+	snprintf(dir, sizeof(dir), "%s/ci", test_tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	test_write_file("ci/status.json", "{\"v1\": {\"stage\": \"init\"}}", 26);
+	case_root("normal", root, sizeof(root));
+	ProbeEnv env = { .proc_root = root, .dev_root = "/dev", .cloud_init_dir = dir };
+	sampler_init(&sm, &env);
+	sampler_prime(&sm, &c, 1000);
+	sampler_sample(&sm, &c, 2000, false, s);
+	ck_assert(s->cloud_init.valid && s->cloud_init.running);
+	ck_assert_str_eq(s->cloud_init.stage, "init");
+	c.cloud_init_max = 0;
+	sampler_sample(&sm, &c, 3000, false, s);
+	ck_assert(!s->cloud_init.valid);
+	sampler_done(&sm);
+	config_free(&c);
+	free(s);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("probes");
@@ -397,5 +491,11 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_sampler_reports_probe_errors);
 	tcase_add_test(tc, test_sampler_counters_going_back_are_errors);
 	suite_add_tcase(s, tc);
+	TCase *ci = tcase_create("cloud-init");
+	tcase_add_checked_fixture(ci, test_tmpdir_setup, test_tmpdir_teardown);
+	tcase_add_loop_test(ci, test_cloud_init_probe, 0, (int)ELEMENTSOF(cloud_init_probe_cases));
+	tcase_add_test(ci, test_cloud_init_probe_missing_and_unreadable);
+	tcase_add_test(ci, test_sampler_cloud_init);
+	suite_add_tcase(s, ci);
 	return s;
 }
