@@ -370,6 +370,43 @@ def marker(journal, text):
     return None
 
 
+def setup_only(entry):
+    """A check that was active only because cloud-init had not finished this boot's setup."""
+    return (field_text(entry.get("TRNIDLED_VERDICT")) == "active"
+            and field_list(entry, "TRNIDLED_SIGNAL") == ["cloud-init"])
+
+
+def counted(entry):
+    """A check of the idle streak the model follows: after the grace and cloud-init's setup."""
+    return (field_text(entry.get("MESSAGE")).startswith("check:")
+            and field_text(entry.get("TRNIDLED_VERDICT")) != "grace" and not setup_only(entry))
+
+
+def cloud_init_finished(journal):
+    """When cloud-init's last stage printed its final message ("Cloud-init v. 25.1 finished at
+    ..."), just before it wrote result.json; None when the journal has no such line."""
+    for e in journal:
+        if re.search(r"Cloud-init v\. \S+ finished at", field_text(e.get("MESSAGE"))):
+            return mono(e)
+    return None
+
+
+def setup_checks_match_cloud_init(c, journal, checks):
+    """The daemon said cloud-init exactly while cloud-init's setup ran: no such check after its
+    final message (result.json follows within a moment), and none missing before it."""
+    done = cloud_init_finished(journal)
+    c.expect(done is not None, "the guest journal has cloud-init's final message")
+    if done is None:
+        return
+    setup = [mono(e) for e in checks if setup_only(e)]
+    c.expect(all(t <= done + 2 + RECORD_SLACK for t in setup),
+             f"no check said cloud-init after its setup ended at {done:.1f} s of boot "
+             f"(cloud-init checks at {[round(t, 1) for t in setup]})")
+    early = [mono(e) for e in checks if counted(e) and mono(e) < done - RECORD_SLACK]
+    c.expect(not early, f"every check after the grace and before cloud-init ended at {done:.1f} s"
+             f" said cloud-init (these did not: {[round(t, 1) for t in early]})")
+
+
 def power_down_at(console):
     m = re.search(r"\[\s*(\d+\.\d+)\] reboot: Power down", console)
     return float(m.group(1)) if m else None
@@ -420,13 +457,14 @@ def powered_off_on_time(c, start, down, grace=None, checks=()):
     start record alone can be an interval off."""
     grace = GRACE if grace is None else grace
     want = model_action(start, grace)
-    counted = [mono(e) for e in checks if field_text(e.get("MESSAGE")).startswith("check:")
-               and field_text(e.get("TRNIDLED_VERDICT")) != "grace"]
-    if counted:
-        first = counted[0]
-        c.expect(grace <= first <= grace + INTERVAL + RECORD_SLACK,
+    # cloud-init's setup still running after the grace keeps the machine up until it ends.
+    floor = max([grace] + [mono(e) for e in checks if setup_only(e)])
+    times = [mono(e) for e in checks if counted(e)]
+    if times:
+        first = times[0]
+        c.expect(floor <= first <= floor + INTERVAL + RECORD_SLACK,
                  f"the first counted check ({first:.1f} s of boot) is the first after the "
-                 f"grace ({grace} s)")
+                 f"grace ({grace} s) and cloud-init's setup (last check of it at {floor:.1f} s)")
         want = first + (IDLE_CHECKS - 1) * INTERVAL + WARN
     c.expect(down is not None and abs(down - want) <= INTERVAL,
              f"powered off {(down or 0) - start:.1f} s after trnidled's start (at {start:.1f} s "
@@ -435,8 +473,7 @@ def powered_off_on_time(c, start, down, grace=None, checks=()):
 
 
 def all_idle_after_grace(c, checks):
-    counted = [e for e in checks if field_text(e.get("TRNIDLED_VERDICT")) != "grace"]
-    verdicts = [field_text(e.get("TRNIDLED_VERDICT")) for e in counted]
+    verdicts = [field_text(e.get("TRNIDLED_VERDICT")) for e in checks if counted(e)]
     c.expect(verdicts and all(v == "idle" for v in verdicts),
              f"every check after the grace said idle ({verdicts})")
 
@@ -459,14 +496,14 @@ def scenario_idle(image_dir, deb, workdir, c):
     gaps = [b - a for a, b in zip([start] + times, times)]
     c.expect(all(INTERVAL - 0.5 <= g <= INTERVAL + 2 for g in gaps),
              f"a check every {INTERVAL} s from the start (gaps {[round(g, 1) for g in gaps]})")
-    first = next((mono(e) for e in checks if field_text(e.get("MESSAGE")).startswith("check:")
-                  and field_text(e.get("TRNIDLED_VERDICT")) != "grace"), None)
+    first = next((mono(e) for e in checks if counted(e)), None)
     if first is not None:
         exact = first + (IDLE_CHECKS - 1) * INTERVAL + WARN
         c.expect(abs(action - exact) <= 2,
                  f"action at {action:.1f} s of boot: first check after the grace at {first:.1f} s"
                  f" + {IDLE_CHECKS - 1} x {INTERVAL} s + {WARN} s = {exact:.1f} s, +/- 2 s")
     all_idle_after_grace(c, checks)
+    setup_checks_match_cloud_init(c, journal, checks)
     c.expect(all(mono(e) < GRACE + RECORD_SLACK for e in checks if field_text(e.get("TRNIDLED_VERDICT"))
                  == "grace"), "no check said grace after the boot grace")
     if down is not None:
@@ -1017,6 +1054,7 @@ def scenario_companion(image_dir, deb, workdir, c):
         return vm
     powered_off_on_time(c, start, down, grace, checks)
     all_idle_after_grace(c, checks)
+    setup_checks_match_cloud_init(c, journal, checks)
     return vm
 
 
