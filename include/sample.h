@@ -29,6 +29,7 @@ typedef enum Signal {
 	SIGNAL_SPOT_INTERRUPTION,
 	SIGNAL_USER_PROCESS,
 	SIGNAL_CLOUD_INIT,
+	SIGNAL_PACKAGE_MANAGER,
 	_SIGNAL_MAX,
 } Signal;
 
@@ -299,6 +300,19 @@ typedef struct CloudInitFacts {
 	char stage[24]; /* the stage under way ("modules-final"), "" between stages or unknown */
 } CloudInitFacts;
 
+/* --- package-manager -------------------------------------------------------------------- */
+
+/* A lock of dpkg or apt that some process holds: packages are being downloaded, unpacked or
+ * configured, often with little CPU, and a power-off in the middle can leave them broken. */
+typedef struct PackageLockFacts {
+	bool valid;
+	bool held;
+	char lock[48]; /* the first held lock's path: "/var/lib/dpkg/lock-frontend" */
+	pid_t pid;     /* its holder; 0 when the kernel does not name one here */
+	char comm[16];
+	usec_t started; /* the holder's start, CLOCK_BOOTTIME; 0 unknown */
+} PackageLockFacts;
+
 #define PROBE_ERRORS_MAX 16
 
 /* A probe that could not read what it needs. Counts as activity (fail-safe). */
@@ -329,6 +343,7 @@ typedef struct Sample {
 	SessionFacts sessions;
 	UserProcFacts user_procs;
 	CloudInitFacts cloud_init;
+	PackageLockFacts package_lock;
 
 	ProbeError errors[PROBE_ERRORS_MAX];
 	size_t n_errors;

@@ -269,6 +269,34 @@ static void judge_cloud_init(const Sample *s, const Config *c, usec_t now, Decis
 		                 stage, since, max);
 }
 
+/* dpkg or apt at work: a download or an unattended upgrade runs with little CPU (on a
+ * trn1.32xlarge far below CpuPercent=), and a power-off in the middle of dpkg's unpacking can
+ * leave packages, the kernel's among them, half installed. It counts while its holder is
+ * younger than PackageManagerMaxSec=, so that an apt waiting for an answer nobody gives does
+ * not keep a machine up for ever; a holder we cannot see counts (fail-safe). */
+static void judge_package_manager(const Sample *s, const Config *c, usec_t now, Decision *d)
+{
+	const PackageLockFacts *f = &s->package_lock;
+	if (!f->valid || !f->held || c->package_manager_max == 0)
+		return;
+	char who[64] = "a process not visible here", age[64] = "0s", max[64];
+	if (f->pid > 0)
+		snprintf(who, sizeof(who), "%s (pid %d)", f->comm[0] ? f->comm : "?", (int)f->pid);
+	usec_t running = f->started > 0 && now > f->started ? now - f->started : 0;
+	if (running >= USEC_PER_SEC)
+		timespan_format(age, sizeof(age), running / USEC_PER_SEC * USEC_PER_SEC);
+	timespan_format(max, sizeof(max), c->package_manager_max);
+	if (f->started == 0)
+		reason_add(d, SIGNAL_PACKAGE_MANAGER, "%s held by %s", f->lock, who);
+	else if (running < c->package_manager_max)
+		reason_add(d, SIGNAL_PACKAGE_MANAGER, "%s held by %s, running for %s", f->lock, who,
+		           age);
+	else
+		not_counting_add(d, SIGNAL_PACKAGE_MANAGER,
+		                 "%s held by %s, running for %s: past PackageManagerMaxSec=%s",
+		                 f->lock, who, age, max);
+}
+
 typedef void (*JudgeFn)(const Sample *s, const Config *c, Decision *d);
 
 /* Order is the order of reasons in the verdict: a spot notice, then errors, since they need
@@ -302,6 +330,7 @@ void core_decide(const Sample *sample, const Config *config, const CoreState *st
 	for (size_t i = 0; i < ELEMENTSOF(judges); i++)
 		judges[i](sample, config, &d);
 	judge_cloud_init(sample, config, now, &d);
+	judge_package_manager(sample, config, now, &d);
 	judge_connections(sample, config, state, &st, now, mode, &d);
 	bool activity = d.n_reasons > 0;
 

@@ -23,6 +23,7 @@ static const char *const signal_names[_SIGNAL_MAX] = {
 	[SIGNAL_SPOT_INTERRUPTION] = "spot-interruption",
 	[SIGNAL_USER_PROCESS] = "user-process",
 	[SIGNAL_CLOUD_INIT] = "cloud-init",
+	[SIGNAL_PACKAGE_MANAGER] = "package-manager",
 };
 
 static const char *const session_owner_names[_SESSION_OWNER_MAX] = {

@@ -295,6 +295,18 @@ static json_object *cloud_init_json(const CloudInitFacts *f)
 	return o;
 }
 
+static json_object *package_lock_json(const PackageLockFacts *f)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "held", json_object_new_boolean(f->held));
+	if (!f->held)
+		return o;
+	json_object_object_add(o, "lock", json_object_new_string(f->lock));
+	json_object_object_add(o, "pid", json_object_new_int64(f->pid));
+	json_object_object_add(o, "comm", json_object_new_string(f->comm));
+	return o;
+}
+
 json_object *sample_signals_to_json(const Sample *s)
 {
 	json_object *o = json_object_new_object();
@@ -319,6 +331,8 @@ json_object *sample_signals_to_json(const Sample *s)
 		json_object_object_add(o, "user-process", user_procs_json(&s->user_procs));
 	if (s->cloud_init.valid)
 		json_object_object_add(o, "cloud-init", cloud_init_json(&s->cloud_init));
+	if (s->package_lock.valid)
+		json_object_object_add(o, "package-manager", package_lock_json(&s->package_lock));
 	json_object_object_add(o, "probe-error", errors_json(s));
 	return o;
 }

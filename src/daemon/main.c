@@ -42,6 +42,7 @@ static void help(void)
 	       "      --window DURATION   with --once: CPU averaging window (default 1s)\n"
 	       "      --dev-dir DIR       where terminals are found for warnings (default /dev)\n"
 	       "      --cloud-init-dir DIR  cloud-init's run directory (default /run/cloud-init)\n"
+	       "      --package-root DIR  where dpkg's and apt's lock files are found (default /)\n"
 	       "      --aws-agent PATH    make the AWS calls through trnidled-aws at socket PATH\n"
 	       "  -V, --version           print the version and exit\n"
 	       "  -h, --help              print this help and exit\n\n"
@@ -59,6 +60,7 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 		OPT_WINDOW,
 		OPT_DEV_DIR,
 		OPT_CLOUD_INIT_DIR,
+		OPT_PACKAGE_ROOT,
 		OPT_AWS_AGENT,
 		OPT_STATE_DIR
 	};
@@ -74,6 +76,7 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 		{ "window", required_argument, NULL, OPT_WINDOW },
 		{ "dev-dir", required_argument, NULL, OPT_DEV_DIR },
 		{ "cloud-init-dir", required_argument, NULL, OPT_CLOUD_INIT_DIR },
+		{ "package-root", required_argument, NULL, OPT_PACKAGE_ROOT },
 		{ "aws-agent", required_argument, NULL, OPT_AWS_AGENT },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -130,6 +133,9 @@ static int parse_args(int argc, char **argv, Args *a, char *dropin_buf, size_t d
 			break;
 		case OPT_CLOUD_INIT_DIR:
 			a->mopt.cloud_init_dir = optarg;
+			break;
+		case OPT_PACKAGE_ROOT:
+			a->mopt.package_root = optarg;
 			break;
 		case OPT_AWS_AGENT:
 			if (optarg[0] != '/') {
@@ -202,7 +208,8 @@ static int run_once(const Args *a)
 	CoreState st;
 	ProbeEnv env = { .proc_root = "/proc",
 		         .dev_root = a->mopt.dev_root,
-		         .cloud_init_dir = a->mopt.cloud_init_dir };
+		         .cloud_init_dir = a->mopt.cloud_init_dir,
+		         .package_root = a->mopt.package_root };
 	struct timespec ts = { .tv_sec = (time_t)(a->window / USEC_PER_SEC),
 		               .tv_nsec = (long)(a->window % USEC_PER_SEC) * 1000 };
 

@@ -482,7 +482,8 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 
 	ProbeEnv env = { .proc_root = "/proc",
 		         .dev_root = opt->dev_root,
-		         .cloud_init_dir = opt->cloud_init_dir };
+		         .cloud_init_dir = opt->cloud_init_dir,
+		         .package_root = opt->package_root };
 	sampler_init(&m->sampler, &env);
 	if (!opt->inputs.sample)
 		sampler_prime(&m->sampler, &m->config, manager_now(m));

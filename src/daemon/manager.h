@@ -34,6 +34,7 @@ typedef struct ManagerOptions {
 	const char *state_dir; /* the verdict history, kept across reboots; NULL: runtime_dir */
 	const char *dev_root;
 	const char *cloud_init_dir; /* cloud-init's run directory; NULL: /run/cloud-init */
+	const char *package_root;   /* prefix of dpkg's and apt's lock files; NULL: / */
 	const char *aws_agent;      /* trnidled-aws's socket; NULL: AWS calls in this process */
 	bool dry_run;
 	ManagerInputs inputs;

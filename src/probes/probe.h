@@ -19,6 +19,7 @@ typedef struct ProbeEnv {
 	const char *dev_root;       /* "/dev" */
 	const char *sys_root;       /* "/sys"; NULL means "/sys" */
 	const char *cloud_init_dir; /* "/run/cloud-init"; NULL means that */
+	const char *package_root;   /* prefix of dpkg's and apt's lock files; NULL means "" (/) */
 	/* The daemon's: the last answer of logind. NULL: asked with a blocking call. */
 	InhibitorWatch *inhibitors;
 } ProbeEnv;
@@ -77,6 +78,12 @@ void sampler_done(Sampler *s);
 /* cloud-init: whether its setup of this boot is under way (status.json without result.json in
  * run_dir). A missing run_dir is no cloud-init this boot; anything else unreadable is an error. */
 int cloud_init_probe(const char *run_dir, CloudInitFacts *ret, char *err, size_t errlen);
+
+/* package-manager: the first of dpkg's and apt's locks under root ("" for /) that a process
+ * holds, with its holder from procs (may be NULL). Missing lock files are not held; one that
+ * cannot be opened or asked is an error. */
+int package_locks_probe(const char *root, const ProcTable *procs, unsigned long ticks_per_sec,
+                        PackageLockFacts *ret, char *err, size_t errlen);
 
 /* Reads the baselines without producing a sample (start-up, and --once's first reading). */
 void sampler_prime(Sampler *s, const Config *c, usec_t now);

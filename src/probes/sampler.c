@@ -211,6 +211,15 @@ static int probe_cloud_init(ProbeRun *run, char *err, size_t errlen)
 	                        errlen);
 }
 
+static int probe_package_manager(ProbeRun *run, char *err, size_t errlen)
+{
+	if (run->priming || run->config->package_manager_max == 0)
+		return 0; /* the signal is off: read nothing */
+	const char *root = run->sampler->env.package_root;
+	return package_locks_probe(root ? root : "", run->procs, ticks_per_sec(),
+	                           &run->sample->package_lock, err, errlen);
+}
+
 static const struct {
 	const char *name;
 	ProbeFn fn;
@@ -225,6 +234,7 @@ static const struct {
 	{ "sessions", probe_sessions },
 	{ "user-process", probe_user_process },
 	{ "cloud-init", probe_cloud_init },
+	{ "package-manager", probe_package_manager },
 };
 
 static void sampler_run(Sampler *s, const Config *c, usec_t now, bool commit, bool priming,

@@ -97,6 +97,8 @@ static const KeyDef keys[] = {
 	{ "Processes", "Active", VT_WORDS, OFF(ml_processes), NOLIMIT,
 	  "train.py inference.py run_*.py torchrun accelerate deepspeed" },
 	{ "Processes", "UserBusyPercent", VT_PERCENT, OFF(user_busy_percent), 0, 100, "10" },
+	{ "Processes", "PackageManagerMaxSec", VT_TIMESPAN, OFF(package_manager_max), 0, 7 * 86400,
+	  "3h" },
 	{ "Control", "MaxHoldSec", VT_TIMESPAN, OFF(max_hold), 60, 30 * 86400, "24h" },
 	{ "Control", "UserMaxHoldSec", VT_TIMESPAN, OFF(user_max_hold), 60, 30 * 86400, "24h" },
 	{ "Control", "HoldsPerUser", VT_UINT, OFF(holds_per_user), 1, HOLDS_MAX, "8" },

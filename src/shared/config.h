@@ -58,7 +58,8 @@ typedef struct Config {
 
 	/* [Processes] */
 	char **ml_processes;
-	double user_busy_percent; /* a login user's process above this (% of one CPU); 0 = off */
+	double user_busy_percent;   /* a login user's process above this (% of one CPU); 0 = off */
+	usec_t package_manager_max; /* a held dpkg/apt lock counts while its holder is younger */
 
 	/* [Control] */
 	usec_t max_hold;         /* longest hold of root and AdminGroup= */

@@ -28,9 +28,11 @@ IDLE_CONFIG = {
 # Each daemon runs in its own PID namespace with its own /proc, so that the session and process
 # probes see none of the processes that other tests (or people) run on this machine.
 NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc"]
-# This machine's own cloud-init (a CI machine set up by it, still running) must not make the
-# tests' machine "active": each daemon reads a directory that is not there unless a test makes it.
-NO_CLOUD_INIT = ["--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init"]
+# This machine's own cloud-init or apt (a CI machine still set up by cloud-init, an unattended
+# upgrade) must not make the tests' machine "active": each daemon looks where nothing is unless
+# a test puts it there.
+NOT_THIS_MACHINE = ["--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init",
+                    "--package-root", "/nonexistent/trnidled-test/root"]
 
 LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z (.*)$")
 
@@ -103,7 +105,15 @@ class Daemon:
     def argv(self):
         return [TRNIDLED, "--foreground", "--dry-run", "--runtime-dir", self.runtime_dir,
                 "--config", self.config_path] + \
-            ([] if "--cloud-init-dir" in self.extra_args else NO_CLOUD_INIT) + self.extra_args
+            self.not_this_machine() + self.extra_args
+
+    def not_this_machine(self):
+        """NOT_THIS_MACHINE without the options the test gives itself."""
+        out = []
+        for opt, value in zip(NOT_THIS_MACHINE[::2], NOT_THIS_MACHINE[1::2]):
+            if opt not in self.extra_args:
+                out += [opt, value]
+        return out
 
     def start(self, wait_ready=True):
         self.log = open(self.log_path, "wb")

@@ -56,8 +56,9 @@ class Daemon:
             as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
         cmd = list(wrapper or []) + as_user + [TRNIDLED, "--foreground", "--config", self.config,
                                      "--runtime-dir", self.runtime,
-                                     # not this machine's own cloud-init (harness.NO_CLOUD_INIT)
-                                     "--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init"
+                                     # not this machine's cloud-init or apt (harness.py)
+                                     "--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init",
+                                     "--package-root", "/nonexistent/trnidled-test/root"
                                      ] + list(args)
         if dry_run:
             cmd.append("--dry-run")

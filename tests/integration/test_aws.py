@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 from aws_stub import Stub
-from harness import NO_CLOUD_INIT, kill_tree
+from harness import NOT_THIS_MACHINE, kill_tree
 
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 TRNIDLECTL = os.environ.get("TRNIDLECTL", "build/src/trnidlectl")
@@ -98,7 +98,7 @@ class Daemon(Process):
         self.proc = subprocess.Popen(
             ["unshare", "--pid", "--fork", "--mount-proc"] + (["--net"] if netns else []) +
             [TRNIDLED, "--foreground", "--dry-run", "--config", self.conf, "--runtime-dir",
-             self.rundir, "--dev-dir", os.path.join(tmp, "dev")] + NO_CLOUD_INIT +
+             self.rundir, "--dev-dir", os.path.join(tmp, "dev")] + NOT_THIS_MACHINE +
             (["--aws-agent", agent] if agent else []),
             stdout=self.log, stderr=subprocess.STDOUT)
 

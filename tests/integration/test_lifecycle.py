@@ -5,8 +5,9 @@ import os
 import re
 import signal
 import subprocess
+import sys
 
-from harness import (NAMESPACE, NO_CLOUD_INIT, TRNIDLED, Daemon, DaemonTestCase, config_text,
+from harness import (NAMESPACE, NOT_THIS_MACHINE, TRNIDLED, Daemon, DaemonTestCase, config_text,
                      wait_until)
 
 ACTION = r"^action poweroff \(dry-run\): "
@@ -14,7 +15,7 @@ ACTION = r"^action poweroff \(dry-run\): "
 
 def trnidled(*args):
     """Runs trnidled to completion (the one-shot modes); returns the CompletedProcess."""
-    return subprocess.run(NAMESPACE + [TRNIDLED, *args, *NO_CLOUD_INIT], stdin=subprocess.DEVNULL,
+    return subprocess.run(NAMESPACE + [TRNIDLED, *args, *NOT_THIS_MACHINE], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -109,6 +110,39 @@ class LifecycleTest(DaemonTestCase):
         self.assertEqual(p["verdict"], "active")
         self.assertEqual(p["reasons"][0]["signal"], "probe-error")
         self.assertIn("cloud-init:", p["reasons"][0]["detail"])
+
+    def test_a_held_dpkg_lock_keeps_the_machine_up_until_it_is_released(self):
+        # An unattended upgrade or a download holds dpkg's frontend lock with little CPU; a
+        # power-off in the middle of dpkg can leave packages half installed.
+        root = os.path.join(self.tmp, "root")
+        os.makedirs(os.path.join(root, "var/lib/dpkg"))
+        lock = os.path.join(root, "var/lib/dpkg/lock-frontend")
+        write(lock, "")
+        # The way dpkg and apt lock it: a POSIX record lock (fcntl), held by another process.
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import fcntl, sys\n"
+             f"f = open({lock!r}, 'r+')\n"
+             "fcntl.lockf(f, fcntl.LOCK_EX)\n"
+             "print('locked', flush=True)\n"
+             "sys.stdin.read()\n"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(holder.stdout.readline().strip(), "locked")
+            d = self.daemon({"Check": {"IdleChecks": "2"}},
+                            extra_args=["--package-root", root])
+            d.wait_for(r"^check:", count=4)
+            self.assertEqual(d.find(ACTION), [], d.text())
+            p = json.loads(d.ctl("--json", "check-now", check=0).stdout)
+            self.assertEqual(p["verdict"], "active")
+            self.assertEqual([r["signal"] for r in p["reasons"]], ["package-manager"])
+            self.assertIn("/var/lib/dpkg/lock-frontend held by", p["reasons"][0]["detail"])
+            self.assertTrue(p["signals"]["package-manager"]["held"])
+            mark = d.mark()
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        # dpkg is done: the machine is idle again and the action follows.
+        d.wait_for(ACTION, start=mark)
 
     def test_second_daemon_on_the_same_runtime_dir_is_refused(self):
         d = self.daemon()

@@ -83,8 +83,9 @@ def run_once(env, setup, window="2s", extra_env=None):
     new PID namespace; returns (verdict JSON, stderr)."""
     script = (f"set -e\n{setup}\nsleep 0.5\n"
               f"exec {TRNIDLED} --once --json --window {window} --config {env.conf}"
-              # not this machine's own cloud-init (harness.NO_CLOUD_INIT)
-              " --cloud-init-dir /nonexistent/trnidled-test/cloud-init\n")
+              # not this machine's cloud-init or apt (harness.NOT_THIS_MACHINE)
+              " --cloud-init-dir /nonexistent/trnidled-test/cloud-init"
+              " --package-root /nonexistent/trnidled-test/root\n")
     e = dict(os.environ)
     e.setdefault("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={env.path('no-bus')}")
     e.update(extra_env or {})

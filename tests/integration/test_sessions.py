@@ -54,8 +54,9 @@ class Scene:
         with open(path, "w") as f:
             f.write(conf)
         out = subprocess.run([TRNIDLED, "--once", "--json", "--window", window, "-c", path,
-                              # not this machine's own cloud-init (harness.NO_CLOUD_INIT)
-                              "--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init"],
+                              # not this machine's cloud-init or apt (harness.NOT_THIS_MACHINE)
+                              "--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init",
+                              "--package-root", "/nonexistent/trnidled-test/root"],
                              capture_output=True, text=True, timeout=60,
                              stdin=subprocess.DEVNULL)
         if out.returncode != 0:

@@ -582,6 +582,93 @@ START_TEST(test_cloud_init_rule)
 }
 END_TEST
 
+typedef struct PackageLockCase {
+	const char *name;
+	PackageLockFacts facts;
+	usec_t now;
+	usec_t max; /* PackageManagerMaxSec= */
+	Verdict verdict;
+	const char *detail; /* in the reason, or in the note when not counting */
+	bool not_counting;
+} PackageLockCase;
+
+/* dpkg or apt at work counts while its holder is younger than PackageManagerMaxSec=. */
+static const PackageLockCase package_lock_cases[] = {
+	{ "apt-get installing",
+	  { true, true, "/var/lib/dpkg/lock-frontend", 4242, "apt-get", 1000 * SEC },
+	  1600 * SEC,
+	  3 * 3600 * SEC,
+	  VERDICT_ACTIVE,
+	  "/var/lib/dpkg/lock-frontend held by apt-get (pid 4242), running for 10min",
+	  false },
+	{ "a holder we cannot see counts",
+	  { true, true, "/var/lib/dpkg/lock", 0, "", 0 },
+	  90000 * SEC,
+	  3600 * SEC,
+	  VERDICT_ACTIVE,
+	  "/var/lib/dpkg/lock held by a process not visible here",
+	  false },
+	{ "a second before the limit",
+	  { true, true, "/var/lib/apt/lists/lock", 7, "apt-get", 1000 * SEC },
+	  4599 * SEC,
+	  3600 * SEC,
+	  VERDICT_ACTIVE,
+	  "running for 59min 59s",
+	  false },
+	{ "at the limit it stops counting",
+	  { true, true, "/var/lib/apt/lists/lock", 7, "apt-get", 1000 * SEC },
+	  4600 * SEC,
+	  3600 * SEC,
+	  VERDICT_IDLE,
+	  "past PackageManagerMaxSec=1h",
+	  true },
+	{ "no lock held",
+	  { true, false, "", 0, "", 0 },
+	  1600 * SEC,
+	  3600 * SEC,
+	  VERDICT_IDLE,
+	  NULL,
+	  false },
+	{ "not read",
+	  { false, true, "/var/lib/dpkg/lock", 7, "dpkg", 1000 * SEC },
+	  1600 * SEC,
+	  3600 * SEC,
+	  VERDICT_IDLE,
+	  NULL,
+	  false },
+	{ "switched off",
+	  { true, true, "/var/lib/dpkg/lock", 7, "dpkg", 1000 * SEC },
+	  1600 * SEC,
+	  0,
+	  VERDICT_IDLE,
+	  NULL,
+	  false },
+};
+
+START_TEST(test_package_manager_rule)
+{
+	const PackageLockCase *t = &package_lock_cases[_i];
+	Config c = cfg();
+	c.package_manager_max = t->max;
+	CoreState st;
+	Decision d;
+	core_state_init(&st);
+	Sample s = quiet();
+	s.package_lock = t->facts;
+	core_decide(&s, &c, &st, t->now, DECIDE_CHECK, &st, &d);
+	ck_assert_msg(d.verdict == t->verdict, "%s: %s", t->name, verdict_to_string(d.verdict));
+	const Reason *r = t->not_counting ? (d.n_not_counting ? &d.not_counting[0] : NULL)
+	                                  : (d.n_reasons ? &d.reasons[0] : NULL);
+	if (t->detail) {
+		ck_assert_msg(r != NULL, "%s: no reason or note", t->name);
+		ck_assert_int_eq(r->signal, SIGNAL_PACKAGE_MANAGER);
+		ck_assert_msg(strstr(r->detail, t->detail), "%s: '%s'", t->name, r->detail);
+	}
+	ck_assert_uint_eq(d.n_not_counting, t->not_counting ? 1 : 0);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(test_hold_admit)
 {
 	const AdmitCase *t = &admits[_i];
@@ -622,6 +709,7 @@ Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_peek, 0, (int)ELEMENTSOF(peeks));
 	tcase_add_loop_test(tc, test_hold_admit, 0, (int)ELEMENTSOF(admits));
 	tcase_add_loop_test(tc, test_cloud_init_rule, 0, (int)ELEMENTSOF(cloud_init_cases));
+	tcase_add_loop_test(tc, test_package_manager_rule, 0, (int)ELEMENTSOF(package_lock_cases));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,7 +3,10 @@
 #include "check-main.h"
 #include <errno.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "probe.h"
 #include "test-util.h"
@@ -474,6 +477,106 @@ START_TEST(test_sampler_cloud_init)
 }
 END_TEST
 
+/* Makes test_tmpdir/rel and every directory above it. */
+static void make_dirs(const char *rel)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", test_tmpdir, rel);
+	for (char *p = path + strlen(test_tmpdir) + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char was = *p;
+		*p = '\0';
+		ck_assert_msg(mkdir(path, 0755) == 0 || errno == EEXIST, "mkdir %s", path);
+		*p = was;
+		if (!was)
+			break;
+	}
+}
+
+/* A process that holds a POSIX record lock on path (as dpkg and apt do) until *release is
+ * closed; returns its pid. F_GETLK never reports our own locks, so it must be another. */
+static pid_t hold_lock(const char *path, int *release)
+{
+	int ready[2], wait[2];
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(wait), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(wait[1]); /* or the read below never sees the end */
+		close(ready[0]);
+		int fd = open(path, O_RDWR);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		char c = fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
+		(void)!write(ready[1], &c, 1);
+		(void)!read(wait[0], &c, 1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(wait[0]);
+	char c = 0;
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'y');
+	close(ready[0]);
+	*release = wait[1];
+	return pid;
+}
+
+static void release_lock(pid_t pid, int release)
+{
+	close(release);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+
+START_TEST(test_package_locks_probe)
+{
+	char err[256] = "";
+	PackageLockFacts f;
+	/* No dpkg here at all: nothing held, no error. */
+	ck_assert_int_eq(package_locks_probe(test_tmpdir, NULL, 100, &f, err, sizeof(err)), 0);
+	ck_assert(f.valid && !f.held);
+
+	char lists[600], frontend[600];
+	make_dirs("var/lib/dpkg");
+	make_dirs("var/lib/apt/lists");
+	test_write_file("var/lib/dpkg/lock-frontend", "", 0);
+	test_write_file("var/lib/dpkg/lock", "", 0);
+	test_write_file("var/lib/apt/lists/lock", "", 0);
+	snprintf(lists, sizeof(lists), "%s/var/lib/apt/lists/lock", test_tmpdir);
+	snprintf(frontend, sizeof(frontend), "%s/var/lib/dpkg/lock-frontend", test_tmpdir);
+
+	/* Files that nobody locks: not held. */
+	ck_assert_int_eq(package_locks_probe(test_tmpdir, NULL, 100, &f, err, sizeof(err)), 0);
+	ck_assert(f.valid && !f.held);
+
+	/* apt-get update holds the lists lock. */
+	int release;
+	pid_t pid = hold_lock(lists, &release);
+	ck_assert_int_eq(package_locks_probe(test_tmpdir, NULL, 100, &f, err, sizeof(err)), 0);
+	ck_assert(f.valid && f.held);
+	ck_assert_str_eq(f.lock, "/var/lib/apt/lists/lock");
+	ck_assert_int_eq(f.pid, pid);
+	release_lock(pid, release);
+
+	/* The frontend lock comes first; once released, nothing is held any more. */
+	pid = hold_lock(frontend, &release);
+	ck_assert_int_eq(package_locks_probe(test_tmpdir, NULL, 100, &f, err, sizeof(err)), 0);
+	ck_assert_str_eq(f.lock, "/var/lib/dpkg/lock-frontend");
+	release_lock(pid, release);
+	ck_assert_int_eq(package_locks_probe(test_tmpdir, NULL, 100, &f, err, sizeof(err)), 0);
+	ck_assert(f.valid && !f.held);
+
+	/* A lock file that cannot be opened (here its path runs through a file): an error that
+	 * names it, never "not held". */
+	char root[600];
+	snprintf(root, sizeof(root), "%s/var/lib/dpkg/lock", test_tmpdir);
+	ck_assert_int_lt(package_locks_probe(root, NULL, 100, &f, err, sizeof(err)), 0);
+	ck_assert(!f.valid);
+	ck_assert_msg(strstr(err, "lock/var/lib/dpkg/lock-frontend: Not a directory"), "%s", err);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("probes");
@@ -496,6 +599,7 @@ Suite *make_suite(void)
 	tcase_add_loop_test(ci, test_cloud_init_probe, 0, (int)ELEMENTSOF(cloud_init_probe_cases));
 	tcase_add_test(ci, test_cloud_init_probe_missing_and_unreadable);
 	tcase_add_test(ci, test_sampler_cloud_init);
+	tcase_add_test(ci, test_package_locks_probe);
 	suite_add_tcase(s, ci);
 	return s;
 }
