@@ -34,7 +34,9 @@ static int lock_held(const char *root, const char *path, pid_t *ret_pid, char *e
 		snprintf(err, errlen, "%s: %s", full, strerror(-r));
 		return r;
 	}
-	if (fl.l_type == F_UNLCK)
+	/* dpkg and apt take write locks, which need the file open for writing (root's); a read
+	 * lock is anybody's who can read it, so it keeps nothing up. */
+	if (fl.l_type != F_WRLCK)
 		return 0;
 	*ret_pid = fl.l_pid > 0 ? fl.l_pid : 0; /* -1: an open file description lock */
 	return 1;

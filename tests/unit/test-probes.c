@@ -496,7 +496,7 @@ static void make_dirs(const char *rel)
 
 /* A process that holds a POSIX record lock on path (as dpkg and apt do) until *release is
  * closed; returns its pid. F_GETLK never reports our own locks, so it must be another. */
-static pid_t hold_lock(const char *path, int *release)
+static pid_t hold_lock(const char *path, short type, int *release)
 {
 	int ready[2], wait[2];
 	ck_assert_int_eq(pipe(ready), 0);
@@ -506,8 +506,8 @@ static pid_t hold_lock(const char *path, int *release)
 	if (pid == 0) {
 		close(wait[1]); /* or the read below never sees the end */
 		close(ready[0]);
-		int fd = open(path, O_RDWR);
-		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int fd = open(path, type == F_WRLCK ? O_RDWR : O_RDONLY);
+		struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
 		char c = fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
 		(void)!write(ready[1], &c, 1);
 		(void)!read(wait[0], &c, 1);
@@ -552,7 +552,7 @@ START_TEST(test_package_locks_probe)
 
 	/* apt-get update holds the lists lock. */
 	int release;
-	pid_t pid = hold_lock(lists, &release);
+	pid_t pid = hold_lock(lists, F_WRLCK, &release);
 	ck_assert_int_eq(package_locks_probe(test_tmpdir, NULL, 100, &f, err, sizeof(err)), 0);
 	ck_assert(f.valid && f.held);
 	ck_assert_str_eq(f.lock, "/var/lib/apt/lists/lock");
@@ -560,12 +560,18 @@ START_TEST(test_package_locks_probe)
 	release_lock(pid, release);
 
 	/* The frontend lock comes first; once released, nothing is held any more. */
-	pid = hold_lock(frontend, &release);
+	pid = hold_lock(frontend, F_WRLCK, &release);
 	ck_assert_int_eq(package_locks_probe(test_tmpdir, NULL, 100, &f, err, sizeof(err)), 0);
 	ck_assert_str_eq(f.lock, "/var/lib/dpkg/lock-frontend");
 	release_lock(pid, release);
 	ck_assert_int_eq(package_locks_probe(test_tmpdir, NULL, 100, &f, err, sizeof(err)), 0);
 	ck_assert(f.valid && !f.held);
+
+	/* A read lock: dpkg and apt never take one, any user who can read the file could. */
+	pid = hold_lock(frontend, F_RDLCK, &release);
+	ck_assert_int_eq(package_locks_probe(test_tmpdir, NULL, 100, &f, err, sizeof(err)), 0);
+	ck_assert(f.valid && !f.held);
+	release_lock(pid, release);
 
 	/* A lock file that cannot be opened (here its path runs through a file): an error that
 	 * names it, never "not held". */
