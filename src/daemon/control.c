@@ -603,7 +603,8 @@ static void method_release(Manager *m, VarlinkCall *call)
 static void method_history(Manager *m, VarlinkCall *call)
 {
 	json_object *js = NULL;
-	usec_t now = now_realtime(), since = now > HISTORY_KEEP_USEC ? now - HISTORY_KEEP_USEC : 0;
+	usec_t now = manager_realtime(m),
+	       since = now > HISTORY_KEEP_USEC ? now - HISTORY_KEEP_USEC : 0;
 	if (json_object_object_get_ex(call->parameters, "since", &js) && js) {
 		if (!json_object_is_type(js, json_type_int) || json_object_get_int64(js) < 0 ||
 		    (uint64_t)json_object_get_int64(js) > now / USEC_PER_SEC)

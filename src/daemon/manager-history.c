@@ -30,14 +30,21 @@ static void heartbeat(const Manager *m)
 	if (m->history_readonly)
 		return;
 	snprintf(path, sizeof(path), "%s/history", m->opt.state_dir);
-	(void)utimensat(AT_FDCWD, path, NULL, 0);
+	if (!m->opt.inputs.realtime) {
+		(void)utimensat(AT_FDCWD, path, NULL, 0);
+		return;
+	}
+	usec_t now = manager_realtime(m);
+	struct timespec ts = { .tv_sec = (time_t)(now / USEC_PER_SEC),
+		               .tv_nsec = (long)(now % USEC_PER_SEC) * 1000 };
+	(void)utimensat(AT_FDCWD, path, (const struct timespec[2]){ ts, ts }, 0);
 }
 
 static void save_history(Manager *m)
 {
 	if (m->history_readonly)
 		return;
-	_cleanup_free_ char *text = history_serialize(m->history, now_realtime());
+	_cleanup_free_ char *text = history_serialize(m->history, manager_realtime(m));
 	int r = text ? history_save(m->opt.state_dir, text) : -ENOMEM;
 	if (r < 0 && !m->history_save_failed)
 		log_warning("cannot save the verdict history to %s/history: %s; it is kept in "
@@ -46,6 +53,8 @@ static void save_history(Manager *m)
 	if (r >= 0 && m->history_save_failed)
 		log_notice("verdict history saved to %s/history again", m->opt.state_dir);
 	m->history_save_failed = r < 0;
+	if (r >= 0 && m->opt.inputs.realtime)
+		heartbeat(m); /* the write stamped the real time; the manager's clock is another */
 }
 
 /* A history file that cannot be read is never written over: it is moved to history.corrupt
@@ -79,7 +88,7 @@ int manager_history_start(Manager *m)
 	int r = history_load(m->opt.state_dir, m->history, why, sizeof(why));
 	if (r == -EBADMSG)
 		set_aside(m, why);
-	if (history_note_unclean_stop(m->history, now_realtime(), last_sign_of_life(m)))
+	if (history_note_unclean_stop(m->history, manager_realtime(m), last_sign_of_life(m)))
 		save_history(m);
 	return 0;
 }
@@ -88,7 +97,7 @@ void manager_history_record(Manager *m, const Decision *d)
 {
 	if (!m->history)
 		return;
-	if (history_record_decision(m->history, now_realtime(), d))
+	if (history_record_decision(m->history, manager_realtime(m), d))
 		save_history(m);
 	else
 		heartbeat(m);
@@ -96,6 +105,6 @@ void manager_history_record(Manager *m, const Decision *d)
 
 void manager_history_stop(Manager *m, const char *why)
 {
-	if (m->history && history_record(m->history, now_realtime(), HISTORY_OFF, "", why))
+	if (m->history && history_record(m->history, manager_realtime(m), HISTORY_OFF, "", why))
 		save_history(m);
 }

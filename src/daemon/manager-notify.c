@@ -8,7 +8,7 @@
 void manager_note_sessions(Manager *m, const Sample *s)
 {
 	if (notify_last_user(s, m->last_user, sizeof(m->last_user)))
-		m->last_user_at = now_realtime();
+		m->last_user_at = manager_realtime(m);
 }
 
 void manager_notify(Manager *m, NotifyEvent event, const Decision *d)
@@ -24,7 +24,7 @@ void manager_notify(Manager *m, NotifyEvent event, const Decision *d)
 		          .host = host,
 		          .action = action,
 		          .dry_run = m->opt.dry_run,
-		          .now = now_realtime(),
+		          .now = manager_realtime(m),
 		          .action_in = event == NOTIFY_WARNING ? m->config.warn : 0,
 		          .why = why,
 		          .last_user = m->last_user,

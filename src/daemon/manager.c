@@ -38,6 +38,12 @@ usec_t manager_now(const Manager *m)
 	return in->now ? in->now(in->userdata) : now_boottime();
 }
 
+usec_t manager_realtime(const Manager *m)
+{
+	const ManagerInputs *in = &m->opt.inputs;
+	return in->realtime ? in->realtime(in->userdata) : now_realtime();
+}
+
 static void sample_take(Manager *m, usec_t now, bool commit, Sample *ret)
 {
 	const ManagerInputs *in = &m->opt.inputs;

@@ -21,7 +21,8 @@
  * the sample. NULL members are the real ones (now_boottime(), sampler_sample()); a unit test
  * gives its own to drive the manager through checks, warnings and actions without sleeping. */
 typedef struct ManagerInputs {
-	usec_t (*now)(void *userdata); /* CLOCK_BOOTTIME */
+	usec_t (*now)(void *userdata);      /* CLOCK_BOOTTIME */
+	usec_t (*realtime)(void *userdata); /* CLOCK_REALTIME: the history's and messages' times */
 	/* Fills *ret as sampler_sample() would; commit: a scheduled check (baselines move). */
 	void (*sample)(void *userdata, const Config *config, usec_t now, bool commit, Sample *ret);
 	void *userdata;
@@ -100,6 +101,7 @@ int manager_reload(Manager *m, char ***ret_errors);
 
 /* CLOCK_BOOTTIME, from the injected clock if there is one. */
 usec_t manager_now(const Manager *m);
+usec_t manager_realtime(const Manager *m);
 
 /* One scheduled check (the check timer calls it): sample, decide, record, act. */
 void manager_check(Manager *m);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "history.h"
 #include "manager.h"
 #include "test-util.h"
 
@@ -17,9 +18,17 @@ static usec_t fake_now;
 static bool fake_busy;
 static unsigned samples_taken;
 
+/* The wall clock moves with the boot clock, from a date far from today's. */
+static usec_t fake_wall;
+
 static usec_t fake_clock(void *userdata)
 {
 	return fake_now;
+}
+
+static usec_t fake_realtime(void *userdata)
+{
+	return fake_wall;
 }
 
 static void fake_sample(void *userdata, const Config *config, usec_t now, bool commit, Sample *ret)
@@ -46,6 +55,7 @@ static void setup(void)
 	snprintf(pts, sizeof(pts), "%s/pts", dev_root);
 	ck_assert_int_eq(mkdir(pts, 0755), 0);
 	fake_now = 1000 * SEC;
+	fake_wall = 1893456000ULL * SEC; /* 2030-01-01T00:00:00Z */
 	fake_busy = false;
 	samples_taken = 0;
 }
@@ -63,11 +73,13 @@ static Manager *manager_start(unsigned idle_checks, usec_t warn)
 	/* Never the real instance metadata, even on EC2: a port nobody listens on. */
 	free(c.imds_endpoint);
 	c.imds_endpoint = strdup("http://127.0.0.1:1");
-	ManagerOptions opt = { .config_path = "/nonexistent/trnidled.conf",
-		               .runtime_dir = runtime_dir,
-		               .dev_root = dev_root,
-		               .dry_run = true,
-		               .inputs = { .now = fake_clock, .sample = fake_sample } };
+	ManagerOptions opt = {
+		.config_path = "/nonexistent/trnidled.conf",
+		.runtime_dir = runtime_dir,
+		.dev_root = dev_root,
+		.dry_run = true,
+		.inputs = { .now = fake_clock, .realtime = fake_realtime, .sample = fake_sample }
+	};
 	Manager *m = NULL;
 	ck_assert_int_eq(manager_new(&opt, &c, &m), 0);
 	return m;
@@ -76,6 +88,7 @@ static Manager *manager_start(unsigned idle_checks, usec_t warn)
 static void check_after(Manager *m, usec_t span)
 {
 	fake_now += span;
+	fake_wall += span;
 	manager_check(m);
 }
 
@@ -253,6 +266,48 @@ START_TEST(test_busy_checks_write_nothing)
 }
 END_TEST
 
+/* The verdict history runs on the manager's wall clock: each change at the time of its check,
+ * the heartbeat of an unchanged check on the history file, an unclean stop's "off" from it. */
+START_TEST(test_history_on_the_injected_wall_clock)
+{
+	Manager *m = manager_start(1000, 0);
+	usec_t t0 = fake_wall;
+	check_after(m, 60 * SEC); /* idle */
+	usec_t idle_at = fake_wall;
+	check_after(m, 60 * SEC); /* idle again: no change, only the heartbeat */
+	char path[600];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/history", runtime_dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq((usec_t)st.st_mtim.tv_sec * SEC + (usec_t)st.st_mtim.tv_nsec / 1000,
+	                  fake_wall);
+	fake_busy = true;
+	check_after(m, 60 * SEC);
+	usec_t active_at = fake_wall;
+	const History *h = m->history;
+	ck_assert_uint_ge(h->n, 2);
+	ck_assert_int_eq(h->entries[h->n - 2].state, HISTORY_IDLE);
+	ck_assert_uint_eq(h->entries[h->n - 2].at, idle_at);
+	ck_assert_int_eq(h->entries[h->n - 1].state, HISTORY_ACTIVE);
+	ck_assert_uint_eq(h->entries[h->n - 1].at, active_at);
+	ck_assert_str_eq(h->entries[h->n - 1].signal, "cpu");
+	ck_assert_uint_gt(idle_at, t0);
+	manager_free(m);
+
+	/* Gone without a word (manager_free() is no clean stop, as after kill -9): the next
+	 * manager, an hour later, reads it back with "off" from the last check, the history
+	 * file's time, not from its own start. */
+	fake_wall += 3600 * SEC;
+	fake_now += 3600 * SEC;
+	m = manager_start(1000, 0);
+	h = m->history;
+	ck_assert_int_eq(h->entries[h->n - 1].state, HISTORY_OFF);
+	ck_assert_uint_eq(h->entries[h->n - 1].at, active_at);
+	ck_assert_int_eq(h->entries[h->n - 2].state, HISTORY_ACTIVE);
+	manager_free(m);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("manager");
@@ -263,6 +318,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_activity_cancels_the_warning);
 	tcase_add_test(tc, test_state_written_only_on_change);
 	tcase_add_test(tc, test_busy_checks_write_nothing);
+	tcase_add_test(tc, test_history_on_the_injected_wall_clock);
 	suite_add_tcase(s, tc);
 	return s;
 }
