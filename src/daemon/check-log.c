@@ -11,8 +11,9 @@ void log_check(const char *kind, const Decision *d)
 	char text[4096], reasons[3072] = "", main_reason[512] = "";
 	char f_verdict[64], f_idle[64], f_needed[64], f_due[64], f_kind[64];
 	char *f_reasons = NULL, *f_reason = NULL;
-	const char *fields[REASONS_MAX + 10];
+	const char *fields[REASONS_MAX + NOT_COUNTING_MAX + 10];
 	char signal_fields[REASONS_MAX][48];
+	char *not_counting[NOT_COUNTING_MAX] = { NULL };
 	size_t n = 0;
 
 	for (size_t i = 0; i < d->n_reasons; i++)
@@ -52,8 +53,18 @@ void log_check(const char *kind, const Decision *d)
 		         signal_to_string(d->reasons[i].signal));
 		fields[n++] = signal_fields[i];
 	}
+	/* What was seen and did not count (a tunnel with only keepalives, cloud-init past its
+	 * limit): after a power-off, the journal must say why a connected session did not keep
+	 * the machine up. */
+	for (size_t i = 0; i < d->n_not_counting && i < NOT_COUNTING_MAX; i++)
+		if (asprintf(&not_counting[i], "TRNIDLED_NOT_COUNTING=%s %s",
+		             signal_to_string(d->not_counting[i].signal),
+		             d->not_counting[i].detail) >= 0)
+			fields[n++] = not_counting[i];
 	fields[n] = NULL;
 	log_event(LOG_INFO, MESSAGE_ID_CHECK, fields, "%s", text);
 	free(f_reasons);
 	free(f_reason);
+	for (size_t i = 0; i < NOT_COUNTING_MAX; i++)
+		free(not_counting[i]);
 }

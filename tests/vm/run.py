@@ -770,6 +770,12 @@ def tunnel_checks(c, journal, tunnel, opened, logout, action, logout_sent, qemu_
     c.expect(any(action - 2 * INTERVAL <= t <= action for t in idle),
              "and still in the last checks before the action "
              f"({[round(t - action) for t in idle if t > logout]} s from the action)")
+    # The check records themselves say so, for whoever reads the journal after the power-off.
+    noted = [mono(e) for e in checks_of(journal)
+             if any(TUNNEL_IDLE.search(v) for v in field_list(e, "TRNIDLED_NOT_COUNTING"))]
+    c.expect(any(action - 2 * INTERVAL <= t <= action for t in noted),
+             "the last check records before the action list the tunnel in TRNIDLED_NOT_COUNTING "
+             f"({[round(t - action) for t in noted if t > logout]} s from the action)")
     # The guest's clock from the host's: the logout marker was typed at logout_sent (it reached
     # the journal a little later, which makes this estimate of the tunnel's end late, never early).
     ended = tunnel.ended if tunnel.ended is not None else qemu_exit
