@@ -481,9 +481,26 @@ def all_idle_after_grace(c, checks):
 # ---- scenarios ----------------------------------------------------------------------------
 
 
+# The last step of the idle scenario's setup waits without CPU, as a first boot's apt-get
+# waiting on the network does, until SETUP_WAIT s after trnidled runs and the boot grace ended:
+# cloud-init is not done, and the machine must not power off before it is.
+SETUP_WAIT = 4 * INTERVAL + 5
+
+
+def setup_wait_runcmd():
+    return [["sh", "-c",
+             "for i in $(seq 120); do systemctl is-active -q trnidled && break; sleep 1; done; "
+             "now=$(cut -d. -f1 /proc/uptime); "
+             f"end=$((now > {GRACE} ? now + {SETUP_WAIT} : {GRACE + SETUP_WAIT})); "
+             "logger -t vmtest-workload \"setup waits until $end s of boot\"; "
+             "sleep $((end - now)); logger -t vmtest-workload 'setup done'"]]
+
+
 def scenario_idle(image_dir, deb, workdir, c):
-    """An idle machine powers off by itself, on time."""
-    vm = Vm(image_dir, os.path.join(workdir, "idle"), "idle", make_user_data(deb), limit=420)
+    """An idle machine powers off by itself, on time, and not before cloud-init's setup ended
+    (its last step waits, without CPU, past the boot grace)."""
+    vm = Vm(image_dir, os.path.join(workdir, "idle"), "idle",
+            make_user_data(deb, extra_runcmd=setup_wait_runcmd()), limit=420 + SETUP_WAIT)
     vm.start()
     rc = vm.wait()
     journal, start, checks, action, down = common_checks(c, vm, rc)
@@ -504,6 +521,9 @@ def scenario_idle(image_dir, deb, workdir, c):
                  f" + {IDLE_CHECKS - 1} x {INTERVAL} s + {WARN} s = {exact:.1f} s, +/- 2 s")
     all_idle_after_grace(c, checks)
     setup_checks_match_cloud_init(c, journal, checks)
+    setup = [mono(e) for e in checks if setup_only(e)]
+    c.expect(len(setup) >= 2, f"checks after the grace said cloud-init while its setup waited "
+             f"({len(setup)} did, at {[round(t, 1) for t in setup]} s of boot)")
     c.expect(all(mono(e) < GRACE + RECORD_SLACK for e in checks if field_text(e.get("TRNIDLED_VERDICT"))
                  == "grace"), "no check said grace after the boot grace")
     if down is not None:
