@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 import time
 
+from harness import check_records, log_lines
+
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 TRNIDLECTL = os.environ.get("TRNIDLECTL", "build/src/trnidlectl")
 
@@ -84,6 +86,27 @@ class Daemon:
     def log(self):
         with open(self.stderr_path, errors="replace") as f:
             return f.read()
+
+    def checks(self, kind="check", **want):
+        """The records of kind (None: every kind, re-checks too) whose fields match want
+        (harness.CheckRecord)."""
+        recs = check_records(msg for _, msg in log_lines(self.log()))
+        return [r for r in recs if kind in (None, r.kind) and r.matches(**want)]
+
+    def wait_for_check(self, timeout=20.0, count=1, **want):
+        """Waits until count check records match want; returns them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.checks(**want)
+            if len(found) >= count:
+                return found
+            if self.proc.poll() is not None:
+                raise AssertionError(f"trnidled exited ({self.proc.returncode}) waiting for a "
+                                     f"check record with {want}:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for a check record with {want}:\n"
+                                     f"{self.log()[-3000:]}")
+            time.sleep(0.05)
 
     def wait_for(self, pattern, timeout=20.0, count=1):
         """Waits until pattern (a regex) matched count lines of stderr; returns the matches."""

@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from aws_stub import Stub
-from harness import DEADLINE, DaemonTestCase
+from harness import DEADLINE, DaemonTestCase, check_records
 
 TRAIN = "import time\ntime.sleep(600)\n"
 ACTION_RAN = r"(^|: )action (poweroff|stop-instance|none) (\(dry-run\)|failed)|falling back"
@@ -76,9 +76,9 @@ class PendingTestCase(DaemonTestCase):
         self.assertIn("the idle streak starts anew", rec)
         after = d.mark()
         # Long enough for anything that was under way to have run.
-        d.wait_for(r"^check: (active|held)", start=after, count=3, timeout=60)
+        d.wait_for_check(start=after, count=3, timeout=60, verdict=("active", "held"))
         self.assertEqual(d.find(ACTION_RAN, start=mark), [], d.text())
-        self.assertNotIn("idle 1/1", " ".join(d.find(r"^check:", start=after)))
+        self.assertEqual(d.checks(start=after, idle=1), [], d.text())
 
 
 class Arrivals:
@@ -115,7 +115,8 @@ class PreActionTest(Arrivals, PendingTestCase):
         msgs = [m for _, m in d.lines()]
         ran = next(i for i, m in enumerate(msgs) if m.startswith("running pre-action"))
         act = next(i for i, m in enumerate(msgs) if m.startswith("action poweroff (dry-run)"))
-        self.assertTrue(any(m.startswith("recheck: idle") for m in msgs[ran:act]), d.text())
+        self.assertTrue(any(r.matches(kind="recheck", verdict="idle")
+                            for r in check_records(msgs[ran:act])), d.text())
 
 
 class WarningTest(Arrivals, PendingTestCase):
