@@ -102,15 +102,20 @@ class Daemon(Process):
             (["--aws-agent", agent] if agent else []),
             stdout=self.log, stderr=subprocess.STDOUT)
 
-    def wait_for(self, pattern, timeout=15.0, count=1):
+    def _wait(self, what, found, timeout, count):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if len(re.findall(pattern, self.text())) >= count:
-                return True
+            got = found()
+            if len(got) >= count:
+                return got
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
-        raise AssertionError(f"no {count}x /{pattern}/ within {timeout}s; log:\n{self.text()}")
+        raise AssertionError(f"no {count}x {what} within {timeout}s; log:\n{self.text()}")
+
+    def wait_for(self, pattern, timeout=15.0, count=1):
+        self._wait(f"/{pattern}/", lambda: re.findall(pattern, self.text()), timeout, count)
+        return True
 
     def checks(self, **want):
         """The scheduled checks' records whose fields match want (harness.CheckRecord)."""
@@ -118,16 +123,8 @@ class Daemon(Process):
         return [r for r in recs if r.kind == "check" and r.matches(**want)]
 
     def wait_for_check(self, count=1, timeout=15.0, **want):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            got = self.checks(**want)
-            if len(got) >= count:
-                return got
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"no {count}x check record with {want} within {timeout}s; log:\n"
-                             f"{self.text()}")
+        return self._wait(f"check record with {want}", lambda: self.checks(**want), timeout,
+                          count)
 
     def ctl(self, *args):
         return subprocess.run([TRNIDLECTL, "--socket", os.path.join(self.rundir, "io.trnidle.sock"),
