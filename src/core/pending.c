@@ -13,6 +13,8 @@ static const char *const event_names[_PENDING_EVENT_MAX] = {
 	[PENDING_EVENT_PRE_ACTION_DONE] = "pre-action-done",
 	[PENDING_EVENT_ACTION_STEP] = "action-step",
 	[PENDING_EVENT_ACTION_DONE] = "action-done",
+	[PENDING_EVENT_SPOT_NOTICE] = "spot-notice",
+	[PENDING_EVENT_SPOT_PRE_ACTION_DONE] = "spot-pre-action-done",
 };
 
 static const char *const step_names[_PENDING_STEP_MAX] = {
@@ -23,6 +25,8 @@ static const char *const step_names[_PENDING_STEP_MAX] = {
 	[PENDING_STEP_GO_ON] = "go-on",
 	[PENDING_STEP_CANCEL] = "cancel",
 	[PENDING_STEP_REFUSE] = "refuse",
+	[PENDING_STEP_RUN_SPOT_PRE_ACTION] = "run-spot-pre-action",
+	[PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION] = "cancel-run-spot-pre-action",
 };
 
 const char *pending_phase_to_string(PendingPhase p)
@@ -67,6 +71,33 @@ static PendingStep cancel(PendingPhase *phase, unsigned *idle_checks)
 	return go(phase, PENDING_NONE, PENDING_STEP_CANCEL);
 }
 
+static bool command_ended(PendingEvent event)
+{
+	return event == PENDING_EVENT_PRE_ACTION_DONE ||
+	       event == PENDING_EVENT_SPOT_PRE_ACTION_DONE;
+}
+
+bool pending_needs_decision(PendingPhase phase, PendingEvent event)
+{
+	if (event == PENDING_EVENT_ACTION_DONE)
+		return false;
+	if (command_ended(event))
+		return phase == PENDING_PRE_ACTION;
+	if (event == PENDING_EVENT_SPOT_NOTICE)
+		return phase != PENDING_NONE;
+	return true;
+}
+
+/* The notice itself is activity, whatever the decision says. */
+static PendingStep spot_notice(PendingPhase *phase, unsigned *idle_checks,
+                               const PendingPolicy *policy)
+{
+	if (*phase == PENDING_NONE)
+		return policy->pre_action ? PENDING_STEP_RUN_SPOT_PRE_ACTION : PENDING_STEP_NOTHING;
+	PendingStep step = cancel(phase, idle_checks);
+	return policy->pre_action ? PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION : step;
+}
+
 PendingStep pending_advance(PendingPhase *phase, unsigned *idle_checks, PendingEvent event,
                             const Decision *d, const PendingPolicy *policy)
 {
@@ -79,6 +110,12 @@ PendingStep pending_advance(PendingPhase *phase, unsigned *idle_checks, PendingE
 		}
 		return PENDING_STEP_NOTHING;
 	}
+	if (event == PENDING_EVENT_SPOT_NOTICE)
+		return spot_notice(phase, idle_checks, policy);
+	/* Otherwise a command left from a cancelled round, or one for a spot notice while
+	 * nothing waited for it: it carries no decision. */
+	if (command_ended(event) && *phase != PENDING_PRE_ACTION)
+		return PENDING_STEP_NOTHING;
 	/* Whatever the event, a decision that is not idle ends what is pending. */
 	if (*phase != PENDING_NONE && !still_idle(d))
 		return cancel(phase, idle_checks);
@@ -96,9 +133,13 @@ PendingStep pending_advance(PendingPhase *phase, unsigned *idle_checks, PendingE
 			return PENDING_STEP_NOTHING;
 		return start_acting(phase, idle_checks, policy);
 	case PENDING_EVENT_PRE_ACTION_DONE:
-		/* Otherwise a command left from a cancelled round, or one for a spot notice. */
-		if (*phase != PENDING_PRE_ACTION)
-			return PENDING_STEP_NOTHING;
+		return go(phase, PENDING_ACTING, PENDING_STEP_ACT);
+	case PENDING_EVENT_SPOT_PRE_ACTION_DONE:
+		/* The idle action came while the notice's command still ran, and waited for it:
+		 * that command did not run for the idle action, so it runs now, for it (unless
+		 * a reload took PreActionCommand= away meanwhile). */
+		if (policy->pre_action)
+			return PENDING_STEP_RUN_PRE_ACTION;
 		return go(phase, PENDING_ACTING, PENDING_STEP_ACT);
 	case PENDING_EVENT_ACTION_STEP:
 		return *phase == PENDING_ACTING ? PENDING_STEP_GO_ON : PENDING_STEP_REFUSE;

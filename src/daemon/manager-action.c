@@ -119,19 +119,29 @@ static void start_warning(Manager *m, const Decision *d)
 	manager_notify(m, NOTIFY_WARNING, d);
 }
 
-static void on_pre_action_done(void *userdata)
+/* The command ended: what waits for it (pending.c knows) goes on after a fresh decision. */
+static void pre_action_ended(Manager *m, PendingEvent event)
 {
-	Manager *m = userdata;
 	Sample sample;
 	Decision d;
 	m->pre_action = pre_action_free(m->pre_action);
-	if (m->pending != PENDING_PRE_ACTION)
+	if (!pending_needs_decision(m->pending, event))
 		return;
 	/* The command may have run for up to an hour: decide again before acting. */
 	manager_decide_now(m, &sample, &d);
 	log_check("recheck", &d);
-	(void)manager_pending_feed(m, PENDING_EVENT_PRE_ACTION_DONE, &d);
+	(void)manager_pending_feed(m, event, &d);
 	manager_save_state(m);
+}
+
+static void on_pre_action_done(void *userdata)
+{
+	pre_action_ended(userdata, PENDING_EVENT_PRE_ACTION_DONE);
+}
+
+static void on_spot_pre_action_done(void *userdata)
+{
+	pre_action_ended(userdata, PENDING_EVENT_SPOT_PRE_ACTION_DONE);
 }
 
 /* Whether the action waits for PreActionCommand= (its end feeds the pending action) or goes
@@ -141,7 +151,8 @@ typedef enum PreActionStart {
 	PRE_ACTION_NOT_STARTED,
 } PreActionStart;
 
-static PreActionStart start_pre_action(Manager *m, const char *reason)
+/* The command's end is told apart by its reason: only the idle one lets the action go on. */
+static PreActionStart start_pre_action(Manager *m, const char *reason, pre_action_done_t done)
 {
 	if (m->pre_action) {
 		log_info("pre-action command still running; not starting it again for %s%s", reason,
@@ -149,7 +160,7 @@ static PreActionStart start_pre_action(Manager *m, const char *reason)
 		return PRE_ACTION_RUNNING;
 	}
 	if (pre_action_start(m->event, m->config.pre_action_command, m->config.pre_action_timeout,
-	                     reason, manager_armed_action(m), m->opt.dry_run, on_pre_action_done, m,
+	                     reason, manager_armed_action(m), m->opt.dry_run, done, m,
 	                     &m->pre_action) < 0)
 		return PRE_ACTION_NOT_STARTED;
 	return PRE_ACTION_RUNNING;
@@ -221,8 +232,14 @@ PendingStep manager_pending_feed(Manager *m, PendingEvent event, const Decision 
 		break;
 	case PENDING_STEP_RUN_PRE_ACTION:
 		decision_summary(d, m->action_why, sizeof(m->action_why));
-		if (start_pre_action(m, "idle") == PRE_ACTION_NOT_STARTED)
+		if (start_pre_action(m, "idle", on_pre_action_done) == PRE_ACTION_NOT_STARTED)
 			return manager_pending_feed(m, PENDING_EVENT_PRE_ACTION_DONE, d);
+		break;
+	case PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION:
+	case PENDING_STEP_RUN_SPOT_PRE_ACTION:
+		if (step == PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION)
+			cancel_pending(m, was, d);
+		(void)start_pre_action(m, "spot-interruption", on_spot_pre_action_done);
 		break;
 	case PENDING_STEP_ACT:
 		if (was != PENDING_PRE_ACTION)
@@ -248,13 +265,12 @@ PendingStep manager_pending_feed(Manager *m, PendingEvent event, const Decision 
 void manager_on_spot_notice(void *userdata, const SpotFacts *n)
 {
 	Manager *m = userdata;
-	if (m->pending != PENDING_NONE) {
-		Sample sample;
-		Decision d;
+	Sample sample;
+	Decision d;
+	bool decide = pending_needs_decision(m->pending, PENDING_EVENT_SPOT_NOTICE);
+	if (decide) {
 		manager_decide_now(m, &sample, &d); /* active: the notice is in the sample now */
 		log_check("recheck", &d);
-		(void)manager_pending_feed(m, PENDING_EVENT_DECISION, &d);
 	}
-	if (m->config.pre_action_command)
-		(void)start_pre_action(m, "spot-interruption");
+	(void)manager_pending_feed(m, PENDING_EVENT_SPOT_NOTICE, decide ? &d : NULL);
 }

@@ -36,6 +36,58 @@ NOT_THIS_MACHINE = ["--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init",
 
 LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z (.*)$")
 
+# The one place that knows how a check record reads: "check: idle (idle 1/2), action due" or
+# "recheck: active (idle 0/2): terminal pts/0 of root ...; cpu ...". Tests assert on its fields
+# (CheckRecord), so that a new wording changes this, and the few tests kept on purpose for the
+# wording, nothing else. A record that no longer parses fails the test (CheckRecord.parse), so
+# that an assertion that something is absent cannot pass because the wording moved.
+CHECK_KINDS = ("check", "recheck", "check-now")
+CHECK_RE = re.compile(r"^(?P<kind>[a-z-]+): (?P<verdict>[a-z-]+) \(idle (?P<idle>\d+)/"
+                      r"(?P<needed>\d+)\)(?P<due>, action due)?(?:: (?P<reasons>.*))?$")
+
+
+class CheckRecord:
+    """One check record's fields: kind, verdict, idle (the streak), needed, due (action due),
+    reasons (the text after the colon) and signals (each reason's signal, the deciding one
+    first)."""
+
+    def __init__(self, kind, verdict, idle, needed, due, reasons):
+        self.kind, self.verdict, self.idle, self.needed = kind, verdict, idle, needed
+        self.due, self.reasons = due, reasons
+        self.signals = [part.split(" ", 1)[0] for part in reasons.split("; ")
+                        if part and not part.startswith("and ")]  # "; and 2 more"
+        self.signal = self.signals[0] if self.signals else None
+
+    @classmethod
+    def parse(cls, msg):
+        """The record in message msg; None when msg is no check record."""
+        kind = msg.split(": ", 1)[0]
+        if kind not in CHECK_KINDS:
+            return None
+        m = CHECK_RE.match(msg)
+        if not m:
+            raise AssertionError(f"a {kind} record the harness cannot read: {msg!r} "
+                                 "(update CHECK_RE in harness.py)")
+        return cls(m["kind"], m["verdict"], int(m["idle"]), int(m["needed"]), bool(m["due"]),
+                   m["reasons"] or "")
+
+    def matches(self, **want):
+        """Whether every field in want has that value (a tuple or set: one of them); has=TEXT:
+        the reasons contain TEXT (which hold, which terminal: the record's content)."""
+        for field, value in want.items():
+            if field == "has":
+                if value not in self.reasons:
+                    return False
+                continue
+            got = getattr(self, field)
+            if got not in value if isinstance(value, (tuple, set, frozenset)) else got != value:
+                return False
+        return True
+
+    def __repr__(self):
+        return (f"CheckRecord({self.kind} {self.verdict} idle {self.idle}/{self.needed}"
+                f"{' due' if self.due else ''} signals={self.signals})")
+
 
 def config_text(overrides=None):
     sections = {k: dict(v) for k, v in IDLE_CONFIG.items()}
@@ -80,6 +132,24 @@ def kill_tree(p):
 
 def boottime_usec():
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1e6)
+
+
+def log_lines(text):
+    """(datetime, message) for each complete line of a daemon's log text, in order."""
+    out = []
+    for raw in text.split("\n")[:-1]:
+        m = LINE_RE.match(raw)
+        if m:
+            when = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+            out.append((when, m.group(2)))
+        else:
+            out.append((None, raw))
+    return out
+
+
+def check_records(msgs):
+    """The check records of every kind among messages msgs, in order."""
+    return [r for r in map(CheckRecord.parse, msgs) if r]
 
 
 class Daemon:
@@ -151,20 +221,32 @@ class Daemon:
 
     def lines(self):
         """(datetime, message) for each complete stderr line, in order."""
-        out = []
-        for raw in self.text().split("\n")[:-1]:
-            m = LINE_RE.match(raw)
-            if m:
-                when = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
-                out.append((when, m.group(2)))
-            else:
-                out.append((None, raw))
-        return out
+        return log_lines(self.text())
 
     def find(self, pattern, start=0):
         """Messages (from line index start on) that match pattern."""
         rx = re.compile(pattern)
         return [msg for _, msg in self.lines()[start:] if rx.search(msg)]
+
+    def checks(self, start=0, kind="check", **want):
+        """The check records (from line index start on) of kind (None: every kind) whose
+        fields match want."""
+        recs = check_records(msg for _, msg in self.lines()[start:])
+        return [r for r in recs if kind in (None, r.kind) and r.matches(**want)]
+
+    def wait_for_check(self, start=0, count=1, timeout=DEADLINE, kind="check", **want):
+        """Waits for count check records of kind whose fields match want (verdict="idle",
+        idle=2, needed=3, due=True, signal="terminal", ...); returns them."""
+        def found():
+            if self.exited():
+                raise AssertionError(f"trnidled exited ({self.proc.returncode}) while "
+                                     f"waiting for a {kind} record with {want}:\n{self.text()}")
+            got = self.checks(start, kind, **want)
+            return got if len(got) >= count else None
+        try:
+            return wait_until(f"{count} {kind} record(s) with {want}", found, timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- trnidled stderr ---\n{self.text()}") from None
 
     def mark(self):
         """An index into lines(): what happens after this call."""

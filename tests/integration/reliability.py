@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 import time
 
+from harness import check_records, log_lines
+
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 TRNIDLECTL = os.environ.get("TRNIDLECTL", "build/src/trnidlectl")
 
@@ -89,20 +91,37 @@ class Daemon:
         with open(self.stderr_path, errors="replace") as f:
             return f.read()
 
+    def checks(self, kind="check", **want):
+        """The records of kind (None: every kind, re-checks too) whose fields match want
+        (harness.CheckRecord)."""
+        recs = check_records(msg for _, msg in log_lines(self.log()))
+        return [r for r in recs if kind in (None, r.kind) and r.matches(**want)]
+
+    def _wait(self, what, found, timeout, count):
+        """Polls found() until it returns count items or more; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = found()
+            if len(got) >= count:
+                return got
+            if self.proc.poll() is not None:
+                raise AssertionError(f"trnidled exited ({self.proc.returncode}) waiting for "
+                                     f"{what}:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def wait_for_check(self, timeout=20.0, count=1, **want):
+        """Waits until count check records match want; returns them all."""
+        return self._wait(f"a check record with {want}", lambda: self.checks(**want), timeout,
+                          count)
+
     def wait_for(self, pattern, timeout=20.0, count=1):
         """Waits until pattern (a regex) matched count lines of stderr; returns the matches."""
         rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [l for l in self.log().splitlines() if rx.search(l)]
-            if len(found) >= count:
-                return found
-            if self.proc.poll() is not None:
-                raise AssertionError(f"trnidled exited ({self.proc.returncode}) waiting for "
-                                     f"{pattern!r}:\n{self.log()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {pattern!r}:\n{self.log()[-3000:]}")
-            time.sleep(0.05)
+        return self._wait(repr(pattern),
+                          lambda: [l for l in self.log().splitlines() if rx.search(l)],
+                          timeout, count)
 
     def wait_ready(self, timeout=20.0):
         self.wait_for(r" started", timeout)

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 from aws_stub import Stub
-from harness import NOT_THIS_MACHINE, kill_tree
+from harness import NOT_THIS_MACHINE, check_records, kill_tree, log_lines
 
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 TRNIDLECTL = os.environ.get("TRNIDLECTL", "build/src/trnidlectl")
@@ -102,15 +102,29 @@ class Daemon(Process):
             (["--aws-agent", agent] if agent else []),
             stdout=self.log, stderr=subprocess.STDOUT)
 
-    def wait_for(self, pattern, timeout=15.0, count=1):
+    def _wait(self, what, found, timeout, count):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if len(re.findall(pattern, self.text())) >= count:
-                return True
+            got = found()
+            if len(got) >= count:
+                return got
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
-        raise AssertionError(f"no {count}x /{pattern}/ within {timeout}s; log:\n{self.text()}")
+        raise AssertionError(f"no {count}x {what} within {timeout}s; log:\n{self.text()}")
+
+    def wait_for(self, pattern, timeout=15.0, count=1):
+        self._wait(f"/{pattern}/", lambda: re.findall(pattern, self.text()), timeout, count)
+        return True
+
+    def checks(self, **want):
+        """The scheduled checks' records whose fields match want (harness.CheckRecord)."""
+        recs = check_records(msg for _, msg in log_lines(self.text()))
+        return [r for r in recs if r.kind == "check" and r.matches(**want)]
+
+    def wait_for_check(self, count=1, timeout=15.0, **want):
+        return self._wait(f"check record with {want}", lambda: self.checks(**want), timeout,
+                          count)
 
     def ctl(self, *args):
         return subprocess.run([TRNIDLECTL, "--socket", os.path.join(self.rundir, "io.trnidle.sock"),
@@ -293,7 +307,8 @@ class SpotNoticeTest(AwsTestCase):
         d.wait_for(r"pre-action command /bin/sh exited with status 0 .*hello-from-pre-action")
         with open(out) as f:
             self.assertEqual(f.read().strip(), "spot-interruption 1")
-        d.wait_for(r"check: active .*spot-interruption EC2 will stop this spot instance")
+        d.wait_for_check(verdict="active", signal="spot-interruption",
+                         has="spot-interruption EC2 will stop this spot instance")
         time.sleep(8)  # the idle streak would have reached 8 by now
         text = d.text()
         self.assertNotRegex(text, r"action stop-instance( \(dry-run\)| failed)")
@@ -309,7 +324,7 @@ class SpotNoticeTest(AwsTestCase):
     def test_hanging_imds_does_not_delay_checks(self):
         d = self.start(idle_checks=1000)
         d.wait_for(r"life cycle spot")
-        d.wait_for(r"check: idle", count=2)
+        d.wait_for_check(count=2, verdict="idle")
         self.stub.imds.hang = 30
         start = len(re.findall(r"check: ", d.text()))
         t0 = time.time()
@@ -410,7 +425,7 @@ class NotifyTest(AwsTestCase):
 
     def test_warning_names_the_last_user(self):
         d = self.start(extra=notify_extra(self.stub, warn="1h"))
-        d.wait_for(r"check: ")  # the daemon runs (unshare forked it)
+        d.wait_for_check()  # the daemon runs (unshare forked it)
         with open(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children") as f:
             daemon_pid = int(f.read().split()[0])
         # A terminal inside the daemon's PID namespace: script(1) with a fresh pty.
@@ -419,7 +434,8 @@ class NotifyTest(AwsTestCase):
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=dict(os.environ, TERM="xterm"))
         try:
-            d.wait_for(r"check: active \(idle 0/2\): terminal pts/\d+ of root")
+            rec = d.wait_for_check(verdict="active", idle=0, needed=2, signal="terminal")[0]
+            self.assertRegex(rec.reasons, r"^terminal pts/\d+ of root")
         finally:
             kill_tree(term)
         d.wait_for(r"action stop-instance in 1h unless")
@@ -490,7 +506,7 @@ class MetricsTest(AwsTestCase):
 
     def test_dashboard_figures_while_idle(self):
         d = self.start(idle_checks=1000, extra="[Metrics]\nCloudWatch=yes\n")
-        d.wait_for(r"check: idle", count=3)
+        d.wait_for_check(count=3, verdict="idle")
         m = metric_members(self.wait_cw_requests(3)[-1]["params"])
         self.assertEqual(set(m), {"Active", "IdleChecks", "UpSeconds", "IdleSeconds"})
         up, unit, dims = m["UpSeconds"]
@@ -502,7 +518,7 @@ class MetricsTest(AwsTestCase):
     def test_dashboard_figures_while_active_name_the_signal(self):
         d = self.start(idle_checks=1000,
                        extra="[Metrics]\nCloudWatch=yes\n[Thresholds]\nMemoryPercent=1\n")
-        d.wait_for(r"check: active \(idle 0/1000\): memory", count=3)
+        d.wait_for_check(count=3, verdict="active", idle=0, needed=1000, signal="memory")
         m = metric_members(self.wait_cw_requests(3)[-1]["params"])
         self.assertEqual(m["Active"][0], 1)
         self.assertEqual(m["IdleSeconds"][0], 0)
@@ -512,7 +528,7 @@ class MetricsTest(AwsTestCase):
 
     def test_cloudwatch_receives_signed_metrics(self):
         d = self.start(idle_checks=1000, extra="[Metrics]\nCloudWatch=yes\nNamespace=TrnTest\n")
-        d.wait_for(r"check: idle", count=3)
+        d.wait_for_check(count=3, verdict="idle")
         deadline = time.time() + 10
         while len(self.stub.aws.cw_requests()) < 2 and time.time() < deadline:
             time.sleep(0.2)
@@ -535,14 +551,14 @@ class MetricsTest(AwsTestCase):
     def test_cloudwatch_failures_are_rate_limited(self):
         self.stub.aws.wrong_secret = True
         d = self.start(idle_checks=1000, extra="[Metrics]\nCloudWatch=yes\n")
-        d.wait_for(r"check: idle", count=5)
+        d.wait_for_check(count=5, verdict="idle")
         self.assertEqual(len(re.findall(r"CloudWatch PutMetricData failed", d.text())), 1)
         self.assertGreaterEqual(len(self.stub.aws.cw_requests()), 4)
 
     def test_textfile_is_valid_prometheus(self):
         path = os.path.join(self.tmp, "trnidled.prom")
         d = self.start(idle_checks=1000, extra=f"[Metrics]\nTextfilePath={path}\n")
-        d.wait_for(r"check: idle", count=2)
+        d.wait_for_check(count=2, verdict="idle")
         time.sleep(0.5)
         with open(path) as f:
             text = f.read()
@@ -695,7 +711,7 @@ class RemoteAgentTest(AgentTestCase):
     def test_hanging_agent_does_not_delay_checks(self):
         d = self.start_remote(idle_checks=1000)
         d.wait_for(r"life cycle spot")
-        d.wait_for(r"check: idle", count=2)
+        d.wait_for_check(count=2, verdict="idle")
         os.kill(self.agent.proc.pid, signal.SIGSTOP)
         try:
             start = len(re.findall(r" check: ", d.text()))

@@ -13,7 +13,7 @@ from harness import (TRNIDLECTL, DaemonTestCase, recv_message, varlink_call, wai
 class ControlTest(DaemonTestCase):
     def test_status(self):
         d = self.daemon()
-        d.wait_for(r"^check: idle \(idle 1/1000\)")
+        d.wait_for_check(verdict="idle", idle=1, needed=1000)
         out = d.status_text()
         first = out.splitlines()[0]
         self.assertRegex(first, r"^idle: nothing active; idle \d+/1000$")
@@ -56,7 +56,7 @@ class ControlTest(DaemonTestCase):
         # Right after a scheduled check, a new sample would average CPU over milliseconds
         # (mostly the daemon itself) and read busy; the daemon reuses that check's facts.
         d = self.daemon()
-        d.wait_for(r"^check:")
+        d.wait_for_check()
         end = time.monotonic() + 4
         windows = []
         while time.monotonic() < end:
@@ -70,7 +70,7 @@ class ControlTest(DaemonTestCase):
         for _ in range(3):
             p = json.loads(d.ctl("--json", "check-now", check=0).stdout)
             self.assertEqual(p["idle_checks"], 0)
-        self.assertEqual(d.find(r"^check:"), [])
+        self.assertEqual(d.checks(), [])
 
     def test_hold_then_release(self):
         d = self.daemon()
@@ -80,7 +80,8 @@ class ControlTest(DaemonTestCase):
         out = d.status_text()
         self.assertRegex(out, r"hold #1 by root, 1h 59min \d+s left: training run")
         mark = d.mark()
-        d.wait_for(r"^check: held \(idle 0/1000\): hold #1 by root", start=mark)
+        d.wait_for_check(start=mark, verdict="held", idle=0, needed=1000, signal="hold",
+                         has="hold #1 by root")
         p = json.loads(d.ctl("--json", "hold", "90min", check=0).stdout)
         self.assertEqual(p["hold"]["id"], 2)
         self.assertEqual(p["hold"]["owner"], "root")
@@ -89,7 +90,7 @@ class ControlTest(DaemonTestCase):
         self.assertEqual(d.ctl("release", check=0).stdout, "released hold #2\n")
         self.assertEqual(json.loads(d.ctl("--json", "status", check=0).stdout)["holds"], [])
         mark = d.mark()
-        d.wait_for(r"^check: idle \(idle \d+/1000\)", start=mark)
+        d.wait_for_check(start=mark, verdict="idle", needed=1000)
         # Each release is one record, with whose hold it was, until when and why.
         self.assertEqual(len(d.find(r"^hold #1 by root \(uid 0, until \S+Z\) released by uid 0; "
                                     r"reason: training run$")), 1)
@@ -131,7 +132,7 @@ class ControlTest(DaemonTestCase):
             for s in conns[:8]:
                 s.close()
             wait_until("a free connection slot", lambda: d.ctl("status").returncode == 0)
-            d.wait_for(r"^check:", start=d.mark())
+            d.wait_for_check(start=d.mark())
         finally:
             # The rest stay open: the daemon must shut down cleanly with clients connected.
             self.addCleanup(lambda: [s.close() for s in conns])
@@ -214,7 +215,7 @@ class ControlTest(DaemonTestCase):
 
     def test_garbage_and_oversized_messages(self):
         d = self.daemon()
-        d.wait_for(r"^check:")
+        d.wait_for_check()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(30)
             s.connect(d.socket)
@@ -272,7 +273,7 @@ class ControlTest(DaemonTestCase):
 
         # The daemon still answers, and the checks kept their schedule throughout.
         mark = d.mark()
-        d.wait_for(r"^check: idle", start=mark, count=3)
+        d.wait_for_check(start=mark, count=3, verdict="idle")
         for s in idle[5:]:
             s.close()
         self.assertEqual(d.ctl("check-now", check=0).returncode, 0)

@@ -133,8 +133,9 @@ time_t time(time_t *t)
 PIDNS = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
 
 
-def check_lines(d, pattern=r" check: "):
-    return d.wait_for(pattern, timeout=0.1, count=0)
+def streaks(d):
+    """The idle streak of each scheduled check so far."""
+    return [r.idle for r in d.checks()]
 
 
 def make_user(test, name):
@@ -272,8 +273,8 @@ class RuntimeDirFaultTest(Fixture):
         # Warned once, not on every check.
         self.assertEqual(len(d.wait_for(r"cannot save state", count=0)), 1)
         # The streak kept counting while the disk refused it.
-        streaks = [int(l.split("(idle ")[1].split("/")[0]) for l in check_lines(d)]
-        self.assertEqual(streaks, list(range(1, len(streaks) + 1)))
+        counted = streaks(d)
+        self.assertEqual(counted, list(range(1, len(counted) + 1)))
         self.assertEqual(nsenter(d, "umount", d.runtime).returncode, 0)
         d.wait_for(r"state saved to .* again", timeout=10)
 
@@ -325,7 +326,7 @@ class StateFileFaultTest(Fixture):
     def test_valid_state_continues_the_streak(self):
         d = self.start_with_state(self.good_state())
         d.wait_for(r"state restored from .*idle 7/1000")
-        d.wait_for(r" check: idle \(idle 8/1000\)", timeout=10)
+        d.wait_for_check(timeout=10, verdict="idle", idle=8, needed=1000)
 
     def test_state_from_another_boot_is_ignored(self):
         # Holds and the streak end with the boot, by design.
@@ -333,7 +334,7 @@ class StateFileFaultTest(Fixture):
                                                             b"another-boot"))
         line = d.wait_for(r"warning: ignoring .*/state: ")[0]
         self.assertIn("written during another boot", line)
-        d.wait_for(r" check: idle \(idle 1/1000\)", timeout=10)
+        d.wait_for_check(timeout=10, verdict="idle", idle=1, needed=1000)
 
     def unusable_states(self, runtime):
         path = os.path.join(runtime, "state")
@@ -364,13 +365,14 @@ class StateFileFaultTest(Fixture):
                 make()
                 before = os.lstat(os.path.join(runtime, "state"))
                 d = self.start(IDLE_CONFIG, runtime_dir=runtime)  # IdleChecks=1
-                lines = d.wait_for(r" check: ", timeout=10, count=2)
-                self.assertNotIn("check: idle", d.log())
+                records = d.wait_for_check(timeout=10, count=2)
+                self.assertEqual(d.checks(kind=None, verdict="idle"), [])
                 d.wait_for(r"error: cannot use .*/state: .*the machine stays up")
-                for line in lines:
-                    self.assertRegex(line, r" check: active .*probe-error .*"
-                                           + runtime + "/state: " + why)
-                self.assertNotIn("check: idle", d.log())
+                for rec in records:
+                    self.assertEqual(rec.verdict, "active", rec)
+                    self.assertIn("probe-error", rec.signals)
+                    self.assertRegex(rec.reasons, r"probe-error .*" + runtime + "/state: " + why)
+                self.assertEqual(d.checks(kind=None, verdict="idle"), [])
                 self.assertNotRegex(d.log(), r"action poweroff \(")
                 after = os.lstat(os.path.join(runtime, "state"))
                 self.assertEqual((after.st_ino, after.st_size), (before.st_ino, before.st_size))
@@ -391,15 +393,16 @@ class StateFileFaultTest(Fixture):
         d = Daemon(IDLE_CONFIG, wrapper=PIDNS, user=uid, runtime_dir=runtime,
                    args=["--dev-dir", self.devdir])
         self.daemons.append(d)
-        line = d.wait_for(r" check: ", timeout=10)[0]
-        self.assertRegex(line, r" check: active .*probe-error .*/state: Permission denied")
+        rec = d.wait_for_check(timeout=10)[0]
+        self.assertEqual(rec.verdict, "active", rec)
+        self.assertRegex(rec.reasons, r"probe-error .*/state: Permission denied")
 
     def test_state_readable_again_restores_its_holds(self):
         runtime = os.path.join(self.tmp.name, "run")
         os.makedirs(os.path.join(runtime, "state"))
         d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
                        runtime_dir=runtime)
-        d.wait_for(r" check: active .*probe-error", timeout=10)
+        d.wait_for_check(timeout=10, verdict="active", has="probe-error ")
         # Taken while the file could not be read: it stays too.
         self.assertNotIn("error", d.call("io.trnidle.Hold", {"duration": "1h",
                                                              "reason": "meanwhile"}))
@@ -416,9 +419,9 @@ class StateFileFaultTest(Fixture):
         holds = d.call("io.trnidle.Status")["parameters"]["holds"]
         self.assertEqual(sorted(h["reason"] for h in holds), ["from the file", "meanwhile"])
         self.assertEqual(len({h["id"] for h in holds}), 2)
-        d.wait_for(r" check: held", timeout=10)
+        d.wait_for_check(timeout=10, verdict="held")
         # Saving resumed: the file now has both.
-        d.wait_for(r" check: held", timeout=10, count=2)
+        d.wait_for_check(timeout=10, count=2, verdict="held")
         with open(os.path.join(runtime, "state")) as f:
             self.assertEqual(len(json.load(f)["holds"]), 2)
 
@@ -428,11 +431,11 @@ class StateFileFaultTest(Fixture):
         os.mkfifo(os.path.join(runtime, "state"))
         d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
                        runtime_dir=runtime)
-        d.wait_for(r" check: active .*probe-error", timeout=10)
+        d.wait_for_check(timeout=10, verdict="active", has="probe-error ")
         os.unlink(os.path.join(runtime, "state"))
         d.wait_for(r"state is gone; going on with the state in memory", timeout=10)
-        d.wait_for(r" check: idle \(idle 1/1000\)", timeout=10)
-        d.wait_for(r" check: idle \(idle 2/1000\)", timeout=10)
+        d.wait_for_check(timeout=10, verdict="idle", idle=1, needed=1000)
+        d.wait_for_check(timeout=10, verdict="idle", idle=2, needed=1000)
         self.assertTrue(os.path.isfile(os.path.join(runtime, "state")))
 
 
@@ -618,13 +621,10 @@ class ClockJumpTest(Fixture):
             f.write(str(seconds))
         os.rename(self.offset + ".tmp", self.offset)
 
-    def streaks(self, d):
-        return [int(l.split("(idle ")[1].split("/")[0]) for l in check_lines(d)]
-
     def jump(self, d, seconds):
         self.set_offset(seconds)
-        n = len(check_lines(d))
-        d.wait_for(r" check: ", timeout=10, count=n + 2)
+        n = len(d.checks())
+        d.wait_for_check(timeout=10, count=n + 2)
         # The daemon really sees the jump: its log stamps moved.
         self.assertTrue(d.log().splitlines()[-1].startswith(
             time.strftime("%Y-%m-%d", time.gmtime(time.time() + seconds))))
@@ -632,11 +632,11 @@ class ClockJumpTest(Fixture):
     def test_wall_clock_jumps_do_not_move_the_streak_or_holds(self):
         config = IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000")
         d = self.start(config, env=self.env)
-        d.wait_for(r" check: idle", timeout=10, count=2)
+        d.wait_for_check(timeout=10, count=2, verdict="idle")
         for seconds in (-86400, 2 * 86400, -3600):
             self.jump(d, seconds)
         # The streak counted 1, 2, 3, ... through every jump: no reset, no leap.
-        self.assertEqual(self.streaks(d), list(range(1, len(self.streaks(d)) + 1)))
+        self.assertEqual(streaks(d), list(range(1, len(streaks(d)) + 1)))
         hold = d.call("io.trnidle.Hold", {"duration": "1h"})["parameters"]["hold"]
         for seconds in (7 * 86400, -7 * 86400):
             self.jump(d, seconds)
@@ -645,7 +645,7 @@ class ClockJumpTest(Fixture):
         self.assertEqual(len(held), 1, "a wall-clock jump ended a hold")
         self.assertLessEqual(held[0]["remaining_sec"], hold["remaining_sec"])
         self.assertGreater(held[0]["remaining_sec"], hold["remaining_sec"] - 60)
-        self.assertIn(" check: held", check_lines(d)[-1])
+        self.assertEqual(d.checks()[-1].verdict, "held")
 
     def test_wall_clock_jump_does_not_end_the_boot_grace(self):
         with open("/proc/uptime") as f:
@@ -653,11 +653,11 @@ class ClockJumpTest(Fixture):
         grace = int(uptime) + 3600
         config = IDLE_CONFIG.replace("BootGraceSec=0", f"BootGraceSec={grace}s")
         d = self.start(config, env=self.env)
-        d.wait_for(r" check: grace", timeout=10)
+        d.wait_for_check(timeout=10, verdict="grace")
         self.set_offset(30 * 86400)
-        n = len(check_lines(d))
-        d.wait_for(r" check: ", timeout=10, count=n + 2)
-        self.assertTrue(all(" check: grace" in l for l in check_lines(d)))
+        n = len(d.checks())
+        d.wait_for_check(timeout=10, count=n + 2)
+        self.assertEqual({r.verdict for r in d.checks()}, {"grace"})
         self.assertNotRegex(d.log(), r"action poweroff \(")
 
 
@@ -670,11 +670,10 @@ class ProcFaultTest(Fixture):
         churn = PIDNS + ["sh", "-c", 'sh -c "while :; do /bin/true; done" & '
                                      'sh -c "while :; do /bin/true; done" & exec "$0" "$@"']
         d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"), wrapper=churn)
-        d.wait_for(r" check: ", timeout=10, count=6)
+        d.wait_for_check(timeout=10, count=6)
         self.assertNotIn("probe-error", d.log())
-        self.assertNotRegex("\n".join(check_lines(d)), r"No such (file|process)")
-        self.assertEqual([int(l.split("(idle ")[1].split("/")[0]) for l in check_lines(d)],
-                         list(range(1, len(check_lines(d)) + 1)))
+        self.assertNotRegex("\n".join(r.reasons for r in d.checks()), r"No such (file|process)")
+        self.assertEqual(streaks(d), list(range(1, len(d.checks()) + 1)))
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to create a second user")
     def test_unreadable_proc_entry_counts_as_activity(self):
@@ -687,10 +686,10 @@ class ProcFaultTest(Fixture):
         wrapper = PIDNS + ["sh", "-c", f'{worker} 600 & exec "$0" "$@"']
         d = self.start(IDLE_CONFIG.replace("IdleChecks=1", "IdleChecks=1000"),
                        wrapper=wrapper, user=uid)
-        line = d.wait_for(r" check: ", timeout=10)[0]
-        self.assertIn("check: active", line)
-        self.assertRegex(line, r"probe-error .*/exe: Permission denied")
-        self.assertNotIn("check: idle", d.log())
+        rec = d.wait_for_check(timeout=10)[0]
+        self.assertEqual(rec.verdict, "active", rec)
+        self.assertRegex(rec.reasons, r"probe-error .*/exe: Permission denied")
+        self.assertEqual(d.checks(kind=None, verdict="idle"), [])
 
 
 class AwsFaultTest(Fixture):
@@ -721,8 +720,8 @@ class AwsFaultTest(Fixture):
                 f"MonitoringEndpoint={self.stub.aws_url}\n")
 
     def assert_streak_unbroken(self, d):
-        streaks = [int(l.split("(idle ")[1].split("/")[0]) for l in check_lines(d)]
-        self.assertEqual(streaks, list(range(1, len(streaks) + 1)), d.log()[-2000:])
+        counted = streaks(d)
+        self.assertEqual(counted, list(range(1, len(counted) + 1)), d.log()[-2000:])
         self.assertNotIn("spot-interruption", d.log())
 
     def test_garbage_spot_notices(self):

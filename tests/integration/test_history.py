@@ -46,12 +46,12 @@ class HistoryTest(DaemonTestCase):
 
     def drive_active_idle_held(self, d):
         script = self.terminal_in(d)
-        d.wait_for(r"^check: active \(idle 0/1000\): terminal ")
+        d.wait_for_check(verdict="active", idle=0, needed=1000, signal="terminal")
         kill_tree(script)
         mark = d.mark()
-        d.wait_for(r"^check: idle ", start=mark)
+        d.wait_for_check(start=mark, verdict="idle")
         d.ctl("hold", "1h", "--reason", "history test", check=0)
-        d.wait_for(r"^check: held ", start=mark)
+        d.wait_for_check(start=mark, verdict="held")
 
     def test_active_idle_held_json_and_timeline(self):
         d = self.daemon(CONFIG)
@@ -93,7 +93,7 @@ class HistoryTest(DaemonTestCase):
         self.drive_active_idle_held(d)
         before = self.history(d)["entries"]
         d2 = self.restart(d)
-        d2.wait_for(r"^check: held ")
+        d2.wait_for_check(verdict="held")
         after = self.history(d2)["entries"]
         self.assertEqual(after[:len(before)], before, after)
         off = after[len(before)]
@@ -104,11 +104,11 @@ class HistoryTest(DaemonTestCase):
         # changed (and nothing was written) for several checks before.
         mark = d2.mark()
         for _ in range(6):
-            d2.wait_for(r"^check: held ", start=mark)
+            d2.wait_for_check(start=mark, verdict="held")
             mark = d2.mark()
         killed_at = time.time()
         d3 = self.restart(d2, kill=True)
-        d3.wait_for(r"^check: held ")
+        d3.wait_for_check(verdict="held")
         last = self.history(d3)["entries"]
         self.assertEqual(verdicts(last[-2:]), ["off", "held"], last)
         self.assertIn("did not stop cleanly", last[-2]["detail"])
@@ -131,7 +131,7 @@ class HistoryTest(DaemonTestCase):
                        extra_args=["--state-dir", state])
         self.daemons.append(again)
         again.start()
-        again.wait_for(r"^check: idle ")  # the hold ended with the boot's state
+        again.wait_for_check(verdict="idle")  # the hold ended with the boot's state
         after = self.history(again)["entries"]
         self.assertEqual(after[:len(before)], before, after)
         self.assertEqual(verdicts(after[len(before):]), ["off", "idle"], after)
@@ -144,7 +144,7 @@ class HistoryTest(DaemonTestCase):
         d = self.daemon(CONFIG)
         d.wait_for(r"cannot use the verdict history .*/run/history: not JSON.*moved it to "
                    r".*/run/history\.corrupt")
-        d.wait_for(r"^check: idle ")
+        d.wait_for_check(verdict="idle")
         with open(os.path.join(run, "history.corrupt")) as f:
             self.assertEqual(f.read(), '{"version":1,"entries":[{"at_usec":')
         wait_until("a new history file", lambda: os.path.exists(os.path.join(run, "history")))

@@ -31,12 +31,14 @@ class LifecycleTest(DaemonTestCase):
         msgs = [m for _, m in d.lines()]
         first_action = next(i for i, m in enumerate(msgs) if re.search(ACTION, m))
         checks = [m for m in msgs[:first_action] if m.startswith("check:")]
+        # Tests the wording of the check record on purpose (elsewhere the tests read its
+        # fields through harness.CheckRecord).
         self.assertEqual(checks, ["check: idle (idle 1/3)", "check: idle (idle 2/3)",
                                   "check: idle (idle 3/3), action due"], d.text())
         # The streak starts anew after the action: no action on every check.
         mark = d.mark()
-        d.wait_for(r"^check: idle \(idle 1/3\)$", start=mark)
-        d.wait_for(r"^check: idle \(idle 2/3\)$", start=mark)
+        d.wait_for_check(start=mark, verdict="idle", idle=1, needed=3, due=False, reasons="")
+        d.wait_for_check(start=mark, verdict="idle", idle=2, needed=3, due=False, reasons="")
         self.assertEqual(d.find(ACTION, start=mark), [])
         # systemctl status and the check record agree.
         self.assertIn("after 3 idle check(s)", d.status_text())
@@ -50,12 +52,14 @@ class LifecycleTest(DaemonTestCase):
         d.signal(signal.SIGHUP)
         d.wait_for(r"^configuration reloaded$")
         mark = d.mark()
-        d.wait_for(r"^check: held \(idle 0/2\): hold #1 by root", start=mark, count=4)
+        d.wait_for_check(start=mark, count=4, verdict="held", idle=0, needed=2, signal="hold",
+                         has="hold #1 by root")
         self.assertEqual(d.find(r"^action "), [])
         mark = d.mark()
         d.ctl("release", check=0)
         d.wait_for(ACTION, start=mark)
-        self.assertEqual(len(d.find(r"^check: idle \(idle 2/2\), action due$", start=mark)), 1)
+        self.assertEqual(len(d.checks(start=mark, verdict="idle", idle=2, needed=2, due=True,
+                                      reasons="")), 1)
 
     def test_unfinished_cloud_init_keeps_the_machine_up_until_it_ends(self):
         # A first boot's setup waiting on the network after the boot grace (no CPU, no login):
@@ -160,14 +164,14 @@ class LifecycleTest(DaemonTestCase):
 
     def test_sighup_keeps_the_old_config_when_the_new_one_is_broken(self):
         d = self.daemon({"Check": {"IdleChecks": "1000"}})
-        d.wait_for(r"^check: idle \(idle \d+/1000\)")
+        d.wait_for_check(verdict="idle", needed=1000)
         d.write_config(config_text({"Check": {"IdleChecks": "1000", "IntervalSec": "never"}}))
         d.signal(signal.SIGHUP)
         err = d.wait_for(r"\[Check\] IntervalSec=never: not a time span")[0]
         self.assertIn(d.config_path + ":", err)
         d.wait_for(r"^error: reload failed: keeping the configuration in force$")
         mark = d.mark()
-        d.wait_for(r"^check: idle \(idle \d+/1000\)", start=mark, count=2)
+        d.wait_for_check(start=mark, count=2, verdict="idle", needed=1000)
         self.assertRegex(d.status_text().splitlines()[0], r"idle \d+/1000$")
 
         # A good new configuration takes effect.
@@ -176,31 +180,31 @@ class LifecycleTest(DaemonTestCase):
         d.signal(signal.SIGHUP)
         d.wait_for(r"^configuration reloaded$", start=mark)
         self.assertIn("after 500 idle check(s)", d.status_text())
-        d.wait_for(r"^check: idle \(idle \d+/500\)", start=mark)
+        d.wait_for_check(start=mark, verdict="idle", needed=500)
         wait_until("status to show idle N/500",
                    lambda: re.search(r"idle \d+/500$", d.status_text().splitlines()[0]))
         self.check_gaps(d, 1.0)
 
     def test_sighup_with_a_new_interval_reschedules(self):
         d = self.daemon({"Check": {"IntervalSec": "1h"}})
-        self.assertEqual(d.find(r"^check:"), [])
+        self.assertEqual(d.checks(), [])
         d.write_config(config_text({"Check": {"IntervalSec": "1s"}}))
         d.signal(signal.SIGHUP)
-        d.wait_for(r"^check: idle", count=2)
+        d.wait_for_check(count=2, verdict="idle")
 
     def test_checks_keep_their_schedule(self):
         # Lateness must not add up: the checks keep to start + k x interval however late each
         # one fires, so over 15 checks the mean gap is the interval (it was 1.25 s with the
         # timer's old 250 ms slack, each check re-armed from its late moment).
         d = self.daemon()
-        d.wait_for(r"^check: ", count=16, timeout=60)
+        d.wait_for_check(count=16, timeout=60)
         times = [t for t, msg in d.lines() if msg.startswith("check:")][:16]
         mean = (times[-1] - times[0]).total_seconds() / 15
         self.assertLess(mean, 1.05, f"mean gap {mean:.3f}s\n{d.text()}")
 
     def test_kill_9_then_restart_continues_the_streak_and_keeps_holds(self):
         d = self.daemon({"Check": {"IdleChecks": "1000"}})
-        d.wait_for(r"^check: idle \(idle 2/1000\)$")
+        d.wait_for_check(verdict="idle", idle=2, needed=1000, due=False, reasons="")
         d.kill9()
         with open(os.path.join(d.runtime_dir, "state")) as f:
             streak = json.load(f)["idle_checks"]
@@ -211,8 +215,9 @@ class LifecycleTest(DaemonTestCase):
         d2.start()
         restored = d2.wait_for(r"^state restored from ")[0]
         self.assertIn(f"idle {streak}/1000, 0 hold(s)", restored)
-        first = d2.wait_for(r"^check:")[0]
-        self.assertEqual(first, f"check: idle (idle {streak + 1}/1000)", d2.text())
+        first = d2.wait_for_check()[0]
+        self.assertTrue(first.matches(verdict="idle", idle=streak + 1, needed=1000, due=False,
+                                      reasons=""), f"{first}\n{d2.text()}")
 
         # A hold survives kill -9 as well.
         d2.ctl("hold", "3h", "--reason", "survives", check=0)
@@ -222,7 +227,8 @@ class LifecycleTest(DaemonTestCase):
         d3.start()
         self.assertIn("1 hold(s)", d3.wait_for(r"^state restored from ")[0])
         self.assertRegex(d3.status_text(), r"hold #1 by root, 2h 59min \d+s left: survives")
-        d3.wait_for(r"^check: held \(idle 0/1000\): hold #1 by root")
+        d3.wait_for_check(verdict="held", idle=0, needed=1000, signal="hold",
+                          has="hold #1 by root")
         # New holds get new numbers.
         self.assertIn("hold #2", d3.ctl("hold", "1h", check=0).stdout)
 
@@ -236,7 +242,9 @@ class LifecycleTest(DaemonTestCase):
         d.start()
         warning = d.wait_for(r"^warning: ignoring .*/state: ")[0]
         self.assertIn("written during another boot", warning)
-        self.assertEqual(d.wait_for(r"^check:")[0], "check: idle (idle 1/1000)")
+        first = d.wait_for_check()[0]
+        self.assertTrue(first.matches(verdict="idle", idle=1, needed=1000, due=False,
+                                      reasons=""), first)
         self.assertEqual(d.stop(), 0)
         # A corrupt one may hold holds: never dropped (test_faults.StateFileFaultTest).
         write(os.path.join(run, "state"), '{"version":1,"boot_id":')
@@ -244,7 +252,10 @@ class LifecycleTest(DaemonTestCase):
         self.daemons.append(d)
         d.start()
         self.assertIn("not JSON", d.wait_for(r"^error: cannot use .*/state: ")[0])
-        self.assertRegex(d.wait_for(r"^check:")[0], r"^check: active .*probe-error state: ")
+        first = d.wait_for_check()[0]
+        self.assertEqual(first.verdict, "active", first)
+        self.assertIn("probe-error", first.signals)
+        self.assertIn("probe-error state: ", first.reasons)
         self.assertEqual(d.stop(), 0)
 
     def test_check_config(self):

@@ -8,11 +8,12 @@ started inside it with nsenter, so the daemon sees them and nothing else on this
 terminal is a real pty whose slave is the new process's controlling terminal; --dev-dir points at
 a directory whose pts/N links to it, so warnings reach only this test's terminals."""
 import os
+import re
 import subprocess
 import time
 
 from aws_stub import Stub
-from harness import DEADLINE, DaemonTestCase
+from harness import DEADLINE, DaemonTestCase, check_records
 
 TRAIN = "import time\ntime.sleep(600)\n"
 ACTION_RAN = r"(^|: )action (poweroff|stop-instance|none) (\(dry-run\)|failed)|falling back"
@@ -75,9 +76,9 @@ class PendingTestCase(DaemonTestCase):
         self.assertIn("the idle streak starts anew", rec)
         after = d.mark()
         # Long enough for anything that was under way to have run.
-        d.wait_for(r"^check: (active|held)", start=after, count=3, timeout=60)
+        d.wait_for_check(start=after, count=3, timeout=60, verdict=("active", "held"))
         self.assertEqual(d.find(ACTION_RAN, start=mark), [], d.text())
-        self.assertNotIn("idle 1/1", " ".join(d.find(r"^check:", start=after)))
+        self.assertEqual(d.checks(start=after, idle=1), [], d.text())
 
 
 class Arrivals:
@@ -114,7 +115,8 @@ class PreActionTest(Arrivals, PendingTestCase):
         msgs = [m for _, m in d.lines()]
         ran = next(i for i, m in enumerate(msgs) if m.startswith("running pre-action"))
         act = next(i for i, m in enumerate(msgs) if m.startswith("action poweroff (dry-run)"))
-        self.assertTrue(any(m.startswith("recheck: idle") for m in msgs[ran:act]), d.text())
+        self.assertTrue(any(r.matches(kind="recheck", verdict="idle")
+                            for r in check_records(msgs[ran:act])), d.text())
 
 
 class WarningTest(Arrivals, PendingTestCase):
@@ -160,3 +162,47 @@ class StopInstanceRetryTest(Arrivals, PendingTestCase):
         # Checks 5 s apart: the re-check before the next attempt finds the job, not a check.
         d = self.run_case("train", interval="5s")
         self.assertTrue(d.find(r"stop-instance attempt \d+ not taken"), d.text())
+
+
+class SpotNoticeCommandTest(PendingTestCase):
+    """PreActionCommand= run for a spot notice never lets the idle action go ahead."""
+
+    def setUp(self):
+        super().setUp()
+        self.stub = Stub()
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            self.stub.close()
+
+    def test_the_idle_action_runs_the_command_for_itself(self):
+        # The notice is there at the first poll; the command it starts runs long enough for
+        # the notice to be withdrawn and a whole streak to pass, so that the idle action comes
+        # while it still runs and has to wait for it.
+        out = os.path.join(self.tmp, "reasons")
+        self.stub.imds.spot_action = {"action": "stop", "time": "2030-01-01T00:02:00Z"}
+        cmd = (f"/bin/sh -c 'echo $TRNIDLED_REASON >> {out}; "
+               "if [ $TRNIDLED_REASON = spot-interruption ]; then sleep 12; fi'")
+        d = self.start({"Check": {"IdleChecks": "3"},
+                        "Action": {"Action": "poweroff", "PreActionCommand": cmd},
+                        "AWS": {"ImdsEndpoint": self.stub.imds_url,
+                                "Ec2Endpoint": self.stub.aws_url,
+                                "MonitoringEndpoint": self.stub.aws_url}})
+        d.wait_for(r"^running pre-action command /bin/sh .*reason spot-interruption")
+        self.stub.imds.spot_action = None
+        d.wait_for(r"^spot interruption notice withdrawn")
+        d.wait_for(r"^pre-action command still running; not starting it again for idle; the "
+                   r"action waits for it to end")
+        d.wait_for(ACTION_RAN, timeout=30)
+        msgs = [m for _, m in d.lines()]
+        spot_end = next(i for i, m in enumerate(msgs) if m.startswith("pre-action command /bin/sh"))
+        idle_run = [i for i, m in enumerate(msgs)
+                    if m.startswith("running pre-action command") and "reason idle" in m]
+        act = next(i for i, m in enumerate(msgs) if re.search(ACTION_RAN, m))
+        self.assertEqual(len(idle_run), 1, d.text())
+        self.assertLess(spot_end, idle_run[0], d.text())
+        self.assertLess(idle_run[0], act, d.text())
+        with open(out) as f:
+            self.assertEqual(f.read().split(), ["spot-interruption", "idle"])

@@ -4,7 +4,7 @@ import os
 import select
 import time
 
-from harness import DEADLINE, DaemonTestCase
+from harness import DEADLINE, DaemonTestCase, check_records
 
 ACTION = r"^action poweroff \(dry-run\): "
 
@@ -70,6 +70,7 @@ class WarningTest(DaemonTestCase):
         seen = self.term.read_until("this machine looks idle and will power off in 2s")
         self.assertIn("trnidled (dry-run, nothing will happen)", seen)
         self.assertIn("trnidlectl hold 2h", seen)
+        # Tests the wording of the warning's "why" on purpose.
         self.assertIn("Why: idle: nothing active; idle 2/2, action due", seen)
         self.assertIn("warning running", d.status_text())
         d.wait_for(ACTION)
@@ -78,8 +79,8 @@ class WarningTest(DaemonTestCase):
         act_at = next(i for i, m in enumerate(msgs) if m.startswith("action poweroff (dry-run)"))
         self.assertLess(warn_at, act_at)
         # The action waited for the re-check at the end of the warning.
-        self.assertTrue(any(m.startswith("recheck: idle") for m in msgs[warn_at:act_at]),
-                        d.text())
+        self.assertTrue(any(r.matches(kind="recheck", verdict="idle")
+                            for r in check_records(msgs[warn_at:act_at])), d.text())
         self.assertEqual(d.find(r"cancelled"), [])
 
     def test_hold_during_the_warning_cancels_the_action(self):
@@ -96,7 +97,7 @@ class WarningTest(DaemonTestCase):
         self.assertNotIn("warning running", d.status_text())
         # Nothing runs after the cancellation while the hold lasts.
         mark = d.mark()
-        d.wait_for(r"^check: held", start=mark, count=3)
+        d.wait_for_check(start=mark, count=3, verdict="held")
         self.assertEqual(d.find(r"^action poweroff \(dry-run\)"), [])
         self.assertEqual(len(d.find(r"^action poweroff in ")), 1)
 

@@ -26,56 +26,98 @@ typedef struct Case {
 	PendingStep step;
 	PendingPhase after;
 	bool streak_reset;
+	bool no_decision; /* pending_needs_decision() says none is needed: d is NULL */
 } Case;
 
 static const Case cases[] = {
 	{ "due, warning first", PENDING_NONE, PENDING_EVENT_DECISION, VERDICT_IDLE, true, true,
-	  false, PENDING_STEP_WARN, PENDING_WARNING, false },
+	  false, PENDING_STEP_WARN, PENDING_WARNING, false, false },
 	{ "due, no warning, command first", PENDING_NONE, PENDING_EVENT_DECISION, VERDICT_IDLE,
-	  true, false, true, PENDING_STEP_RUN_PRE_ACTION, PENDING_PRE_ACTION, true },
+	  true, false, true, PENDING_STEP_RUN_PRE_ACTION, PENDING_PRE_ACTION, true, false },
 	{ "due, nothing before the action", PENDING_NONE, PENDING_EVENT_DECISION, VERDICT_IDLE,
-	  true, false, false, PENDING_STEP_ACT, PENDING_ACTING, true },
+	  true, false, false, PENDING_STEP_ACT, PENDING_ACTING, true, false },
 	{ "idle but not due", PENDING_NONE, PENDING_EVENT_DECISION, VERDICT_IDLE, false, true, true,
-	  PENDING_STEP_NOTHING, PENDING_NONE, false },
+	  PENDING_STEP_NOTHING, PENDING_NONE, false, false },
 	{ "active check while nothing pending", PENDING_NONE, PENDING_EVENT_DECISION,
-	  VERDICT_ACTIVE, false, true, true, PENDING_STEP_NOTHING, PENDING_NONE, false },
+	  VERDICT_ACTIVE, false, true, true, PENDING_STEP_NOTHING, PENDING_NONE, false, false },
 	{ "active during the warning", PENDING_WARNING, PENDING_EVENT_DECISION, VERDICT_ACTIVE,
-	  false, true, true, PENDING_STEP_CANCEL, PENDING_NONE, true },
+	  false, true, true, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "hold during the warning", PENDING_WARNING, PENDING_EVENT_DECISION, VERDICT_HELD, false,
-	  true, true, PENDING_STEP_CANCEL, PENDING_NONE, true },
+	  true, true, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "idle check during the warning", PENDING_WARNING, PENDING_EVENT_DECISION, VERDICT_IDLE,
-	  true, true, true, PENDING_STEP_NOTHING, PENDING_WARNING, false },
+	  true, true, true, PENDING_STEP_NOTHING, PENDING_WARNING, false, false },
 	{ "warning over, still idle, command", PENDING_WARNING, PENDING_EVENT_WARNING_OVER,
-	  VERDICT_IDLE, false, true, true, PENDING_STEP_RUN_PRE_ACTION, PENDING_PRE_ACTION, true },
+	  VERDICT_IDLE, false, true, true, PENDING_STEP_RUN_PRE_ACTION, PENDING_PRE_ACTION, true,
+	  false },
 	{ "warning over, still idle, act", PENDING_WARNING, PENDING_EVENT_WARNING_OVER,
-	  VERDICT_IDLE, false, true, false, PENDING_STEP_ACT, PENDING_ACTING, true },
+	  VERDICT_IDLE, false, true, false, PENDING_STEP_ACT, PENDING_ACTING, true, false },
 	{ "warning over, held", PENDING_WARNING, PENDING_EVENT_WARNING_OVER, VERDICT_HELD, false,
-	  true, false, PENDING_STEP_CANCEL, PENDING_NONE, true },
+	  true, false, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "stale warning timer, busy", PENDING_ACTING, PENDING_EVENT_WARNING_OVER, VERDICT_ACTIVE,
-	  false, true, false, PENDING_STEP_CANCEL, PENDING_NONE, true },
+	  false, true, false, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "stale warning timer", PENDING_NONE, PENDING_EVENT_WARNING_OVER, VERDICT_IDLE, false,
-	  true, false, PENDING_STEP_NOTHING, PENDING_NONE, false },
+	  true, false, PENDING_STEP_NOTHING, PENDING_NONE, false, false },
 	{ "login while the command ran", PENDING_PRE_ACTION, PENDING_EVENT_DECISION, VERDICT_ACTIVE,
-	  false, false, true, PENDING_STEP_CANCEL, PENDING_NONE, true },
+	  false, false, true, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "command done, still idle", PENDING_PRE_ACTION, PENDING_EVENT_PRE_ACTION_DONE,
-	  VERDICT_IDLE, false, false, true, PENDING_STEP_ACT, PENDING_ACTING, false },
+	  VERDICT_IDLE, false, false, true, PENDING_STEP_ACT, PENDING_ACTING, false, false },
 	{ "command done, busy now", PENDING_PRE_ACTION, PENDING_EVENT_PRE_ACTION_DONE,
-	  VERDICT_ACTIVE, false, false, true, PENDING_STEP_CANCEL, PENDING_NONE, true },
+	  VERDICT_ACTIVE, false, false, true, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "command done, in grace after a reboot?", PENDING_PRE_ACTION,
 	  PENDING_EVENT_PRE_ACTION_DONE, VERDICT_GRACE, false, false, true, PENDING_STEP_CANCEL,
-	  PENDING_NONE, true },
+	  PENDING_NONE, true, false },
 	{ "a spot notice's command ends", PENDING_NONE, PENDING_EVENT_PRE_ACTION_DONE, VERDICT_IDLE,
-	  false, false, true, PENDING_STEP_NOTHING, PENDING_NONE, false },
+	  false, false, true, PENDING_STEP_NOTHING, PENDING_NONE, false, false },
 	{ "retry, still idle", PENDING_ACTING, PENDING_EVENT_ACTION_STEP, VERDICT_IDLE, false,
-	  false, false, PENDING_STEP_GO_ON, PENDING_ACTING, false },
+	  false, false, PENDING_STEP_GO_ON, PENDING_ACTING, false, false },
 	{ "retry, a job started", PENDING_ACTING, PENDING_EVENT_ACTION_STEP, VERDICT_ACTIVE, false,
-	  false, false, PENDING_STEP_CANCEL, PENDING_NONE, true },
+	  false, false, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "a step of an action nobody awaits", PENDING_WARNING, PENDING_EVENT_ACTION_STEP,
-	  VERDICT_IDLE, false, true, false, PENDING_STEP_REFUSE, PENDING_WARNING, false },
+	  VERDICT_IDLE, false, true, false, PENDING_STEP_REFUSE, PENDING_WARNING, false, false },
 	{ "active while acting", PENDING_ACTING, PENDING_EVENT_DECISION, VERDICT_ACTIVE, false,
-	  false, false, PENDING_STEP_CANCEL, PENDING_NONE, true },
+	  false, false, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "action done", PENDING_ACTING, PENDING_EVENT_ACTION_DONE, VERDICT_IDLE, false, false,
-	  false, PENDING_STEP_NOTHING, PENDING_NONE, true },
+	  false, PENDING_STEP_NOTHING, PENDING_NONE, true, false },
+	{ "spot notice, nothing pending, command", PENDING_NONE, PENDING_EVENT_SPOT_NOTICE,
+	  VERDICT_ACTIVE, false, true, true, PENDING_STEP_RUN_SPOT_PRE_ACTION, PENDING_NONE, false,
+	  true },
+	{ "spot notice, nothing pending, no command", PENDING_NONE, PENDING_EVENT_SPOT_NOTICE,
+	  VERDICT_ACTIVE, false, true, false, PENDING_STEP_NOTHING, PENDING_NONE, false, true },
+	{ "spot notice during the warning, command", PENDING_WARNING, PENDING_EVENT_SPOT_NOTICE,
+	  VERDICT_ACTIVE, false, true, true, PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION, PENDING_NONE,
+	  true, false },
+	{ "spot notice during the warning, no command", PENDING_WARNING, PENDING_EVENT_SPOT_NOTICE,
+	  VERDICT_ACTIVE, false, true, false, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
+	{ "spot notice while the idle command ran", PENDING_PRE_ACTION, PENDING_EVENT_SPOT_NOTICE,
+	  VERDICT_ACTIVE, false, false, true, PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION, PENDING_NONE,
+	  true, false },
+	{ "spot notice while acting", PENDING_ACTING, PENDING_EVENT_SPOT_NOTICE, VERDICT_ACTIVE,
+	  false, false, false, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
+	{ "the notice is activity whatever the decision", PENDING_WARNING,
+	  PENDING_EVENT_SPOT_NOTICE, VERDICT_IDLE, true, true, true,
+	  PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION, PENDING_NONE, true, false },
+	{ "the notice's command ends, the action waited for it", PENDING_PRE_ACTION,
+	  PENDING_EVENT_SPOT_PRE_ACTION_DONE, VERDICT_IDLE, false, false, true,
+	  PENDING_STEP_RUN_PRE_ACTION, PENDING_PRE_ACTION, false, false },
+	{ "the notice's command ends, the command was reloaded away", PENDING_PRE_ACTION,
+	  PENDING_EVENT_SPOT_PRE_ACTION_DONE, VERDICT_IDLE, false, false, false, PENDING_STEP_ACT,
+	  PENDING_ACTING, false, false },
+	{ "the notice's command ends, busy now", PENDING_PRE_ACTION,
+	  PENDING_EVENT_SPOT_PRE_ACTION_DONE, VERDICT_ACTIVE, false, false, true,
+	  PENDING_STEP_CANCEL, PENDING_NONE, true, false },
+	{ "the notice's command ends, nothing waits", PENDING_NONE,
+	  PENDING_EVENT_SPOT_PRE_ACTION_DONE, VERDICT_IDLE, false, false, true,
+	  PENDING_STEP_NOTHING, PENDING_NONE, false, true },
+	{ "the notice's command ends during the warning", PENDING_WARNING,
+	  PENDING_EVENT_SPOT_PRE_ACTION_DONE, VERDICT_IDLE, false, true, true, PENDING_STEP_NOTHING,
+	  PENDING_WARNING, false, true },
+	{ "an old command ends during the warning", PENDING_WARNING, PENDING_EVENT_PRE_ACTION_DONE,
+	  VERDICT_IDLE, false, true, true, PENDING_STEP_NOTHING, PENDING_WARNING, false, true },
+	{ "an old command ends while acting", PENDING_ACTING, PENDING_EVENT_PRE_ACTION_DONE,
+	  VERDICT_IDLE, false, false, true, PENDING_STEP_NOTHING, PENDING_ACTING, false, true },
+	{ "no decision where one is needed counts as activity", PENDING_PRE_ACTION,
+	  PENDING_EVENT_PRE_ACTION_DONE, VERDICT_IDLE, false, false, true, PENDING_STEP_CANCEL,
+	  PENDING_NONE, true, true },
 };
 
 START_TEST(test_transition)
@@ -85,7 +127,8 @@ START_TEST(test_transition)
 	unsigned streak = 7;
 	Decision d = decision(c->verdict, c->due);
 	PendingPolicy p = { .warn = c->warn ? USEC_PER_MINUTE : 0, .pre_action = c->pre };
-	PendingStep step = pending_advance(&phase, &streak, c->event, &d, &p);
+	PendingStep step =
+	        pending_advance(&phase, &streak, c->event, c->no_decision ? NULL : &d, &p);
 	ck_assert_msg(step == c->step, "%s: step %s, want %s", c->name,
 	              pending_step_to_string(step), pending_step_to_string(c->step));
 	ck_assert_msg(phase == c->after, "%s: phase %s, want %s", c->name,
@@ -94,7 +137,24 @@ START_TEST(test_transition)
 }
 END_TEST
 
-/* The events a run can see, each with the fresh decision that comes with it. */
+START_TEST(test_needs_decision)
+{
+	/* A command's end needs one only when the action waits for it. */
+	ck_assert(pending_needs_decision(PENDING_PRE_ACTION, PENDING_EVENT_PRE_ACTION_DONE));
+	ck_assert(pending_needs_decision(PENDING_PRE_ACTION, PENDING_EVENT_SPOT_PRE_ACTION_DONE));
+	ck_assert(!pending_needs_decision(PENDING_NONE, PENDING_EVENT_PRE_ACTION_DONE));
+	ck_assert(!pending_needs_decision(PENDING_WARNING, PENDING_EVENT_SPOT_PRE_ACTION_DONE));
+	/* A notice needs one only to say why it cancels. */
+	ck_assert(!pending_needs_decision(PENDING_NONE, PENDING_EVENT_SPOT_NOTICE));
+	ck_assert(pending_needs_decision(PENDING_WARNING, PENDING_EVENT_SPOT_NOTICE));
+	ck_assert(pending_needs_decision(PENDING_NONE, PENDING_EVENT_DECISION));
+	ck_assert(pending_needs_decision(PENDING_ACTING, PENDING_EVENT_ACTION_STEP));
+	ck_assert(!pending_needs_decision(PENDING_ACTING, PENDING_EVENT_ACTION_DONE));
+}
+END_TEST
+
+/* The events a run can see, each with the fresh decision that comes with it (none where
+ * pending_needs_decision() says none is needed, as the manager does). */
 typedef struct Input {
 	PendingEvent event;
 	Verdict verdict;
@@ -114,6 +174,9 @@ static const Input inputs[] = {
 	{ PENDING_EVENT_ACTION_STEP, VERDICT_IDLE, false },
 	{ PENDING_EVENT_ACTION_STEP, VERDICT_HELD, false },
 	{ PENDING_EVENT_ACTION_DONE, VERDICT_IDLE, false },
+	{ PENDING_EVENT_SPOT_NOTICE, VERDICT_ACTIVE, false },
+	{ PENDING_EVENT_SPOT_PRE_ACTION_DONE, VERDICT_IDLE, false },
+	{ PENDING_EVENT_SPOT_PRE_ACTION_DONE, VERDICT_ACTIVE, false },
 };
 
 #define DEPTH 6
@@ -133,39 +196,74 @@ static unsigned long sequences;
 			ck_abort_msg(__VA_ARGS__);                                                 \
 	} while (0)
 
+static bool is_spot_event(PendingEvent e)
+{
+	return e == PENDING_EVENT_SPOT_NOTICE || e == PENDING_EVENT_SPOT_PRE_ACTION_DONE;
+}
+
+/* The step a spot notice must give in phase under policy p. */
+static bool spot_step_ok(PendingStep step, PendingPhase phase, const PendingPolicy *p)
+{
+	if (phase == PENDING_NONE)
+		return step ==
+		       (p->pre_action ? PENDING_STEP_RUN_SPOT_PRE_ACTION : PENDING_STEP_NOTHING);
+	return step ==
+	       (p->pre_action ? PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION : PENDING_STEP_CANCEL);
+}
+
 static void explore(Run run, int depth, const PendingPolicy *p, int *trail)
 {
 	if (depth == DEPTH)
 		return;
 	for (size_t i = 0; i < ELEMENTSOF(inputs); i++) {
 		Run r = run;
+		PendingEvent event = inputs[i].event;
 		Decision d = decision(inputs[i].verdict, inputs[i].due);
+		const Decision *given = pending_needs_decision(r.phase, event) ? &d : NULL;
 		trail[depth] = (int)i;
-		PendingStep step = pending_advance(&r.phase, &r.streak, inputs[i].event, &d, p);
+		PendingStep step = pending_advance(&r.phase, &r.streak, event, given, p);
 		bool starts = step == PENDING_STEP_WARN || step == PENDING_STEP_RUN_PRE_ACTION ||
 		              step == PENDING_STEP_ACT || step == PENDING_STEP_GO_ON;
+		bool cancels = step == PENDING_STEP_CANCEL ||
+		               step == PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION;
 		/* Nothing moves towards the action unless the machine is idle at that moment. */
-		EXPECT(!starts || d.verdict == VERDICT_IDLE, "step %s on a %s decision",
+		EXPECT(!starts || (given && d.verdict == VERDICT_IDLE), "step %s on a %s decision",
 		       pending_step_to_string(step), verdict_to_string(d.verdict));
+		/* A spot notice cancels what is pending and asks for its command when there is
+		 * one, nothing else. */
+		if (event == PENDING_EVENT_SPOT_NOTICE)
+			EXPECT(spot_step_ok(step, run.phase, p), "step %s on a spot notice in %s",
+			       pending_step_to_string(step), pending_phase_to_string(run.phase));
+		/* The notice's command never leads to the idle action: with a command, the action
+		 * starts only when the one run for it has ended. */
+		EXPECT(step != PENDING_STEP_ACT || !is_spot_event(event), "step act on %s",
+		       pending_event_to_string(event));
+		EXPECT(step != PENDING_STEP_ACT || !p->pre_action ||
+		               event == PENDING_EVENT_PRE_ACTION_DONE,
+		       "step act on %s with a command", pending_event_to_string(event));
 		/* Never two actions at once. */
 		EXPECT(!(step == PENDING_STEP_ACT && run.acting), "%s", "a second action started");
 		if (step == PENDING_STEP_ACT)
 			r.acting = true;
-		if (step == PENDING_STEP_CANCEL || step == PENDING_STEP_REFUSE ||
-		    inputs[i].event == PENDING_EVENT_ACTION_DONE)
-			r.acting = r.acting && step != PENDING_STEP_CANCEL &&
-			           inputs[i].event != PENDING_EVENT_ACTION_DONE;
+		if (cancels || step == PENDING_STEP_REFUSE || event == PENDING_EVENT_ACTION_DONE)
+			r.acting = r.acting && !cancels && event != PENDING_EVENT_ACTION_DONE;
 		/* An action goes on only while it is the pending one. */
 		EXPECT(step != PENDING_STEP_GO_ON || r.phase == PENDING_ACTING, "%s",
 		       "go-on outside the acting phase");
 		/* A cancellation leaves nothing pending and a streak that starts anew. */
-		if (step == PENDING_STEP_CANCEL)
+		if (cancels)
 			EXPECT(r.phase == PENDING_NONE && r.streak == 0, "cancel left phase %s",
 			       pending_phase_to_string(r.phase));
-		/* Whatever is not idle leaves nothing pending. */
-		if (inputs[i].event != PENDING_EVENT_ACTION_DONE && d.verdict != VERDICT_IDLE)
+		/* Whatever is not idle, and a notice, leaves nothing pending. */
+		if ((given && d.verdict != VERDICT_IDLE) || event == PENDING_EVENT_SPOT_NOTICE)
 			EXPECT(r.phase == PENDING_NONE, "phase %s after a %s decision",
 			       pending_phase_to_string(r.phase), verdict_to_string(d.verdict));
+		/* An event without a decision moves nothing but the action's end. */
+		if (!given && event != PENDING_EVENT_SPOT_NOTICE)
+			EXPECT(r.phase == run.phase || event == PENDING_EVENT_ACTION_DONE,
+			       "phase %s -> %s on %s without a decision",
+			       pending_phase_to_string(run.phase), pending_phase_to_string(r.phase),
+			       pending_event_to_string(event));
 		sequences++;
 		explore(r, depth + 1, p, trail);
 	}
@@ -218,9 +316,17 @@ static const char *const event_names[_EV_MAX] = {
 #define WORLD_GRACE    (100 * USEC_PER_SEC)
 #define WORLD_HOLD     (600 * USEC_PER_SEC)
 
+/* Which PreActionCommand= runs, if one does: the manager starts one at a time. */
+typedef enum WorldCommand {
+	CMD_NONE,
+	CMD_IDLE, /* run for the idle action (reason idle) */
+	CMD_SPOT, /* run for a spot notice (reason spot-interruption) */
+} WorldCommand;
+
 typedef struct World {
 	CoreState core;
 	PendingPhase phase;
+	WorldCommand command;
 	usec_t now;
 	bool busy, spot;
 	bool reloaded; /* which of the two configurations is in force */
@@ -269,6 +375,18 @@ static void world_forget_hold(World *w, size_t i)
 	w->n_holds--;
 }
 
+/* Feeds event with a fresh decision where pending_needs_decision() asks for one, as the
+ * manager does for a spot notice and a command's end. */
+static PendingStep world_feed(World *w, const Config *c, PendingEvent event)
+{
+	PendingPolicy policy = world_policy(c);
+	Decision d;
+	bool decide = pending_needs_decision(w->phase, event);
+	if (decide)
+		world_peek(w, c, &d);
+	return pending_advance(&w->phase, &w->core.idle_checks, event, decide ? &d : NULL, &policy);
+}
+
 /* Applies one event as the manager does; returns the pending step it led to. */
 static PendingStep world_apply(World *w, WorldEvent e)
 {
@@ -315,11 +433,7 @@ static PendingStep world_apply(World *w, WorldEvent e)
 		return PENDING_STEP_NOTHING;
 	case EV_SPOT_NOTICE:
 		w->spot = true;
-		if (w->phase == PENDING_NONE) /* on_spot_notice() */
-			return PENDING_STEP_NOTHING;
-		world_peek(w, c, &d);
-		return pending_advance(&w->phase, &w->core.idle_checks, PENDING_EVENT_DECISION, &d,
-		                       &policy);
+		return world_feed(w, c, PENDING_EVENT_SPOT_NOTICE);
 	case EV_SPOT_WITHDRAWN:
 		w->spot = false;
 		return PENDING_STEP_NOTHING;
@@ -328,11 +442,15 @@ static PendingStep world_apply(World *w, WorldEvent e)
 		world_peek(w, c, &d);
 		return pending_advance(&w->phase, &w->core.idle_checks, PENDING_EVENT_WARNING_OVER,
 		                       &d, &policy);
-	case EV_PRE_ACTION_DONE:
+	case EV_PRE_ACTION_DONE: /* the command that runs ends; told apart by what it ran for */
+		if (w->command == CMD_NONE)
+			return PENDING_STEP_NOTHING;
+		bool spot = w->command == CMD_SPOT;
+		w->command = CMD_NONE;
 		w->now += USEC_PER_SEC;
-		world_peek(w, c, &d);
-		return pending_advance(&w->phase, &w->core.idle_checks,
-		                       PENDING_EVENT_PRE_ACTION_DONE, &d, &policy);
+		return world_feed(w, c,
+		                  spot ? PENDING_EVENT_SPOT_PRE_ACTION_DONE
+		                       : PENDING_EVENT_PRE_ACTION_DONE);
 	case EV_ACTION_DONE:
 	case EV_ACTION_FAILED:
 		return pending_advance(&w->phase, &w->core.idle_checks, PENDING_EVENT_ACTION_DONE,
@@ -356,11 +474,33 @@ static const char *world_trail(const int *trail, int n)
 	return world_trail_text;
 }
 
+static bool step_cancels(PendingStep step)
+{
+	return step == PENDING_STEP_CANCEL || step == PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION;
+}
+
+/* Carries out the step's side the manager keeps: the command it starts (unless one runs, as
+ * start_pre_action() does), the action it starts or cancels. */
+static void world_carry_out(World *w, WorldEvent e, PendingStep step)
+{
+	if (step == PENDING_STEP_RUN_PRE_ACTION && w->command == CMD_NONE)
+		w->command = CMD_IDLE;
+	if ((step == PENDING_STEP_RUN_SPOT_PRE_ACTION ||
+	     step == PENDING_STEP_CANCEL_RUN_SPOT_PRE_ACTION) &&
+	    w->command == CMD_NONE)
+		w->command = CMD_SPOT;
+	if (step == PENDING_STEP_ACT)
+		w->acting = true;
+	if (step_cancels(step) || e == EV_ACTION_DONE || e == EV_ACTION_FAILED)
+		w->acting = false;
+}
+
 static void world_check(const World *before, const World *w, WorldEvent e, PendingStep step,
                         const int *trail, int n)
 {
 	bool starts = step == PENDING_STEP_WARN || step == PENDING_STEP_RUN_PRE_ACTION ||
 	              step == PENDING_STEP_ACT || step == PENDING_STEP_GO_ON;
+	PendingPolicy policy = world_policy(&world_configs[w->reloaded]);
 	const char *seq = world_trail(trail, n);
 	/* Nothing moves towards the action while a hold, activity or a spot notice stands, or
 	 * in the boot grace. */
@@ -373,8 +513,19 @@ static void world_check(const World *before, const World *w, WorldEvent e, Pendi
 	       pending_phase_to_string(w->phase), w->busy, w->spot, world_hold_running(w));
 	/* Never two actions at once. */
 	EXPECT(!(step == PENDING_STEP_ACT && before->acting), "[%s]: a second action started", seq);
+	/* A notice cancels what is pending and asks for its command when there is one. */
+	if (e == EV_SPOT_NOTICE)
+		EXPECT(spot_step_ok(step, before->phase, &policy),
+		       "[%s]: step %s on a notice in %s", seq, pending_step_to_string(step),
+		       pending_phase_to_string(before->phase));
+	/* The notice's command never leads to the idle action: with a command, the action
+	 * starts only at the end of the one run for it. */
+	if (step == PENDING_STEP_ACT && policy.pre_action)
+		EXPECT(e == EV_PRE_ACTION_DONE && before->command == CMD_IDLE,
+		       "[%s]: the action started on %s, command %d ending", seq, event_names[e],
+		       before->command);
 	/* A cancellation leaves nothing pending and a streak that starts anew. */
-	if (step == PENDING_STEP_CANCEL)
+	if (step_cancels(step))
 		EXPECT(w->phase == PENDING_NONE && w->core.idle_checks == 0,
 		       "[%s]: cancel left phase %s, streak %u", seq,
 		       pending_phase_to_string(w->phase), w->core.idle_checks);
@@ -407,7 +558,7 @@ static void world_check(const World *before, const World *w, WorldEvent e, Pendi
  * times made relative to now (and now itself only while it matters: before the grace ends). */
 typedef struct WorldKey {
 	unsigned streak;
-	uint8_t phase, busy, spot, reloaded, acting, n_holds, left;
+	uint8_t phase, command, busy, spot, reloaded, acting, n_holds, left;
 	usec_t before_grace;
 	usec_t hold_left[DEPTH];
 } WorldKey;
@@ -422,6 +573,7 @@ static bool world_seen(const World *w, int left)
 	memset(&k, 0, sizeof(k));
 	k.streak = w->core.idle_checks;
 	k.phase = (uint8_t)w->phase;
+	k.command = (uint8_t)w->command;
 	k.busy = w->busy;
 	k.spot = w->spot;
 	k.reloaded = w->reloaded;
@@ -454,10 +606,7 @@ static void world_explore(const World *w, int depth, int *trail)
 		World next = *w;
 		trail[depth] = e;
 		PendingStep step = world_apply(&next, (WorldEvent)e);
-		if (step == PENDING_STEP_ACT)
-			next.acting = true;
-		if (step == PENDING_STEP_CANCEL || e == EV_ACTION_DONE || e == EV_ACTION_FAILED)
-			next.acting = false;
+		world_carry_out(&next, (WorldEvent)e, step);
 		world_check(w, &next, (WorldEvent)e, step, trail, depth + 1);
 		world_explore(&next, depth + 1, trail);
 	}
@@ -514,6 +663,7 @@ Suite *make_suite(void)
 	TCase *tc = tcase_create("pending");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_transition, 0, (int)ELEMENTSOF(cases));
+	tcase_add_test(tc, test_needs_decision);
 	tcase_add_test(tc, test_every_sequence);
 	tcase_add_test(tc, test_every_sequence_through_the_core);
 	tcase_add_test(tc, test_names);
