@@ -74,7 +74,7 @@ class LifecycleTest(DaemonTestCase):
               '{"v1": {"stage": "modules-final", "modules-final": {"start": 12.5}}}')
         d = self.daemon({"Check": {"IdleChecks": "2", "CloudInitMaxSec": "7d"}},
                         extra_args=["--cloud-init-dir", ci])
-        d.wait_for(r"^check:", count=4)
+        d.wait_for_check(count=4)
         self.assertEqual(d.find(ACTION), [], d.text())
         p = json.loads(d.ctl("--json", "check-now", check=0).stdout)
         self.assertEqual(p["verdict"], "active")
@@ -108,7 +108,7 @@ class LifecycleTest(DaemonTestCase):
         write(ci, "not a directory")
         d = self.daemon({"Check": {"IdleChecks": "2", "CloudInitMaxSec": "7d"}},
                         extra_args=["--cloud-init-dir", ci])
-        d.wait_for(r"^check:", count=3)
+        d.wait_for_check(count=3)
         self.assertEqual(d.find(ACTION), [], d.text())
         p = json.loads(d.ctl("--json", "check-now", check=0).stdout)
         self.assertEqual(p["verdict"], "active")
@@ -134,7 +134,7 @@ class LifecycleTest(DaemonTestCase):
             self.assertEqual(holder.stdout.readline().strip(), "locked")
             d = self.daemon({"Check": {"IdleChecks": "2"}},
                             extra_args=["--package-root", root])
-            d.wait_for(r"^check:", count=4)
+            d.wait_for_check(count=4)
             self.assertEqual(d.find(ACTION), [], d.text())
             p = json.loads(d.ctl("--json", "check-now", check=0).stdout)
             self.assertEqual(p["verdict"], "active")
@@ -205,8 +205,19 @@ class LifecycleTest(DaemonTestCase):
     def test_kill_9_then_restart_continues_the_streak_and_keeps_holds(self):
         d = self.daemon({"Check": {"IdleChecks": "1000"}})
         d.wait_for_check(verdict="idle", idle=2, needed=1000, due=False, reasons="")
+        # The record is logged before the state is saved: kill only once the file holds the
+        # streak, or a busy machine can land the kill between the two.
+        state = os.path.join(d.runtime_dir, "state")
+
+        def saved_streak():
+            try:
+                with open(state) as f:
+                    return json.load(f)["idle_checks"] >= 2
+            except (OSError, ValueError, KeyError):
+                return False
+        wait_until("the state file holding a streak of 2", saved_streak)
         d.kill9()
-        with open(os.path.join(d.runtime_dir, "state")) as f:
+        with open(state) as f:
             streak = json.load(f)["idle_checks"]
         self.assertGreaterEqual(streak, 2)
 
