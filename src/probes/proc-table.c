@@ -172,13 +172,6 @@ static int entries_append(ProcTable *t, size_t *cap, const ProcEntry *e)
 static int entry_read(int dirfd, const char *proc_root, const char *name, ProcEntry *e, char *err,
                       size_t errlen)
 {
-	struct stat st;
-	if (fstatat(dirfd, name, &st, 0) < 0) {
-		if (is_gone(-errno))
-			return 0;
-		snprintf(err, errlen, "%s/%s: %s", proc_root, name, strerror(errno));
-		return -errno;
-	}
 	char buf[1024];
 	ssize_t n = stat_read(dirfd, name, buf, sizeof(buf));
 	if (n == 0 || is_gone((int)n))
@@ -191,7 +184,8 @@ static int entry_read(int dirfd, const char *proc_root, const char *name, ProcEn
 		snprintf(err, errlen, "%s/%s/stat: cannot parse '%.40s'", proc_root, name, buf);
 		return -EBADMSG;
 	}
-	e->uid = st.st_uid;
+	e->owner = PROC_OWNER_UNREAD;
+	e->uid = (uid_t)-1;
 	return 1;
 }
 
@@ -309,6 +303,32 @@ const ProcEntry *proc_table_find_same(const ProcTable *t, const ProcEntry *e)
 {
 	const ProcEntry *o = proc_table_find(t, e->pid);
 	return o && o->starttime == e->starttime ? o : NULL;
+}
+
+int proc_table_owner(const ProcTable *t, const ProcEntry *e, uid_t *ret)
+{
+	ProcEntry *m = &t->entries[proc_table_index(t, e)];
+	if (m->owner == PROC_OWNER_UNREAD) {
+		char path[PATH_MAX];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%d", strempty(t->proc_root), (int)e->pid);
+		/* Milliseconds after the scan: for the pid to name another process by now, the
+		 * kernel would have had to go round its whole pid space. */
+		if (stat(path, &st) == 0) {
+			m->owner = PROC_OWNER_READ;
+			m->uid = st.st_uid;
+		} else
+			m->owner = is_gone(-errno) ? PROC_OWNER_GONE : PROC_OWNER_FAILED;
+	}
+	*ret = m->uid;
+	return m->owner == PROC_OWNER_READ ? 0 : m->owner == PROC_OWNER_GONE ? -ESRCH : -EIO;
+}
+
+uid_t proc_table_uid(const ProcTable *t, const ProcEntry *e)
+{
+	uid_t uid;
+	(void)proc_table_owner(t, e, &uid);
+	return uid;
 }
 
 const ProcEntry *proc_table_parent(const ProcTable *t, const ProcEntry *e)
