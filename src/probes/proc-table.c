@@ -198,33 +198,46 @@ static int entry_cmp(const void *a, const void *b)
 /* Groups children by parent: counts per parent, prefix sums, then fills. */
 static int children_index(ProcTable *t)
 {
-	t->child_index = malloc(MAX(t->n, (size_t)1) * sizeof(size_t));
+	if (t->n >= UINT32_MAX)
+		return -ENOMEM;
+	t->child_index = malloc(MAX(t->n, (size_t)1) * sizeof(*t->child_index));
 	if (!t->child_index)
 		return -ENOMEM;
-	size_t *parent = malloc(MAX(t->n, (size_t)1) * sizeof(size_t));
+	uint32_t *parent = malloc(MAX(t->n, (size_t)1) * sizeof(*parent));
 	if (!parent)
 		return -ENOMEM;
 	for (size_t i = 0; i < t->n; i++) {
 		t->entries[i].n_children = 0;
 		const ProcEntry *p = proc_table_parent(t, &t->entries[i]);
-		parent[i] = p ? proc_table_index(t, p) : SIZE_MAX;
+		parent[i] = p ? (uint32_t)proc_table_index(t, p) : UINT32_MAX;
 		if (p)
 			t->entries[parent[i]].n_children++;
 	}
-	size_t at = 0;
+	uint32_t at = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		t->entries[i].first_child = at;
 		at += t->entries[i].n_children;
 		t->entries[i].n_children = 0;
 	}
 	for (size_t i = 0; i < t->n; i++) {
-		if (parent[i] == SIZE_MAX)
+		if (parent[i] == UINT32_MAX)
 			continue;
 		ProcEntry *p = &t->entries[parent[i]];
-		t->child_index[p->first_child + p->n_children++] = i;
+		t->child_index[p->first_child + p->n_children++] = (uint32_t)i;
 	}
 	free(parent);
 	return 0;
+}
+
+/* The table is kept until the next check's is made: two at a time. Doubling left up to half of
+ * it unused (8192 places for 5,000 processes); a big block shrinks in place (mremap). */
+static void entries_fit(ProcTable *t, size_t cap)
+{
+	if (t->n == 0 || t->n == cap)
+		return;
+	ProcEntry *fit = realloc(t->entries, t->n * sizeof(*fit));
+	if (fit)
+		t->entries = fit;
 }
 
 int proc_table_scan(const char *proc_root, ProcTable *ret, char *err, size_t errlen)
@@ -262,6 +275,7 @@ int proc_table_scan(const char *proc_root, ProcTable *ret, char *err, size_t err
 		r = 0;
 	}
 	closedir(d);
+	entries_fit(&t, cap);
 	if (r >= 0 && !(t.views = proc_views_new())) {
 		r = -ENOMEM;
 		snprintf(err, errlen, "%s: out of memory", proc_root);

@@ -60,9 +60,10 @@ typedef struct ProcEntry {
 	uint32_t view;      /* 1 + its index in the table's views once read this check; 0 none */
 
 	/* Filled by the scan: this entry's children are
-	 * table->child_index[first_child .. first_child + n_children). */
-	size_t first_child;
-	size_t n_children;
+	 * table->child_index[first_child .. first_child + n_children). 32 bits: a table holds
+	 * at most pid_max (2^22) processes, and the table's size is the daemon's memory. */
+	uint32_t first_child;
+	uint32_t n_children;
 } ProcEntry;
 
 typedef struct ProcViews ProcViews;
@@ -74,7 +75,7 @@ void proc_views_free(ProcViews *vs);
 typedef struct ProcTable {
 	ProcEntry *entries; /* sorted by pid */
 	size_t n;
-	size_t *child_index;   /* indexes into entries, grouped by parent */
+	uint32_t *child_index; /* indexes into entries, grouped by parent */
 	usec_t taken;          /* CLOCK_BOOTTIME of the scan, set by the caller */
 	const char *proc_root; /* where it was scanned (outlives the table) */
 	ProcViews *views;      /* command lines and executables read this check */
