@@ -103,12 +103,19 @@ void user_procs_probe(const ProcTable *now, const ProcTable *prev, unsigned long
 		return; /* no interval to measure over: no facts, not "nobody computes" */
 	for (size_t i = 0; i < now->n; i++) {
 		const ProcEntry *e = &now->entries[i];
-		if (!is_login_user(e->uid) || e->state == 'Z')
+		if (e->state == 'Z')
 			continue;
 		double pct = proc_cpu_percent(prev, now, e, ticks_per_sec);
 		if (pct <= 0)
 			continue;
-		BusyUserProc p = { .pid = e->pid, .uid = e->uid, .percent = pct };
+		/* Asked only of the processes that used CPU. One whose owner cannot be read
+		 * (not gone, which the scan would have skipped a moment earlier) counts as a
+		 * user's: when unsure, active. */
+		uid_t uid;
+		int r = proc_table_owner(now, e, &uid);
+		if (r == -ESRCH || (r == 0 && !is_login_user(uid)))
+			continue;
+		BusyUserProc p = { .pid = e->pid, .uid = uid, .percent = pct };
 		text_sanitize(p.comm, sizeof(p.comm), e->comm);
 		busiest_insert(ret, &p);
 		ret->n++;

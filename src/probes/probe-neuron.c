@@ -22,7 +22,7 @@ static bool kernel_thread(const ProcTable *t, const ProcEntry *e)
 
 static void procref_fill(ProcRef *r, const ProcTable *t, const ProcEntry *e, const char *match)
 {
-	*r = (ProcRef){ .pid = e->pid, .uid = e->uid };
+	*r = (ProcRef){ .pid = e->pid, .uid = proc_table_uid(t, e) };
 	text_sanitize(r->comm, sizeof(r->comm), e->comm);
 	strscpy(r->match, sizeof(r->match), strempty(match));
 	char *const *argv;

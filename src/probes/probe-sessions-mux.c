@@ -82,11 +82,11 @@ static int client_matches(Scan *s, const ProcEntry *client, Role role, const Mul
 		return r;
 	if (f->kind == SESSION_OWNER_TMUX) {
 		char key[512];
-		tmux_socket_key(a.v, client->uid, key, sizeof(key));
+		tmux_socket_key(a.v, proc_table_uid(s->in->procs, client), key, sizeof(key));
 		return streq(key, server_key);
 	}
 	/* screen -r/-x [PID.]NAME of the same user (multiuser sessions aside). */
-	if (client->uid != f->uid)
+	if (proc_table_uid(s->in->procs, client) != f->uid)
 		return 0;
 	const char *want = option_value(a.v, 'r', SCREEN_OPTS_WITH_ARG);
 	if (!want)
@@ -129,10 +129,10 @@ static int mux_describe(Scan *s, const ProcEntry *e, Role role, MultiplexerFacts
 	SessionOwner kind = role == ROLE_TMUX_SERVER ? SESSION_OWNER_TMUX : SESSION_OWNER_SCREEN;
 	*f = (MultiplexerFacts){ .kind = kind,
 		                 .pid = e->pid,
-		                 .uid = e->uid,
+		                 .uid = proc_table_uid(s->in->procs, e),
 		                 .pane_idle = USEC_INFINITY,
 		                 .client_idle = USEC_INFINITY };
-	user_name(e->uid, f->user, sizeof(f->user));
+	user_name(f->uid, f->user, sizeof(f->user));
 
 	Argv a;
 	int r = scan_argv_read(s, e->pid, &a);
@@ -141,7 +141,7 @@ static int mux_describe(Scan *s, const ProcEntry *e, Role role, MultiplexerFacts
 	char key[512] = "";
 	multiplexer_session_name(kind, a.v, f->name, sizeof(f->name));
 	if (kind == SESSION_OWNER_TMUX)
-		tmux_socket_key(a.v, e->uid, key, sizeof(key));
+		tmux_socket_key(a.v, f->uid, key, sizeof(key));
 
 	for (size_t k = 0; k < s->n_terms; k++) {
 		const TerminalFacts *term = &s->terms[k];
@@ -224,8 +224,8 @@ static int server_name(Scan *s, const ProcEntry *server, char *buf, size_t size)
 
 static int kernel_describe(Scan *s, const ProcEntry *e, JupyterKernelFacts *f)
 {
-	*f = (JupyterKernelFacts){ .pid = e->pid, .uid = e->uid };
-	user_name(e->uid, f->user, sizeof(f->user));
+	*f = (JupyterKernelFacts){ .pid = e->pid, .uid = proc_table_uid(s->in->procs, e) };
+	user_name(f->uid, f->user, sizeof(f->user));
 	int r;
 	const ProcEntry *server = kernel_server_find(s, e, &r);
 	if (r < 0)

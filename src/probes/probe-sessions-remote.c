@@ -101,8 +101,10 @@ void ssm_collect(Scan *s, SessionFacts *ret)
 		}
 		const ProcEntry *e = &t->entries[i];
 		SsmSessionFacts *f = &ret->ssm[ret->n_ssm++];
-		*f = (SsmSessionFacts){ .pid = e->pid, .uid = e->uid, .idle = USEC_INFINITY };
-		user_name(e->uid, f->user, sizeof(f->user));
+		*f = (SsmSessionFacts){ .pid = e->pid,
+			                .uid = proc_table_uid(t, e),
+			                .idle = USEC_INFINITY };
+		user_name(f->uid, f->user, sizeof(f->user));
 		for (size_t k = 0; k < s->n_terms; k++) {
 			const TerminalFacts *term = &s->terms[k];
 			if (term->owner != SESSION_OWNER_SSM || term->owner_pid != e->pid)
@@ -205,8 +207,8 @@ int vscode_collect(Scan *s, SessionFacts *ret)
 			continue;
 		}
 		VscodeServerFacts *f = &ret->vscode[ret->n_vscode++];
-		*f = (VscodeServerFacts){ .pid = e->pid, .uid = e->uid };
-		user_name(e->uid, f->user, sizeof(f->user));
+		*f = (VscodeServerFacts){ .pid = e->pid, .uid = proc_table_uid(t, e) };
+		user_name(f->uid, f->user, sizeof(f->user));
 		busy_consider(&f->busy, e, scan_cpu_percent(s, e));
 		int r = inside_scan(s, e, s->idx, &f->busy, &f->work);
 		if (r < 0)

@@ -105,8 +105,8 @@ static int roles_assign(Scan *s, SessionFacts *ret)
 				continue;
 			}
 			SshConnectionFacts *c = &ret->ssh[ret->n_ssh++];
-			*c = (SshConnectionFacts){ .pid = e->pid, .uid = e->uid };
-			user_name(e->uid, c->user, sizeof(c->user));
+			*c = (SshConnectionFacts){ .pid = e->pid, .uid = proc_table_uid(t, e) };
+			user_name(c->uid, c->user, sizeof(c->user));
 		} else if (strneq(e->comm, "ssm-session-worker", PROC_COMM_MAX - 1)) {
 			if ((r = ssm_confirm(s, e)) < 0)
 				return r;

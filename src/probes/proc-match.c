@@ -12,17 +12,32 @@
 /* The kernel keeps at most 15 characters of a program name in comm. */
 #define COMM_MAX 15
 
+static bool has_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+/* fnmatch(pattern, s, 0) == 0, the common answers first: every process of every check meets
+ * every pattern, and fnmatch() was a quarter of the instructions the daemon ran itself.
+ * Without flags (and in the C locale the daemon runs in) a pattern char other than * ? [ \
+ * matches only itself. */
+static bool glob_match(const char *pattern, const char *s)
+{
+	char c = pattern[0];
+	bool special = c == '*' || c == '?' || c == '[' || c == '\\';
+	if (!special && c != s[0])
+		return false;
+	if (!strpbrk(pattern, "*?[\\"))
+		return streq(pattern, s);
+	return fnmatch(pattern, s, 0) == 0;
+}
+
 static bool pattern_matches(const char *pattern, const char *path)
 {
 	if (!path || !*path)
 		return false;
 	const char *subject = strchr(pattern, '/') ? path : path_basename(path);
-	return fnmatch(pattern, subject, 0) == 0;
-}
-
-static bool has_glob(const char *s)
-{
-	return strpbrk(s, "*?[") != NULL;
+	return glob_match(pattern, subject);
 }
 
 /* comm holds only the first 15 characters: "neuron_parallel" stands for
@@ -31,7 +46,7 @@ static bool comm_matches(const char *pattern, const char *comm)
 {
 	if (!comm || !*comm)
 		return false;
-	if (fnmatch(pattern, comm, 0) == 0)
+	if (glob_match(pattern, comm))
 		return true;
 	return strlen(comm) == COMM_MAX && !has_glob(pattern) && strlen(pattern) > COMM_MAX &&
 	       strneq(pattern, comm, COMM_MAX);
@@ -66,7 +81,7 @@ static Interpreter interpreter_of(const char *path)
 		return INTERP_NONE;
 	const char *name = path_basename(path);
 	for (size_t i = 0; i < ELEMENTSOF(table); i++)
-		if (fnmatch(table[i].glob, name, 0) == 0)
+		if (glob_match(table[i].glob, name))
 			return table[i].kind;
 	return INTERP_NONE;
 }
@@ -153,7 +168,7 @@ static const char *match_script(Interpreter kind, char *const *argv, char *const
 				if (!module)
 					return NULL;
 				for (char *const *p = patterns; *p; p++)
-					if (fnmatch(*p, module, 0) == 0)
+					if (glob_match(*p, module))
 						return *p;
 				return NULL;
 			}

@@ -1,9 +1,9 @@
-/* One scan of /proc per check: every process's stat line and owner, sorted by pid, with a child
- * index. Every probe that needs processes shares it; extra files (cmdline, exe) are read only
- * for the few candidates a probe picks out, at most once per check (the table's view of a
- * process, proc_table_argv/proc_table_exe), so every probe sees one process alike. Our own
- * parsers, not libproc2's pids API: that API always reads the real /proc, so neither fixtures
- * nor fuzzing could reach it. */
+/* One scan of /proc per check: every process's stat line (its owner when asked), sorted by pid,
+ * with a child index. Every probe that needs processes shares it; extra files (cmdline, exe,
+ * owner) are read only for the few candidates a probe picks out, at most once per check (the
+ * table's view of a process, proc_table_argv/proc_table_exe/proc_table_uid), so every probe
+ * sees one process alike. Our own parsers, not libproc2's pids API: that API always reads the
+ * real /proc, so neither fixtures nor fuzzing could reach it. */
 #pragma once
 
 #include <stdbool.h>
@@ -32,12 +32,21 @@ typedef enum ExeClass {
 	EXE_CLASS_INTERPRETER, /* python, perl, node, ruby, env */
 } ExeClass;
 
+/* Whether a process's owner was read (ProcEntry.owner): only when a probe asks for it. */
+typedef enum ProcOwner {
+	PROC_OWNER_UNREAD = 0,
+	PROC_OWNER_READ,
+	PROC_OWNER_GONE,   /* exited before it was asked */
+	PROC_OWNER_FAILED, /* could not be read for another reason */
+} ProcOwner;
+
 typedef struct ProcEntry {
 	pid_t pid;
 	char comm[PROC_COMM_MAX];
 	char state;
 	bool kthread;      /* PF_KTHREAD in the flags: no executable, no command line */
 	uint8_t exe_class; /* ExeClass */
+	uint8_t owner;     /* ProcOwner: whether uid was read */
 	pid_t ppid;
 	pid_t pgrp;
 	pid_t session;
@@ -47,13 +56,14 @@ typedef struct ProcEntry {
 	 * has reaped, so a loop of short-lived commands counts where the loop runs. */
 	uint64_t cpu_ticks;
 	uint64_t starttime; /* ticks after boot; with pid it names one process */
-	uid_t uid;          /* owner of /proc/PID */
+	uid_t uid;          /* owner of /proc/PID once read: ask proc_table_uid() */
 	uint32_t view;      /* 1 + its index in the table's views once read this check; 0 none */
 
 	/* Filled by the scan: this entry's children are
-	 * table->child_index[first_child .. first_child + n_children). */
-	size_t first_child;
-	size_t n_children;
+	 * table->child_index[first_child .. first_child + n_children). 32 bits: a table holds
+	 * at most pid_max (2^22) processes, and the table's size is the daemon's memory. */
+	uint32_t first_child;
+	uint32_t n_children;
 } ProcEntry;
 
 typedef struct ProcViews ProcViews;
@@ -65,7 +75,7 @@ void proc_views_free(ProcViews *vs);
 typedef struct ProcTable {
 	ProcEntry *entries; /* sorted by pid */
 	size_t n;
-	size_t *child_index;   /* indexes into entries, grouped by parent */
+	uint32_t *child_index; /* indexes into entries, grouped by parent */
 	usec_t taken;          /* CLOCK_BOOTTIME of the scan, set by the caller */
 	const char *proc_root; /* where it was scanned (outlives the table) */
 	ProcViews *views;      /* command lines and executables read this check */
@@ -88,6 +98,14 @@ static inline size_t proc_table_index(const ProcTable *t, const ProcEntry *e)
 {
 	return (size_t)(e - t->entries);
 }
+/* The owner of /proc/PID (the process's effective uid), read the first time a probe asks: few
+ * processes need it (the ones that used CPU, the sessions), and a stat(2) of every process was
+ * one system call in four of the scan. Returns 0, -ESRCH when the process is gone, or -EIO when it could not be
+ * read; *ret is (uid_t)-1 then. The answer stays the same for the whole check. */
+int proc_table_owner(const ProcTable *t, const ProcEntry *e, uid_t *ret);
+/* The same, (uid_t)-1 when it cannot be read: for naming an owner, not for deciding. */
+uid_t proc_table_uid(const ProcTable *t, const ProcEntry *e);
+
 /* The parent of e in t, or NULL. */
 const ProcEntry *proc_table_parent(const ProcTable *t, const ProcEntry *e);
 

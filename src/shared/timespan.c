@@ -7,9 +7,17 @@
 
 #include "timespan.h"
 
-/* Spans are summed in doubles: above 2^53 us (about 285 years) they stop being exact, and
- * llround() is undefined above 2^63. Nothing the daemon configures comes near. */
+/* Spans are summed in doubles: above 2^53 us (about 285 years) they stop being exact. Nothing
+ * the daemon configures comes near. */
 #define TIMESPAN_MAX_USEC 9007199254740992.0 /* 2^53 */
+
+/* llround() for 0 <= x < 2^53, by hand: it was the daemon's one use of libm, whose mapping
+ * alone was 300 KiB of its resident memory. x minus its integer part is exact in that range. */
+static usec_t round_usec(double x)
+{
+	usec_t whole = (usec_t)x;
+	return whole + (x - (double)whole >= 0.5);
+}
 
 static const struct {
 	const char *suffix;
@@ -98,7 +106,7 @@ int timespan_parse(const char *s, usec_t *ret)
 		double add = v * (double)unit;
 		if (add >= TIMESPAN_MAX_USEC || (double)total + add >= TIMESPAN_MAX_USEC)
 			return -ERANGE;
-		total += (usec_t)llround(add);
+		total += round_usec(add);
 		any = true;
 		/* A unit must be followed by white space or another number. */
 		if (*p && !isspace((unsigned char)*p) && !isdigit((unsigned char)*p))

@@ -172,7 +172,12 @@ static const MemCase mem_cases[] = {
 
 static ProcEntry entry(pid_t pid, uid_t uid, const char *comm, uint64_t ticks)
 {
-	ProcEntry e = { .pid = pid, .uid = uid, .state = 'R', .cpu_ticks = ticks, .starttime = 7 };
+	ProcEntry e = { .pid = pid,
+		        .uid = uid,
+		        .owner = PROC_OWNER_READ,
+		        .state = 'R',
+		        .cpu_ticks = ticks,
+		        .starttime = 7 };
 	strscpy(e.comm, sizeof(e.comm), comm);
 	return e;
 }
@@ -207,6 +212,17 @@ START_TEST(test_user_procs_probe)
 	ck_assert_int_eq(f.procs[3].pid, 20);
 	ck_assert_str_eq(f.procs[0].comm, "python3");
 	ck_assert_uint_eq(f.procs[0].uid, 1000);
+
+	/* An owner that could not be read counts as a user's (when unsure, active); one gone
+	 * since the scan is not counted, as the scan would not have seen it a moment later. */
+	after[0].owner = PROC_OWNER_FAILED;
+	after[0].uid = (uid_t)-1;
+	after[1].owner = PROC_OWNER_GONE;
+	user_procs_probe(&now, &prev, 100, &f);
+	ck_assert_uint_eq(f.n, 4); /* sshd in, bash out */
+	ck_assert_int_eq(f.procs[0].pid, 10);
+	after[0] = entry(10, 0, "sshd", 5000);
+	after[1] = entry(20, 1000, "bash", 6);
 
 	/* A zombie has stopped computing; no previous scan: no facts at all. */
 	after[2].state = 'Z';

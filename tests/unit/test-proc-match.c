@@ -156,6 +156,18 @@ START_TEST(test_pattern_named)
 	ck_assert(process_match("python3", argv, NULL, (char *const *)with_path) == false);
 	char *argv2[] = { "python3", "/opt/v/neuronx-cc", NULL };
 	ck_assert(process_match("python3", argv2, NULL, (char *const *)with_path));
+
+	/* What fnmatch() says, by the short ways too: literal, leading class, escape, '?'. */
+	char *const globs[] = { "[tv]rain*", "\\job", "ba?", "exact", NULL };
+	ck_assert(process_match("train_gpt", NULL, NULL, globs));
+	ck_assert(process_match("vrain", NULL, NULL, globs));
+	ck_assert(process_match("\\job", NULL, NULL, globs) == false);
+	ck_assert(process_match("job", NULL, NULL, globs));
+	ck_assert(process_match("bar", NULL, NULL, globs));
+	ck_assert(process_match("exact", NULL, NULL, globs));
+	ck_assert(process_match("exactly", NULL, NULL, globs) == false);
+	ck_assert(process_match("exac", NULL, NULL, globs) == false);
+	ck_assert(process_match("xact", NULL, NULL, globs) == false);
 }
 END_TEST
 

@@ -208,9 +208,22 @@ START_TEST(test_scan_owner_and_cycles)
 	ProcTable t = scan_ok(root);
 	ck_assert_uint_eq(t.n, 4);
 	if (geteuid() == 0) {
-		ck_assert_uint_eq(proc_table_find(&t, 10)->uid, 1234);
-		ck_assert_uint_eq(proc_table_find(&t, 12)->uid, 5678);
+		/* The owner is read when asked, not by the scan, and then kept for the check. */
+		char dir[600];
+		snprintf(dir, sizeof(dir), "%s/12", root);
+		ck_assert_int_eq(chown(dir, 4321, 0), 0);
+		ck_assert_uint_eq(proc_table_uid(&t, proc_table_find(&t, 10)), 1234);
+		ck_assert_uint_eq(proc_table_uid(&t, proc_table_find(&t, 12)), 4321);
+		ck_assert_int_eq(chown(dir, 5678, 0), 0);
+		ck_assert_uint_eq(proc_table_uid(&t, proc_table_find(&t, 12)), 4321);
 	}
+	/* Gone before anyone asked: -ESRCH, and no owner. */
+	char gone[600];
+	uid_t uid;
+	snprintf(gone, sizeof(gone), "rm -rf '%s/13'", root);
+	ck_assert_int_eq(system(gone), 0);
+	ck_assert_int_eq(proc_table_owner(&t, proc_table_find(&t, 13), &uid), -ESRCH);
+	ck_assert_uint_eq(uid, (uid_t)-1);
 	size_t out[8];
 	ck_assert_uint_eq(proc_table_descendants(&t, proc_table_find(&t, 10), out, 8), 2);
 	ck_assert_uint_eq(proc_table_descendants(&t, proc_table_find(&t, 13), out, 8), 0);
@@ -261,7 +274,7 @@ START_TEST(test_scan_real_proc_finds_self)
 	const ProcEntry *self = proc_table_find(&t, getpid());
 	ck_assert_ptr_nonnull(self);
 	ck_assert_int_eq(self->ppid, getppid());
-	ck_assert_uint_eq(self->uid, geteuid());
+	ck_assert_uint_eq(proc_table_uid(&t, self), geteuid());
 	ck_assert_int_eq(self->state, 'R');
 	ck_assert_ptr_nonnull(proc_table_find(&t, getppid()));
 	ck_assert(proc_table_is_descendant(&t, self, proc_table_find(&t, getppid())));

@@ -47,6 +47,13 @@ static const GoodCase good[] = {
 	{ "5 min", 5 * USEC_PER_MINUTE }, /* systemd allows a space before the unit */
 	{ "1 h 2 min", 62 * USEC_PER_MINUTE },
 	{ "10 20", 30 * SEC },
+	/* Fractions of a microsecond round to the nearest, halves away from zero (llround). */
+	{ "1.4us", 1 },
+	{ "1.5us", 2 },
+	{ "2.5us", 3 },
+	{ "0.49999999999999994us", 0 },
+	{ "4503599627370497us", 4503599627370497ULL }, /* 2^52 + 1: exact */
+	{ "9007199254740991us", 9007199254740991ULL }, /* 2^53 - 1 */
 };
 
 START_TEST(test_good)
