@@ -425,7 +425,7 @@ int history_load(const char *dir, History *ret, char *err, size_t errlen)
 
 int history_save(const char *dir, const char *text)
 {
-	return file_save_atomic(dir, HISTORY_FILE_NAME, text);
+	return file_save_atomic(dir, HISTORY_FILE_NAME, text, true); /* kept across reboots */
 }
 
 int history_set_aside(const char *dir)

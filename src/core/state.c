@@ -203,12 +203,16 @@ unsigned state_cap_holds(CoreState *s, usec_t now, usec_t (*max_for)(uid_t uid, 
 	return cut;
 }
 
+/* Not durable: the file lives in the runtime directory (tmpfs under systemd) and only the same
+ * boot reads it (its boot id), and a daemon that crashes leaves the page cache as it was. A
+ * flush would buy nothing past a kernel crash, at a disk write for every idle check where the
+ * directory is on a disk. */
 int state_save(const char *dir, const char *text)
 {
-	return file_save_atomic(dir, "state", text);
+	return file_save_atomic(dir, "state", text, false);
 }
 
-int file_save_atomic(const char *dir, const char *name, const char *text)
+int file_save_atomic(const char *dir, const char *name, const char *text, bool durable)
 {
 	char tmp[4096], path[4096];
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
@@ -232,7 +236,7 @@ int file_save_atomic(const char *dir, const char *name, const char *text)
 		}
 		off += (size_t)k;
 	}
-	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+	if ((durable && fsync(fd) < 0) || rename(tmp, path) < 0) {
 		int e = -errno;
 		(void)unlink(tmp);
 		return e;

@@ -28,10 +28,11 @@ bool json_get_u64(json_object *o, const char *key, uint64_t *ret);
 unsigned state_cap_holds(CoreState *s, usec_t now, usec_t (*max_for)(uid_t uid, void *userdata),
                          void *userdata);
 
-/* Atomic save: write a temporary file in dir, fsync, rename over dir/state. */
+/* Atomic save: write a temporary file in dir, rename it over dir/state (not fsynced: see
+ * state.c). */
 int state_save(const char *dir, const char *text);
-/* The same for any file dir/name (through dir/.name.tmp). */
-int file_save_atomic(const char *dir, const char *name, const char *text);
+/* The same for any file dir/name (through dir/.name.tmp); durable: fsynced before the rename. */
+int file_save_atomic(const char *dir, const char *name, const char *text, bool durable);
 /* Reads dir/state into a malloc'd string, never blocking (only a regular file, up to 256 KiB).
  * -ENOENT when there is none; on any failure a reason in err. */
 int state_load_text(const char *dir, char **ret, char *err, size_t errlen);

@@ -61,7 +61,7 @@ static bool state_file_present(const Manager *m)
 }
 
 /* The file holds what a restart needs (streak, holds), not the last verdict, whose reasons
- * change with every busy check: so it is written, and fsynced, only when that changes, or
+ * change with every busy check: so it is written only when that changes, or
  * when someone removed it (a restart would lose the holds). */
 void manager_save_state(Manager *m)
 {
