@@ -342,6 +342,15 @@ int proc_table_owner(const ProcTable *t, const ProcEntry *e, uid_t *ret)
 	return m->owner == PROC_OWNER_READ ? 0 : m->owner == PROC_OWNER_GONE ? -ESRCH : -EIO;
 }
 
+size_t proc_table_owners_failed(const ProcTable *t, pid_t *ret_first)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->entries[i].owner == PROC_OWNER_FAILED && n++ == 0)
+			*ret_first = t->entries[i].pid;
+	return n;
+}
+
 uid_t proc_table_uid(const ProcTable *t, const ProcEntry *e)
 {
 	uid_t uid;

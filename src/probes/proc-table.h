@@ -103,7 +103,11 @@ static inline size_t proc_table_index(const ProcTable *t, const ProcEntry *e)
  * one system call in four of the scan. Returns 0, -ESRCH when the process is gone, or -EIO when it could not be
  * read; *ret is (uid_t)-1 then. The answer stays the same for the whole check. */
 int proc_table_owner(const ProcTable *t, const ProcEntry *e, uid_t *ret);
-/* The same, (uid_t)-1 when it cannot be read: for naming an owner, not for deciding. */
+/* How many owners a probe asked for could not be read (the process still there); the first
+ * one's pid in *ret_first. The sampler makes them a probe error. */
+size_t proc_table_owners_failed(const ProcTable *t, pid_t *ret_first);
+/* The same, (uid_t)-1 when it cannot be read (a failure the sampler reports as a probe
+ * error, see proc_table_owners_failed()). */
 uid_t proc_table_uid(const ProcTable *t, const ProcEntry *e);
 
 /* The parent of e in t, or NULL. */

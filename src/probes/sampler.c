@@ -237,6 +237,18 @@ static const struct {
 	{ "package-manager", probe_package_manager },
 };
 
+/* A process's owner is read only when a probe asks (proc_table_owner()); one that could not be
+ * read, the process still there, left a probe without a fact it wanted: that is not idle. */
+static void owners_failed(const ProcTable *t, Sample *ret)
+{
+	pid_t first = 0;
+	size_t n = proc_table_owners_failed(t, &first);
+	if (n > 0)
+		sample_add_error(ret, "processes",
+		                 "cannot read the owner of %zu process(es), first %s/%d", n,
+		                 t->proc_root, (int)first);
+}
+
 static void sampler_run(Sampler *s, const Config *c, usec_t now, bool commit, bool priming,
                         Sample *ret)
 {
@@ -262,6 +274,8 @@ static void sampler_run(Sampler *s, const Config *c, usec_t now, bool commit, bo
 		if (probes[i].fn(&run, err, sizeof(err)) < 0)
 			sample_add_error(ret, probes[i].name, "%s", err[0] ? err : "failed");
 	}
+	if (run.procs)
+		owners_failed(run.procs, ret);
 	if (commit) {
 		proc_table_done(&s->prev.procs);
 		s->prev = next;

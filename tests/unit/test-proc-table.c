@@ -224,6 +224,18 @@ START_TEST(test_scan_owner_and_cycles)
 	ck_assert_int_eq(system(gone), 0);
 	ck_assert_int_eq(proc_table_owner(&t, proc_table_find(&t, 13), &uid), -ESRCH);
 	ck_assert_uint_eq(uid, (uid_t)-1);
+	pid_t first = 0;
+	ck_assert_uint_eq(proc_table_owners_failed(&t, &first), 0); /* gone is no failure */
+	/* Still there but unreadable (here a link to itself: ELOOP): a failure, counted for the
+	 * sampler's probe error, never an owner made up. */
+	snprintf(gone, sizeof(gone), "rm -rf '%s/11' && ln -s 11 '%s/11'", root, root);
+	ck_assert_int_eq(system(gone), 0);
+	ck_assert_int_eq(proc_table_owner(&t, proc_table_find(&t, 11), &uid), -EIO);
+	ck_assert_uint_eq(proc_table_owners_failed(&t, &first), 1);
+	ck_assert_int_eq(first, 11);
+	snprintf(gone, sizeof(gone), "rm '%s/11'", root);
+	ck_assert_int_eq(system(gone), 0);
+	write_proc(root, 11, 10, 0);
 	size_t out[8];
 	ck_assert_uint_eq(proc_table_descendants(&t, proc_table_find(&t, 10), out, 8), 2);
 	ck_assert_uint_eq(proc_table_descendants(&t, proc_table_find(&t, 13), out, 8), 0);
