@@ -29,32 +29,33 @@ void core_state_init(CoreState *s)
 	s->next_hold_id = 1;
 }
 
+_printf_(3, 0) static void reason_set(Reason *r, Signal signal, const char *fmt, va_list ap)
+{
+	r->signal = signal;
+	(void)vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	text_sanitize(r->detail, sizeof(r->detail), r->detail); /* the cut may split a character */
+}
+
 void reason_add(Decision *d, Signal signal, const char *fmt, ...)
 {
 	if (d->n_reasons >= REASONS_MAX) {
 		d->n_reasons_dropped++;
 		return;
 	}
-	Reason *r = &d->reasons[d->n_reasons++];
-	r->signal = signal;
 	va_list ap;
 	va_start(ap, fmt);
-	(void)vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	reason_set(&d->reasons[d->n_reasons++], signal, fmt, ap);
 	va_end(ap);
-	text_sanitize(r->detail, sizeof(r->detail), r->detail); /* the cut may split a character */
 }
 
 void not_counting_add(Decision *d, Signal signal, const char *fmt, ...)
 {
 	if (d->n_not_counting >= NOT_COUNTING_MAX)
 		return;
-	Reason *r = &d->not_counting[d->n_not_counting++];
-	r->signal = signal;
 	va_list ap;
 	va_start(ap, fmt);
-	(void)vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	reason_set(&d->not_counting[d->n_not_counting++], signal, fmt, ap);
 	va_end(ap);
-	text_sanitize(r->detail, sizeof(r->detail), r->detail);
 }
 
 /* Each judge compares one signal's facts with the configuration and adds reasons. */
