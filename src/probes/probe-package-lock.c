@@ -59,8 +59,7 @@ int package_locks_probe(const char *root, const ProcTable *procs, unsigned long 
 		const ProcEntry *e = procs && pid > 0 ? proc_table_find(procs, pid) : NULL;
 		if (e) {
 			strscpy(ret->comm, sizeof(ret->comm), e->comm);
-			ret->started =
-			        e->starttime * USEC_PER_SEC / (ticks_per_sec ? ticks_per_sec : 100);
+			ret->started = proc_started_usec(e, ticks_per_sec);
 		}
 		break;
 	}

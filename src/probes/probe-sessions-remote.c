@@ -150,7 +150,7 @@ static int traffic_read(Scan *s, const ProcEntry *e, ConnectionTraffic *ret)
 		snprintf(s->err, s->errlen, "%s: no rchar or wchar", path);
 		return -EBADMSG;
 	}
-	*ret = (ConnectionTraffic){ .started = e->starttime * USEC_PER_SEC / in->ticks_per_sec };
+	*ret = (ConnectionTraffic){ .started = proc_started_usec(e, in->ticks_per_sec) };
 	uint64_t bytes = rchar + wchar;
 	ConnectionCounters *next = in->next_counters;
 	if (next && next->n < CONNECTION_COUNTERS_MAX)

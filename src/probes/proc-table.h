@@ -110,6 +110,12 @@ size_t proc_table_owners_failed(const ProcTable *t, pid_t *ret_first);
  * error, see proc_table_owners_failed()). */
 uid_t proc_table_uid(const ProcTable *t, const ProcEntry *e);
 
+/* When e started, CLOCK_BOOTTIME µs (its start time is in clock ticks after boot). */
+static inline usec_t proc_started_usec(const ProcEntry *e, unsigned long ticks_per_sec)
+{
+	return e->starttime * USEC_PER_SEC / (ticks_per_sec ? ticks_per_sec : 100);
+}
+
 /* The parent of e in t, or NULL. */
 const ProcEntry *proc_table_parent(const ProcTable *t, const ProcEntry *e);
 

@@ -573,6 +573,17 @@ START_TEST(test_package_locks_probe)
 	ck_assert(f.valid && f.held);
 	ck_assert_str_eq(f.lock, "/var/lib/apt/lists/lock");
 	ck_assert_int_eq(f.pid, pid);
+	/* With the check's process table, the holder is named and its start known (the core
+	 * bounds the signal by how long the holder has run). */
+	ProcTable procs;
+	ck_assert_int_eq(proc_table_scan("/proc", &procs, err, sizeof(err)), 0);
+	ck_assert_int_eq(package_locks_probe(test_tmpdir, &procs, 100, &f, err, sizeof(err)), 0);
+	const ProcEntry *holder = proc_table_find(&procs, pid);
+	ck_assert_ptr_nonnull(holder);
+	ck_assert_str_eq(f.comm, holder->comm);
+	ck_assert_uint_eq(f.started, proc_started_usec(holder, 100));
+	ck_assert_uint_gt(f.started, 0);
+	proc_table_done(&procs);
 	release_lock(pid, release);
 
 	/* The frontend lock comes first; once released, nothing is held any more. */
