@@ -241,6 +241,21 @@ void manager_check(Manager *m)
 	aws_runtime_after_check(m->aws, &d);
 }
 
+/* A logind that answers quickly is asked by the check itself (one wake-up for both); a slow
+ * one ahead of it, so that the check is not late. */
+static void ask_inhibitors_for_next_check(Manager *m)
+{
+	if (!inhibitor_watch_quick(&m->inhibitors, manager_now(m)))
+		manager_ask_inhibitors_before(m, m->next_check_at);
+}
+
+static void scheduled_check(void *userdata)
+{
+	Manager *m = userdata;
+	manager_check(m);
+	ask_inhibitors_for_next_check(m);
+}
+
 static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = userdata;
@@ -252,8 +267,10 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		m->next_check_at = now + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
-	manager_ask_inhibitors_before(m, m->next_check_at);
-	manager_check(m);
+	if (inhibitor_watch_quick(&m->inhibitors, now))
+		inhibitor_watch_ask_and_wait(&m->inhibitors, now, scheduled_check, m);
+	else
+		scheduled_check(m);
 	return 0;
 }
 
@@ -311,7 +328,7 @@ static void reschedule_after_reload(Manager *m, usec_t old_interval)
 	usec_t last = m->next_check_at - old_interval, now = manager_now(m);
 	m->next_check_at = MAX(last + m->config.interval, now);
 	(void)sd_event_source_set_time(m->check_timer, m->next_check_at);
-	manager_ask_inhibitors_before(m, m->next_check_at);
+	ask_inhibitors_for_next_check(m);
 }
 
 int manager_reload(Manager *m, char ***ret_errors)
@@ -504,7 +521,7 @@ int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
 		goto fail;
 	}
 	m->sampler.env.inhibitors = &m->inhibitors;
-	manager_ask_inhibitors_before(m, m->next_check_at);
+	ask_inhibitors_for_next_check(m);
 	if ((r = listen_control(m)) < 0)
 		goto fail;
 	AwsCallbacks cb = { .spot_notice = manager_on_spot_notice, .userdata = m };

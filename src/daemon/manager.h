@@ -139,7 +139,8 @@ void manager_notify(Manager *m, NotifyEvent event, const Decision *d);
  * its whole interval. */
 void manager_decide_now(Manager *m, Sample *ret_sample, Decision *ret);
 /* logind is asked for its inhibitors this long before a check or re-check reads the answer:
- * time enough for a logind under load, short enough that a lock taken since is rare. */
+ * time enough for a logind under load, short enough that a lock taken since is rare. A
+ * scheduled check asks at its own time instead while logind answers quickly. */
 void manager_ask_inhibitors_before(Manager *m, usec_t when);
 /* Advances the pending action (pending.c decides) and carries out its step. */
 PendingStep manager_pending_feed(Manager *m, PendingEvent event, const Decision *d);

@@ -143,6 +143,17 @@ static void forget_answer(InhibitorWatch *w)
 	w->r = 0;
 }
 
+/* The caller of inhibitor_watch_ask_and_wait(), once. */
+static void wake_waiter(InhibitorWatch *w)
+{
+	InhibitorAnswered done = w->waiter;
+	if (!done)
+		return;
+	w->waiter = NULL;
+	(void)sd_event_source_set_enabled(w->wait_timer, SD_EVENT_OFF);
+	done(w->waiter_data);
+}
+
 static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
 	InhibitorWatch *w = userdata;
@@ -152,6 +163,7 @@ static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
 	w->answered = true;
 	w->connected = true;
 	w->answered_at = now_boottime();
+	w->answer_took = w->answered_at - MIN(w->answered_at, w->asked);
 	if (e) {
 		w->r = -sd_bus_error_get_errno(e);
 		if (w->r >= 0)
@@ -159,6 +171,7 @@ static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
 		(void)sd_bus_error_copy(&w->error, e);
 	} else
 		w->reply = sd_bus_message_ref(reply);
+	wake_waiter(w);
 	return 0;
 }
 
@@ -183,7 +196,9 @@ void inhibitor_watch_ask(InhibitorWatch *w)
 	w->answered = true;
 	w->connected = bus != NULL;
 	w->answered_at = w->asked;
+	w->answer_took = 0;
 	w->r = r;
+	wake_waiter(w);
 }
 
 static void arm(InhibitorWatch *w)
@@ -222,6 +237,29 @@ void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when)
 	arm(w);
 }
 
+bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now)
+{
+	if (w->slot && now - MIN(now, w->asked) > INHIBITOR_QUICK_USEC)
+		return false;
+	return !w->answered || w->answer_took <= INHIBITOR_QUICK_USEC;
+}
+
+static int on_wait_over(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	wake_waiter(userdata);
+	return 0;
+}
+
+void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, InhibitorAnswered done,
+                                  void *userdata)
+{
+	w->waiter = done;
+	w->waiter_data = userdata;
+	(void)sd_event_source_set_time(w->wait_timer, now + INHIBITOR_QUICK_USEC);
+	(void)sd_event_source_set_enabled(w->wait_timer, SD_EVENT_ONESHOT);
+	inhibitor_watch_ask(w); /* no bus: answered, and done called, before it returns */
+}
+
 int inhibitor_watch_init(InhibitorWatch *w, sd_event *e, SystemBus *bus)
 {
 	*w = (InhibitorWatch){ .bus = bus, .error = SD_BUS_ERROR_NULL };
@@ -231,6 +269,12 @@ int inhibitor_watch_init(InhibitorWatch *w, sd_event *e, SystemBus *bus)
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
+	/* Its accuracy: the check it ends waits on it. */
+	r = sd_event_add_time(e, &w->wait_timer, CLOCK_BOOTTIME, USEC_INFINITY, USEC_PER_MSEC,
+	                      on_wait_over, w);
+	if (r < 0)
+		return r;
+	(void)sd_event_source_set_enabled(w->wait_timer, SD_EVENT_OFF);
 	inhibitor_watch_ask(w); /* for the first check */
 	return 0;
 }
@@ -238,6 +282,8 @@ int inhibitor_watch_init(InhibitorWatch *w, sd_event *e, SystemBus *bus)
 void inhibitor_watch_done(InhibitorWatch *w)
 {
 	w->timer = sd_event_source_disable_unref(w->timer);
+	w->wait_timer = sd_event_source_disable_unref(w->wait_timer);
+	w->waiter = NULL;
 	w->slot = sd_bus_slot_unref(w->slot);
 	forget_answer(w);
 }

@@ -18,18 +18,30 @@
  * -errno with err naming it. */
 int inhibitor_probe(bool *said_absent, InhibitorFacts *ret, char *err, size_t errlen);
 
-/* The daemon's way: ListInhibitors sent asynchronously on its bus connection ahead of the
- * checks that read it, and the last answer kept. */
+/* A logind that answered the last call within this is asked at the check's own wake-up, which
+ * waits this long at most for it; a slower one is asked ahead of the check. */
+#define INHIBITOR_QUICK_USEC (25 * USEC_PER_MSEC)
+
+typedef void (*InhibitorAnswered)(void *userdata);
+
+/* The daemon's way: ListInhibitors sent asynchronously on its bus connection, at the check's
+ * wake-up while logind answers quickly, else ahead of the checks that read it; the last answer
+ * kept. */
 typedef struct InhibitorWatch {
 	SystemBus *bus;
 	sd_event_source *timer;
 	usec_t ask_at[4];  /* CLOCK_BOOTTIME; USEC_INFINITY: free */
 	sd_bus_slot *slot; /* the call under way */
 	usec_t asked;      /* when it was sent */
+	/* inhibitor_watch_ask_and_wait()'s caller, and its deadline */
+	sd_event_source *wait_timer;
+	InhibitorAnswered waiter;
+	void *waiter_data;
 	/* The last answer: a reply, or r < 0 with error (unset when there was no bus). */
 	bool answered;
 	bool connected;
 	usec_t answered_at; /* logind read its locks about then */
+	usec_t answer_took; /* from the question to the answer */
 	sd_bus_message *reply;
 	int r;
 	sd_bus_error error;
@@ -42,6 +54,15 @@ void inhibitor_watch_done(InhibitorWatch *w);
 void inhibitor_watch_ask(InhibitorWatch *w);
 /* ... at when (CLOCK_BOOTTIME): a little before a check or a re-check that reads it. */
 void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when);
+/* Whether logind answered the last call within INHIBITOR_QUICK_USEC and no call is under way
+ * for longer (true before the first answer while the first call is young). A young call does
+ * not make a slow logind quick: the probe's own questions are asked at the check's time. */
+bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now);
+/* Asks now (or joins the call under way) and calls done(userdata) once: when the answer comes,
+ * at once when there is no bus to ask, or INHIBITOR_QUICK_USEC after now at the latest. One
+ * wake-up serves the check and the question; waiting longer would make the check late. */
+void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, InhibitorAnswered done,
+                                  void *userdata);
 /* inhibitor_probe() on the last answer. An answer that came more than max_age before now
  * (logind stuck or gone), or none yet, is an error (the check counts it as activity, as a
  * timeout always did). An answer more than a second old is renewed for the next look. */

@@ -6,6 +6,7 @@ the shared machine's load cannot decide: CPU and memory thresholds are 100 %, ne
 are off. The fakes are the ones no real part exists for here: a /dev/neuron0 made with mknod,
 a Neuron sysfs tree, and a stand-in org.freedesktop.login1 on a private dbus-daemon.
 """
+import datetime
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ import tempfile
 import textwrap
 import time
 import unittest
+
+from harness import NOT_THIS_MACHINE, CheckRecord, log_lines
 
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 DATA = os.environ.get("TESTS_DATA", os.path.join(os.path.dirname(__file__), "..", "data"))
@@ -82,10 +85,8 @@ def run_once(env, setup, window="2s", extra_env=None):
     """Runs `setup` (shell lines starting background processes) and then trnidled --once in a
     new PID namespace; returns (verdict JSON, stderr)."""
     script = (f"set -e\n{setup}\nsleep 0.5\n"
-              f"exec {TRNIDLED} --once --json --window {window} --config {env.conf}"
-              # not this machine's cloud-init or apt (harness.NOT_THIS_MACHINE)
-              " --cloud-init-dir /nonexistent/trnidled-test/cloud-init"
-              " --package-root /nonexistent/trnidled-test/root\n")
+              f"exec {TRNIDLED} --once --json --window {window} --config {env.conf} "
+              + " ".join(NOT_THIS_MACHINE) + "\n")
     e = dict(os.environ)
     e.setdefault("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={env.path('no-bus')}")
     e.update(extra_env or {})
@@ -302,12 +303,17 @@ class NeuronDeviceTest(unittest.TestCase):
 FAKE_LOGIND = r'''
 import os
 import sys
+import time
 import dbus, dbus.service
 from dbus.mainloop.glib import DBusGMainLoop
 from gi.repository import GLib
 
 DBusGMainLoop(set_as_default=True)
 address, mode = sys.argv[1], sys.argv[2]
+delay = 0.0
+if mode.startswith("slow="):  # slow=SECONDS,MODE: a logind under load
+    delay, mode = mode[5:].split(",", 1)
+    delay = float(delay)
 bus = dbus.bus.BusConnection(address)
 
 class Manager(dbus.service.Object):
@@ -315,6 +321,7 @@ class Manager(dbus.service.Object):
                          out_signature="a(ssssuu)")
     def ListInhibitors(self):
         if mode == "error":
+            time.sleep(delay)
             raise dbus.exceptions.DBusException("logind is unwell",
                                                 name="org.freedesktop.DBus.Error.Failed")
         locks = [("handle-power-key", "UPower", "lid", "block", 0, 1)]
@@ -322,6 +329,7 @@ class Manager(dbus.service.Object):
             locks.append(("idle:sleep", "alice", "training run", "block", 1000, 4242))
         else:
             locks.append(("shutdown:sleep", "NetworkManager", "sync", "delay", 0, 77))
+        time.sleep(delay)  # the locks as they were when asked, the answer late
         return dbus.Array(locks, signature="(ssssuu)")
 
 name = dbus.service.BusName("org.freedesktop.login1", bus)
@@ -430,6 +438,45 @@ class InhibitorTest(unittest.TestCase):
         self.assertFalse(v["signals"]["inhibitor"]["available"])
         self.assertIn("logind is not on the system bus", err)
 
+    def start_daemon(self, address, conf):
+        """The real daemon in a PID namespace on the private bus; the path of its log."""
+        with open(self.env.conf, "a") as f:
+            f.write(conf)
+        log = self.env.path("daemon.log")
+        e = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
+        with open(log, "w") as out:
+            p = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", TRNIDLED,
+                                  "--foreground", "--dry-run", "--runtime-dir",
+                                  self.env.path("run"), "--dev-dir", self.env.path("dev"),
+                                  "--config", self.env.conf] + NOT_THIS_MACHINE,
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                 env=e, start_new_session=True)
+        self.addCleanup(self.stop_daemon, p)
+        return log
+
+    @staticmethod
+    def stop_daemon(p):
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)  # unshare itself ignores SIGTERM
+            p.wait(timeout=TIMEOUT)
+
+    @staticmethod
+    def checks(log):
+        """(wall-clock time, CheckRecord) of each scheduled check in the log so far."""
+        out = []
+        for when, msg in log_lines(open(log).read()):
+            record = CheckRecord.parse(msg) if when else None
+            if record and record.kind == "check":
+                out.append((when.replace(tzinfo=datetime.timezone.utc).timestamp(), record))
+        return out
+
+    def wait_checks(self, log, n):
+        deadline = time.time() + TIMEOUT
+        while len(self.checks(log)) < n:
+            self.assertLess(time.time(), deadline, open(log).read())
+            time.sleep(0.05)
+        return self.checks(log)
+
     @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
     def test_a_lock_taken_during_the_warning_cancels_it(self):
         # The daemon asks logind ahead of each check and of the warning's end, on its one bus
@@ -437,33 +484,69 @@ class InhibitorTest(unittest.TestCase):
         address = self.start_bus()
         flag = self.env.path("locked")
         self.start_logind(address, "file:" + flag)
-        with open(self.env.conf, "a") as f:
-            f.write("[Check]\nIntervalSec=6s\nIdleChecks=1\n[Action]\nAction=poweroff\n"
-                    "WarnSec=3s\n")
-        log = self.env.path("daemon.log")
-        e = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
-        with open(log, "w") as out:
-            p = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", TRNIDLED,
-                                  "--foreground", "--dry-run", "--runtime-dir",
-                                  self.env.path("run"), "--dev-dir", self.env.path("dev"),
-                                  "--config", self.env.conf],
-                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 env=e, start_new_session=True)
-        try:
-            deadline = time.time() + TIMEOUT
-            while "action poweroff in 3s" not in open(log).read():
-                self.assertLess(time.time(), deadline, open(log).read())
-                time.sleep(0.05)
-            open(flag, "w").close()  # systemd-inhibit --what=idle, as a user would
-            while "cancelled" not in open(log).read() and time.time() < deadline:
-                time.sleep(0.1)
-            time.sleep(1)
-        finally:
-            os.killpg(p.pid, signal.SIGTERM)  # unshare itself ignores SIGTERM
-            p.wait(timeout=TIMEOUT)
+        log = self.start_daemon(address, "[Check]\nIntervalSec=6s\nIdleChecks=1\n"
+                                "[Action]\nAction=poweroff\nWarnSec=3s\n")
+        deadline = time.time() + TIMEOUT
+        while "action poweroff in 3s" not in open(log).read():
+            self.assertLess(time.time(), deadline, open(log).read())
+            time.sleep(0.05)
+        open(flag, "w").close()  # systemd-inhibit --what=idle, as a user would
+        while "cancelled" not in open(log).read() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
         text = open(log).read()
         self.assertRegex(text, r"action poweroff cancelled during the warning: .*inhibitor")
         self.assertNotRegex(text, r"action poweroff \(dry-run\)")
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_a_lock_taken_just_before_a_check_is_in_it(self):
+        # A logind that answers quickly is asked at the check's own time, not ahead of it: a
+        # lock taken half a second before the check counts in it. (Asked a second ahead, as
+        # every check once was, the check read the answer from before the lock.)
+        address = self.start_bus()
+        flag = self.env.path("locked")
+        self.start_logind(address, "file:" + flag)
+        interval = 4.0
+        log = self.start_daemon(address, "[Check]\nIntervalSec=4s\nIdleChecks=100\n"
+                                "[Action]\nAction=none\n")
+        for attempt in range(3):
+            seen = self.wait_checks(log, 2)
+            self.assertTrue(all(r.verdict == "idle" for _, r in seen), seen)
+            last = seen[-1][0]
+            time.sleep(max(0.0, last + interval - 0.5 - time.time()))
+            taken = time.time()
+            open(flag, "w").close()  # systemd-inhibit --what=idle sleep 1h, as a user would
+            when, record = self.wait_checks(log, len(seen) + 1)[len(seen)]
+            if when > taken + 0.1:  # the check came after the lock: the case asked about
+                break
+            os.unlink(flag)  # this machine was too slow to take it in time: once more
+            self.wait_checks(log, len(seen) + 2)
+        else:
+            self.fail(f"could not take the lock before a check in 3 tries: {open(log).read()}")
+        self.assertEqual(record.verdict, "active", (when - taken, open(log).read()))
+        self.assertEqual(record.signal, "inhibitor", record)
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_a_slow_logind_is_asked_ahead_and_the_checks_stay_on_time(self):
+        # logind answering after 0.3 s (under load) is asked a second ahead of each check, so
+        # that no check waits for it past the first one's 25 ms, and a lock taken since the
+        # last check still counts in the next. (Asked only at the check's time, the answer
+        # would come after the check, which would read the one from the check before.)
+        address = self.start_bus()
+        flag = self.env.path("locked")
+        self.start_logind(address, "slow=0.3,file:" + flag)
+        log = self.start_daemon(address, "[Check]\nIntervalSec=2s\nIdleChecks=100\n"
+                                "[Action]\nAction=none\n")
+        seen = self.wait_checks(log, 3)
+        self.assertTrue(all(r.verdict == "idle" for _, r in seen), seen)
+        open(flag, "w").close()  # just after a check: before the next one's question
+        taken = time.time()
+        seen = self.wait_checks(log, 6)
+        after = [r for when, r in seen if when > taken]
+        self.assertTrue(after and all(r.verdict == "active" and r.signal == "inhibitor"
+                                      for r in after), open(log).read())
+        gaps = [b[0] - a[0] for a, b in zip(seen[1:], seen[2:])]
+        self.assertTrue(all(abs(gap - 2.0) < 0.2 for gap in gaps), (gaps, open(log).read()))
 
     def test_no_bus_is_said_once_by_the_daemon(self):
         # The daemon over several checks: the absence is logged once, never a reason.

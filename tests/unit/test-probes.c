@@ -4,10 +4,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "probe-inhibitor.h"
 #include "probe.h"
 #include "test-util.h"
 
@@ -610,6 +614,113 @@ START_TEST(test_package_locks_probe)
 }
 END_TEST
 
+/* ---- InhibitorWatch: when the check's own wake-up asks logind -------------------------- */
+
+static int waited;
+
+static void count_wait(void *userdata)
+{
+	waited++;
+}
+
+/* Points sd-bus at tmpdir/name for the system bus. */
+static void system_bus_at(const char *name)
+{
+	char address[700];
+	snprintf(address, sizeof(address), "unix:path=%s/%s", test_tmpdir, name);
+	ck_assert_int_eq(setenv("DBUS_SYSTEM_BUS_ADDRESS", address, 1), 0);
+}
+
+START_TEST(test_inhibitor_watch_without_a_bus_answers_at_once)
+{
+	sd_event *e = NULL;
+	SystemBus bus = { 0 };
+	InhibitorWatch w;
+	InhibitorFacts f;
+	bool said = false;
+	char err[256] = "";
+	system_bus_at("no-such-socket");
+	ck_assert_int_ge(sd_event_new(&e), 0);
+	bus.event = e;
+	ck_assert_int_eq(inhibitor_watch_init(&w, e, &bus), 0);
+	/* Asked at start; no bus is an answer at once, and a quick one. */
+	ck_assert(w.answered);
+	ck_assert(inhibitor_watch_quick(&w, now_boottime()));
+	waited = 0;
+	inhibitor_watch_ask_and_wait(&w, now_boottime(), count_wait, NULL);
+	ck_assert_int_eq(waited, 1); /* before it returned: the check runs in the same wake-up */
+	ck_assert_int_eq(sd_event_run(e, 50 * USEC_PER_MSEC), 0);
+	ck_assert_int_eq(waited, 1); /* and only then: its deadline was put away */
+	ck_assert_int_eq(inhibitor_watch_probe(&w, now_boottime(), USEC_PER_SEC, &said, &f, err,
+	                                       sizeof(err)),
+	                 0);
+	ck_assert(f.valid && !f.available);
+	ck_assert_msg(strstr(f.absent, "no system bus"), "%s", f.absent);
+	inhibitor_watch_done(&w);
+	system_bus_done(&bus);
+	sd_event_unref(e);
+}
+END_TEST
+
+/* A bus that takes the connection and never answers (logind stuck, dbus-daemon overloaded):
+ * the check waits INHIBITOR_QUICK_USEC, not longer, and logind counts as slow from then on,
+ * so that the next checks ask it ahead of time. */
+START_TEST(test_inhibitor_watch_waits_no_longer_than_quick)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/bus", test_tmpdir);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 4), 0); /* connections wait in the backlog, unanswered */
+	system_bus_at("bus");
+
+	sd_event *e = NULL;
+	SystemBus bus = { 0 };
+	InhibitorWatch w;
+	ck_assert_int_ge(sd_event_new(&e), 0);
+	bus.event = e;
+	ck_assert_int_eq(inhibitor_watch_init(&w, e, &bus), 0);
+	ck_assert(!w.answered);
+	usec_t start = now_boottime();
+	ck_assert(inhibitor_watch_quick(&w, start)); /* a young first call: worth waiting for */
+	waited = 0;
+	inhibitor_watch_ask_and_wait(&w, start, count_wait, NULL);
+	ck_assert_int_eq(waited, 0);
+	while (waited == 0 && now_boottime() - start < 5 * USEC_PER_SEC)
+		ck_assert_int_ge(sd_event_run(e, 100 * USEC_PER_MSEC), 0);
+	usec_t took = now_boottime() - start;
+	ck_assert_int_eq(waited, 1);
+	ck_assert_uint_ge(took, INHIBITOR_QUICK_USEC);
+	ck_assert_msg(took < USEC_PER_SEC, "waited %llu us", (unsigned long long)took);
+	ck_assert(!w.answered);
+	ck_assert(!inhibitor_watch_quick(&w, now_boottime())); /* under way for longer */
+	for (int i = 0; i < 3; i++)
+		(void)sd_event_run(e, 20 * USEC_PER_MSEC);
+	ck_assert_int_eq(waited, 1); /* once */
+	inhibitor_watch_done(&w);
+	system_bus_done(&bus);
+	sd_event_unref(e);
+	close(fd);
+}
+END_TEST
+
+/* Quick or slow is the last answer's time; a young call under way does not hide a slow one. */
+START_TEST(test_inhibitor_watch_quick_is_the_last_answers_time)
+{
+	InhibitorWatch w = { .answered = true, .answer_took = INHIBITOR_QUICK_USEC };
+	usec_t now = 100 * USEC_PER_SEC;
+	ck_assert(inhibitor_watch_quick(&w, now));
+	w.answer_took = INHIBITOR_QUICK_USEC + 1;
+	ck_assert(!inhibitor_watch_quick(&w, now));
+	w.answered = false; /* the first call, none answered yet */
+	ck_assert(inhibitor_watch_quick(&w, now));
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("probes");
@@ -634,5 +745,11 @@ Suite *make_suite(void)
 	tcase_add_test(ci, test_sampler_cloud_init);
 	tcase_add_test(ci, test_package_locks_probe);
 	suite_add_tcase(s, ci);
+	TCase *iw = tcase_create("inhibitor-watch");
+	tcase_add_checked_fixture(iw, test_tmpdir_setup, test_tmpdir_teardown);
+	tcase_add_test(iw, test_inhibitor_watch_without_a_bus_answers_at_once);
+	tcase_add_test(iw, test_inhibitor_watch_waits_no_longer_than_quick);
+	tcase_add_test(iw, test_inhibitor_watch_quick_is_the_last_answers_time);
+	suite_add_tcase(s, iw);
 	return s;
 }
