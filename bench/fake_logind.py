@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""A private dbus-daemon standing in for the system bus with a fake logind on it that answers
+ListInhibitors (no locks) and CanPowerOff after DELAY seconds: for bench/slow-aws (a slow
+logind) and bench/run (the daemon's cost per check where logind answers, as on a machine).
+
+As a program: bench/fake_logind.py DIR DELAY prints the bus address and runs until SIGTERM.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+SYS_PYTHON = "/usr/bin/python3"  # python3-dbus and python3-gi are Debian packages
+
+FAKE_LOGIND = r'''
+import sys, time
+import dbus, dbus.service
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+DBusGMainLoop(set_as_default=True)
+bus = dbus.bus.BusConnection(sys.argv[1])
+delay = float(sys.argv[2])
+class Manager(dbus.service.Object):
+    @dbus.service.method("org.freedesktop.login1.Manager", in_signature="",
+                         out_signature="a(ssssuu)")
+    def ListInhibitors(self):
+        time.sleep(delay)
+        return dbus.Array([], signature="(ssssuu)")
+    @dbus.service.method("org.freedesktop.login1.Manager", in_signature="",
+                         out_signature="s")
+    def CanPowerOff(self):
+        time.sleep(delay)
+        return "yes"
+name = dbus.service.BusName("org.freedesktop.login1", bus)
+Manager(bus, "/org/freedesktop/login1")
+print("ready", flush=True)
+GLib.MainLoop().run()
+'''
+
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><listen>unix:path={socket}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/>
+<allow receive_sender="*"/></policy></busconfig>
+"""
+
+
+def available():
+    return shutil.which("dbus-daemon") is not None and subprocess.run(
+        [SYS_PYTHON, "-c", "import dbus, gi"], capture_output=True).returncode == 0
+
+
+def start(tmp, procs, delay):
+    """Starts the bus and logind (appended to procs); their address, or None when
+    dbus-daemon or python3-dbus are missing."""
+    if not available():
+        return None
+    sock = os.path.join(tmp, "bus")
+    with open(os.path.join(tmp, "bus.conf"), "w") as f:
+        f.write(BUS_CONF.format(socket=sock))
+    bus = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address",
+                            f"--config-file={tmp}/bus.conf"], stdout=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    procs.append(bus)
+    bus.stdout.readline()
+    with open(os.path.join(tmp, "logind.py"), "w") as f:
+        f.write(FAKE_LOGIND)
+    address = f"unix:path={sock}"
+    logind = subprocess.Popen([SYS_PYTHON, f"{tmp}/logind.py", address, str(delay)],
+                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    procs.append(logind)
+    logind.stdout.readline()
+    return address
+
+
+def main():
+    procs = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        address = start(sys.argv[1], procs, float(sys.argv[2]))
+        print(address or "", flush=True)
+        if address:
+            signal.pause()
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+
+
+if __name__ == "__main__":
+    main()
