@@ -9,6 +9,7 @@ static const char *const phase_names[_PENDING_PHASE_MAX] = {
 
 static const char *const event_names[_PENDING_EVENT_MAX] = {
 	[PENDING_EVENT_DECISION] = "decision",
+	[PENDING_EVENT_RECHECK] = "recheck",
 	[PENDING_EVENT_WARNING_OVER] = "warning-over",
 	[PENDING_EVENT_PRE_ACTION_DONE] = "pre-action-done",
 	[PENDING_EVENT_ACTION_STEP] = "action-step",
@@ -83,7 +84,7 @@ bool pending_needs_decision(PendingPhase phase, PendingEvent event)
 		return false;
 	if (command_ended(event))
 		return phase == PENDING_PRE_ACTION;
-	if (event == PENDING_EVENT_SPOT_NOTICE)
+	if (event == PENDING_EVENT_SPOT_NOTICE || event == PENDING_EVENT_RECHECK)
 		return phase != PENDING_NONE;
 	return true;
 }
@@ -112,6 +113,10 @@ PendingStep pending_advance(PendingPhase *phase, unsigned *idle_checks, PendingE
 	}
 	if (event == PENDING_EVENT_SPOT_NOTICE)
 		return spot_notice(phase, idle_checks, policy);
+	/* Only a scheduled check's streak starts an action; a look between checks (its
+	 * decision counts nothing) can only stop one. */
+	if (event == PENDING_EVENT_RECHECK && *phase == PENDING_NONE)
+		return PENDING_STEP_NOTHING;
 	/* Otherwise a command left from a cancelled round, or one for a spot notice while
 	 * nothing waited for it: it carries no decision. */
 	if (command_ended(event) && *phase != PENDING_PRE_ACTION)

@@ -19,8 +19,11 @@ typedef enum PendingPhase {
 } PendingPhase;
 
 typedef enum PendingEvent {
-	PENDING_EVENT_DECISION,     /* any fresh decision: a check, check-now, a hold, a notice */
-	PENDING_EVENT_WARNING_OVER, /* WarnSec= ran out */
+	PENDING_EVENT_DECISION, /* a scheduled check's decision */
+	/* A look between checks (check-now, a hold taken): it may stop what is pending, never
+	 * start anything. */
+	PENDING_EVENT_RECHECK,
+	PENDING_EVENT_WARNING_OVER,    /* WarnSec= ran out */
 	PENDING_EVENT_PRE_ACTION_DONE, /* the command ended, failed to start or timed out */
 	PENDING_EVENT_ACTION_STEP,     /* the action asks to take its next step (retry, fallback) */
 	PENDING_EVENT_ACTION_DONE,     /* the action ended, done or failed */

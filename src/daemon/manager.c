@@ -295,8 +295,7 @@ static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
 void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
 	manager_decide_now(m, ret_sample, ret);
-	if (m->pending != PENDING_NONE &&
-	    manager_pending_feed(m, PENDING_EVENT_DECISION, ret) == PENDING_STEP_CANCEL)
+	if (manager_pending_feed(m, PENDING_EVENT_RECHECK, ret) == PENDING_STEP_CANCEL)
 		manager_save_state(m);
 }
 
@@ -304,8 +303,8 @@ void manager_holds_changed(Manager *m)
 {
 	Sample sample;
 	Decision d;
-	if (m->pending == PENDING_NONE)
-		return;
+	if (!pending_needs_decision(m->pending, PENDING_EVENT_RECHECK))
+		return; /* nothing to stop: no sample taken */
 	manager_check_now(m, &sample, &d);
 	log_check("recheck", &d);
 }

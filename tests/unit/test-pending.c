@@ -40,6 +40,14 @@ static const Case cases[] = {
 	  PENDING_STEP_NOTHING, PENDING_NONE, false, false },
 	{ "active check while nothing pending", PENDING_NONE, PENDING_EVENT_DECISION,
 	  VERDICT_ACTIVE, false, true, true, PENDING_STEP_NOTHING, PENDING_NONE, false, false },
+	{ "check-now says due, nothing pending", PENDING_NONE, PENDING_EVENT_RECHECK, VERDICT_IDLE,
+	  true, false, false, PENDING_STEP_NOTHING, PENDING_NONE, false, true },
+	{ "check-now during the warning, still idle", PENDING_WARNING, PENDING_EVENT_RECHECK,
+	  VERDICT_IDLE, true, true, false, PENDING_STEP_NOTHING, PENDING_WARNING, false, false },
+	{ "a hold during the warning", PENDING_WARNING, PENDING_EVENT_RECHECK, VERDICT_HELD, false,
+	  true, false, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
+	{ "check-now while acting, busy", PENDING_ACTING, PENDING_EVENT_RECHECK, VERDICT_ACTIVE,
+	  false, false, false, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "active during the warning", PENDING_WARNING, PENDING_EVENT_DECISION, VERDICT_ACTIVE,
 	  false, true, true, PENDING_STEP_CANCEL, PENDING_NONE, true, false },
 	{ "hold during the warning", PENDING_WARNING, PENDING_EVENT_DECISION, VERDICT_HELD, false,
@@ -148,6 +156,9 @@ START_TEST(test_needs_decision)
 	ck_assert(!pending_needs_decision(PENDING_NONE, PENDING_EVENT_SPOT_NOTICE));
 	ck_assert(pending_needs_decision(PENDING_WARNING, PENDING_EVENT_SPOT_NOTICE));
 	ck_assert(pending_needs_decision(PENDING_NONE, PENDING_EVENT_DECISION));
+	/* A look between checks, only to stop what is pending. */
+	ck_assert(!pending_needs_decision(PENDING_NONE, PENDING_EVENT_RECHECK));
+	ck_assert(pending_needs_decision(PENDING_WARNING, PENDING_EVENT_RECHECK));
 	ck_assert(pending_needs_decision(PENDING_ACTING, PENDING_EVENT_ACTION_STEP));
 	ck_assert(!pending_needs_decision(PENDING_ACTING, PENDING_EVENT_ACTION_DONE));
 }
@@ -167,6 +178,7 @@ static const Input inputs[] = {
 	{ PENDING_EVENT_DECISION, VERDICT_ACTIVE, false },
 	{ PENDING_EVENT_DECISION, VERDICT_HELD, false },
 	{ PENDING_EVENT_DECISION, VERDICT_GRACE, false },
+	{ PENDING_EVENT_RECHECK, VERDICT_IDLE, true },
 	{ PENDING_EVENT_WARNING_OVER, VERDICT_IDLE, false },
 	{ PENDING_EVENT_WARNING_OVER, VERDICT_HELD, false },
 	{ PENDING_EVENT_PRE_ACTION_DONE, VERDICT_IDLE, false },
@@ -234,6 +246,9 @@ static void explore(Run run, int depth, const PendingPolicy *p, int *trail)
 		if (event == PENDING_EVENT_SPOT_NOTICE)
 			EXPECT(spot_step_ok(step, run.phase, p), "step %s on a spot notice in %s",
 			       pending_step_to_string(step), pending_phase_to_string(run.phase));
+		/* A look between checks never starts anything. */
+		EXPECT(!starts || event != PENDING_EVENT_RECHECK, "step %s on a recheck",
+		       pending_step_to_string(step));
 		/* The notice's command never leads to the idle action: with a command, the action
 		 * starts only when the one run for it has ended. */
 		EXPECT(step != PENDING_STEP_ACT || !is_spot_event(event), "step act on %s",
@@ -411,11 +426,7 @@ static PendingStep world_apply(World *w, WorldEvent e)
 		       "%s", "hold refused");
 		w->hold_ids[w->n_holds] = id;
 		w->hold_until[w->n_holds++] = w->now + WORLD_HOLD;
-		if (w->phase == PENDING_NONE) /* manager_holds_changed() */
-			return PENDING_STEP_NOTHING;
-		world_peek(w, c, &d);
-		return pending_advance(&w->phase, &w->core.idle_checks, PENDING_EVENT_DECISION, &d,
-		                       &policy);
+		return world_feed(w, c, PENDING_EVENT_RECHECK); /* manager_holds_changed() */
 	case EV_RELEASE:
 		if (w->n_holds > 0) {
 			/* One that ran out may be gone already (a check dropped it). */
