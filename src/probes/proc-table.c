@@ -1,5 +1,6 @@
 /* The process table: one readdir of /proc and one read of each /proc/PID/stat per check. What a
- * check reads beyond the stat lines (command lines, executables) is in proc-views.c. */
+ * check reads beyond the stat lines (command lines, executables) is in proc-views.c. A little
+ * over 400 lines: the stat parser, the scan and the lookups share the entry's layout. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
