@@ -246,7 +246,10 @@ bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now)
 
 static int on_wait_over(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	wake_waiter(userdata);
+	InhibitorWatch *w = userdata;
+	w->late = true;
+	wake_waiter(w);
+	w->late = false;
 	return 0;
 }
 
@@ -295,6 +298,13 @@ int inhibitor_watch_probe(InhibitorWatch *w, usec_t now, usec_t max_age, bool *s
 	*ret = (InhibitorFacts){ 0 };
 	if (!w->answered) {
 		snprintf(err, errlen, "logind ListInhibitors: no answer yet");
+		return -ETIMEDOUT;
+	}
+	if (w->late) {
+		snprintf(err, errlen,
+		         "logind ListInhibitors: no answer within %llu ms (asked ahead of the next "
+		         "checks)",
+		         (unsigned long long)(INHIBITOR_QUICK_USEC / USEC_PER_MSEC));
 		return -ETIMEDOUT;
 	}
 	usec_t old = now > w->answered_at ? now - w->answered_at : 0;

@@ -37,6 +37,7 @@ typedef struct InhibitorWatch {
 	sd_event_source *wait_timer;
 	InhibitorAnswered waiter;
 	void *waiter_data;
+	bool late; /* the waiter runs without the answer it waited for */
 	/* The last answer: a reply, or r < 0 with error (unset when there was no bus). */
 	bool answered;
 	bool connected;
@@ -60,7 +61,9 @@ void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when);
 bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now);
 /* Asks now (or joins the call under way) and calls done(userdata) once: when the answer comes,
  * at once when there is no bus to ask, or INHIBITOR_QUICK_USEC after now at the latest. One
- * wake-up serves the check and the question; waiting longer would make the check late. */
+ * wake-up serves the check and the question; waiting longer would make the check late. When
+ * the answer is late, inhibitor_watch_probe() within done is an error: the last answer is from
+ * before this check, and a lock taken since must not read as none. */
 void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, InhibitorAnswered done,
                                   void *userdata);
 /* inhibitor_probe() on the last answer. An answer that came more than max_age before now

@@ -310,10 +310,13 @@ from gi.repository import GLib
 
 DBusGMainLoop(set_as_default=True)
 address, mode = sys.argv[1], sys.argv[2]
-delay = 0.0
+delay, delay_locked = 0.0, False
 if mode.startswith("slow="):  # slow=SECONDS,MODE: a logind under load
     delay, mode = mode[5:].split(",", 1)
     delay = float(delay)
+elif mode.startswith("slowlocked="):  # ... only while the lock is taken
+    delay, mode = mode[11:].split(",", 1)
+    delay, delay_locked = float(delay), True
 bus = dbus.bus.BusConnection(address)
 
 class Manager(dbus.service.Object):
@@ -329,7 +332,8 @@ class Manager(dbus.service.Object):
             locks.append(("idle:sleep", "alice", "training run", "block", 1000, 4242))
         else:
             locks.append(("shutdown:sleep", "NetworkManager", "sync", "delay", 0, 77))
-        time.sleep(delay)  # the locks as they were when asked, the answer late
+        if not delay_locked or len(locks) == 2 and locks[1][3] == "block":
+            time.sleep(delay)  # the locks as they were when asked, the answer late
         return dbus.Array(locks, signature="(ssssuu)")
 
 name = dbus.service.BusName("org.freedesktop.login1", bus)
@@ -547,6 +551,33 @@ class InhibitorTest(unittest.TestCase):
                                       for r in after), open(log).read())
         gaps = [b[0] - a[0] for a, b in zip(seen[1:], seen[2:])]
         self.assertTrue(all(abs(gap - 2.0) < 0.2 for gap in gaps), (gaps, open(log).read()))
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_a_check_that_waited_in_vain_for_logind_is_not_idle(self):
+        # A quick logind turns slow (0.2 s) just as a lock is taken, between the check before
+        # last and the last one of a streak: the last check waits its 25 ms in vain. The
+        # answer it has is the one from the check before, without the lock; read as today's,
+        # the streak completed and the machine powered off under the lock (WarnSec=0). It is
+        # a probe error instead, so the check is active, and the next ones, asked ahead,
+        # see the lock.
+        address = self.start_bus()
+        flag = self.env.path("locked")
+        self.start_logind(address, "slowlocked=0.2,file:" + flag)
+        log = self.start_daemon(address, "[Check]\nIntervalSec=2s\nIdleChecks=3\n"
+                                "[Action]\nAction=poweroff\nWarnSec=0\n")
+        deadline = time.time() + TIMEOUT
+        while not any(r.idle == 2 for _, r in self.checks(log)):
+            self.assertLess(time.time(), deadline, open(log).read())
+            time.sleep(0.02)
+        open(flag, "w").close()  # systemd-inhibit --what=idle, as the streak nears its end
+        taken = time.time()
+        seen = self.wait_checks(log, len(self.checks(log)) + 3)
+        after = [r for when, r in seen if when > taken]
+        text = open(log).read()
+        self.assertNotRegex(text, r"action poweroff \(dry-run\)")
+        self.assertEqual(after[0].verdict, "active", text)
+        self.assertIn("inhibitor", after[0].reasons, text)
+        self.assertTrue(all(r.verdict == "active" for r in after), text)
 
     def test_no_bus_is_said_once_by_the_daemon(self):
         # The daemon over several checks: the absence is logged once, never a reason.

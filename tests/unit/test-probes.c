@@ -623,6 +623,19 @@ static void count_wait(void *userdata)
 	waited++;
 }
 
+/* What the check that waited reads. */
+static int probe_in_wait_r;
+static char probe_in_wait_err[256];
+
+static void probe_in_wait(void *userdata)
+{
+	InhibitorFacts f;
+	bool said = false;
+	waited++;
+	probe_in_wait_r = inhibitor_watch_probe(userdata, now_boottime(), 60 * USEC_PER_SEC, &said,
+	                                        &f, probe_in_wait_err, sizeof(probe_in_wait_err));
+}
+
 /* Points sd-bus at tmpdir/name for the system bus. */
 static void system_bus_at(const char *name)
 {
@@ -687,8 +700,13 @@ START_TEST(test_inhibitor_watch_waits_no_longer_than_quick)
 	ck_assert(!w.answered);
 	usec_t start = now_boottime();
 	ck_assert(inhibitor_watch_quick(&w, start)); /* a young first call: worth waiting for */
+	/* An earlier answer (no logind), from before this check. */
+	w.answered = true;
+	w.connected = false;
+	w.r = -ENOENT;
+	w.answered_at = start;
 	waited = 0;
-	inhibitor_watch_ask_and_wait(&w, start, count_wait, NULL);
+	inhibitor_watch_ask_and_wait(&w, start, probe_in_wait, &w);
 	ck_assert_int_eq(waited, 0);
 	while (waited == 0 && now_boottime() - start < 5 * USEC_PER_SEC)
 		ck_assert_int_ge(sd_event_run(e, 100 * USEC_PER_MSEC), 0);
@@ -696,8 +714,19 @@ START_TEST(test_inhibitor_watch_waits_no_longer_than_quick)
 	ck_assert_int_eq(waited, 1);
 	ck_assert_uint_ge(took, INHIBITOR_QUICK_USEC);
 	ck_assert_msg(took < USEC_PER_SEC, "waited %llu us", (unsigned long long)took);
-	ck_assert(!w.answered);
+	/* The check that waited in vain does not read the earlier answer as today's: a lock
+	 * taken since would read as none. It is an error, so the check counts as active. */
+	ck_assert_int_eq(probe_in_wait_r, -ETIMEDOUT);
+	ck_assert_msg(strstr(probe_in_wait_err, "no answer within 25 ms"), "%s", probe_in_wait_err);
 	ck_assert(!inhibitor_watch_quick(&w, now_boottime())); /* under way for longer */
+	/* A look after it (check-now) reads the earlier answer as before. */
+	InhibitorFacts f;
+	bool said = false;
+	char err[256] = "";
+	ck_assert_int_eq(inhibitor_watch_probe(&w, now_boottime(), 60 * USEC_PER_SEC, &said, &f,
+	                                       err, sizeof(err)),
+	                 0);
+	ck_assert(f.valid && !f.available);
 	for (int i = 0; i < 3; i++)
 		(void)sd_event_run(e, 20 * USEC_PER_MSEC);
 	ck_assert_int_eq(waited, 1); /* once */
