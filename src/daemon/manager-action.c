@@ -113,7 +113,7 @@ static void start_warning(Manager *m, const Decision *d)
 	          "action %s in %s unless the machine becomes busy; warned %d terminal(s)",
 	          manager_armed_action(m), left, n < 0 ? 0 : n);
 	m->warn_until = manager_now(m) + m->config.warn;
-	manager_ask_inhibitors_before(m, m->warn_until);
+	m->warn_asked_at = manager_ask_inhibitors_before(m, m->warn_until);
 	sd_event_source_set_time(m->warn_timer, m->warn_until);
 	sd_event_source_set_enabled(m->warn_timer, SD_EVENT_ONESHOT);
 	manager_notify(m, NOTIFY_WARNING, d);
@@ -128,7 +128,7 @@ static void pre_action_ended(Manager *m, PendingEvent event)
 	if (!pending_needs_decision(m->pending, event))
 		return;
 	/* The command may have run for up to an hour: decide again before acting. */
-	manager_decide_now(m, &sample, &d);
+	manager_decide_now(m, 0, &sample, &d);
 	log_check("recheck", &d);
 	(void)manager_pending_feed(m, event, &d);
 	manager_save_state(m);
@@ -178,7 +178,7 @@ static bool on_action_may_go_on(void *userdata, const char *step)
 	Manager *m = userdata;
 	Sample sample;
 	Decision d;
-	manager_decide_now(m, &sample, &d);
+	manager_decide_now(m, 0, &sample, &d);
 	log_check("recheck", &d);
 	if (manager_pending_feed(m, PENDING_EVENT_ACTION_STEP, &d) == PENDING_STEP_GO_ON)
 		return true;
@@ -269,7 +269,7 @@ void manager_on_spot_notice(void *userdata, const SpotFacts *n)
 	Decision d;
 	bool decide = pending_needs_decision(m->pending, PENDING_EVENT_SPOT_NOTICE);
 	if (decide) {
-		manager_decide_now(m, &sample, &d); /* active: the notice is in the sample now */
+		manager_decide_now(m, 0, &sample, &d); /* active: the notice is in the sample now */
 		log_check("recheck", &d);
 	}
 	(void)manager_pending_feed(m, PENDING_EVENT_SPOT_NOTICE, decide ? &d : NULL);

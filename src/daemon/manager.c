@@ -26,10 +26,13 @@
  * the late moment let the delay add up (IntervalSec=1s gave a check every 1.25 s). */
 #define CHECK_ACCURACY_USEC (USEC_PER_MSEC * 5)
 
-void manager_ask_inhibitors_before(Manager *m, usec_t when)
+usec_t manager_ask_inhibitors_before(Manager *m, usec_t when)
 {
-	usec_t lead = MIN(m->config.interval / 2, USEC_PER_SEC);
-	inhibitor_watch_ask_at(&m->inhibitors, when > lead ? when - lead : 0);
+	usec_t limit = m->config.interval / 2;
+	usec_t lead = inhibitor_watch_lead(&m->inhibitors, MIN(limit, USEC_PER_SEC), limit);
+	usec_t at = when > lead ? when - lead : 0;
+	inhibitor_watch_ask_at(&m->inhibitors, at);
+	return at;
 }
 
 usec_t manager_now(const Manager *m)
@@ -194,15 +197,19 @@ static void sample_add_spot(const Manager *m, Sample *s)
  * IntervalSec=, as with the defaults). */
 #define FRESH_CHECK_USEC USEC_PER_SEC
 
-void manager_decide_now(Manager *m, Sample *ret_sample, Decision *ret)
+void manager_decide_now(Manager *m, usec_t inhibitors_asked_since, Sample *ret_sample,
+                        Decision *ret)
 {
 	usec_t now = manager_now(m);
-	if (m->have_last && now - m->last_at < FRESH_CHECK_USEC)
+	if (!inhibitors_asked_since && m->have_last && now - m->last_at < FRESH_CHECK_USEC)
 		*ret_sample = m->last_sample;
-	else if (m->on_demand_at > 0 && now - m->on_demand_at < FRESH_CHECK_USEC)
+	else if (!inhibitors_asked_since && m->on_demand_at > 0 &&
+	         now - m->on_demand_at < FRESH_CHECK_USEC)
 		*ret_sample = m->on_demand; /* a CheckNow flood samples once a second at most */
 	else {
+		inhibitor_watch_need(&m->inhibitors, inhibitors_asked_since);
 		sample_take(m, now, false, ret_sample);
+		inhibitor_watch_need(&m->inhibitors, 0);
 		add_state_error(m, ret_sample);
 		m->on_demand = *ret_sample;
 		m->on_demand_at = now;
@@ -245,8 +252,9 @@ void manager_check(Manager *m)
  * one ahead of it, so that the check is not late. */
 static void ask_inhibitors_for_next_check(Manager *m)
 {
+	m->check_asked_at = 0;
 	if (!inhibitor_watch_quick(&m->inhibitors, manager_now(m)))
-		manager_ask_inhibitors_before(m, m->next_check_at);
+		m->check_asked_at = manager_ask_inhibitors_before(m, m->next_check_at);
 }
 
 static void scheduled_check(void *userdata)
@@ -267,10 +275,15 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		m->next_check_at = now + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
-	if (inhibitor_watch_quick(&m->inhibitors, now))
+	if (inhibitor_watch_quick(&m->inhibitors, now)) {
 		inhibitor_watch_ask_and_wait(&m->inhibitors, now, scheduled_check, m);
-	else
-		scheduled_check(m);
+		return 0;
+	}
+	/* Only the answer to the question asked ahead for this check will do (none asked: the
+	 * last answer is from before the check's time, an error). */
+	inhibitor_watch_need(&m->inhibitors, m->check_asked_at ? m->check_asked_at : usec);
+	scheduled_check(m);
+	inhibitor_watch_need(&m->inhibitors, 0);
 	return 0;
 }
 
@@ -278,7 +291,8 @@ void manager_warning_over(Manager *m)
 {
 	Sample sample;
 	Decision d;
-	manager_decide_now(m, &sample, &d);
+	/* asked ahead when the warning started */
+	manager_decide_now(m, m->warn_asked_at ? m->warn_asked_at : m->warn_until, &sample, &d);
 	log_check("recheck", &d);
 	notify_status(m, &d);
 	m->warn_until = 0;
@@ -294,7 +308,7 @@ static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 void manager_check_now(Manager *m, Sample *ret_sample, Decision *ret)
 {
-	manager_decide_now(m, ret_sample, ret);
+	manager_decide_now(m, 0, ret_sample, ret);
 	if (manager_pending_feed(m, PENDING_EVENT_RECHECK, ret) == PENDING_STEP_CANCEL)
 		manager_save_state(m);
 }

@@ -76,7 +76,9 @@ typedef struct Manager {
 	PreAction *pre_action;     /* the PreActionCommand= while it runs */
 	PendingPhase pending;      /* where the idle action stands (pending.h) */
 	usec_t warn_until;         /* while pending is PENDING_WARNING: when the warning runs out */
-	char action_why[512];      /* the decision that started the pending action */
+	/* When logind was asked ahead for the next check and for the warning's end (0: not). */
+	usec_t check_asked_at, warn_asked_at;
+	char action_why[512]; /* the decision that started the pending action */
 
 	char last_user[96];      /* the session user seen most recently, for notifications */
 	uint64_t last_user_at;   /* CLOCK_REALTIME µs of that check; 0: nobody seen yet */
@@ -136,12 +138,16 @@ void manager_notify(Manager *m, NotifyEvent event, const Decision *d);
 /* Between manager.c and manager-action.c. */
 /* A decision as a scheduled check would make it now, holds, grace and spot included; the
  * streak and the baselines stay as they are, so the next scheduled check still averages over
- * its whole interval. */
-void manager_decide_now(Manager *m, Sample *ret_sample, Decision *ret);
-/* logind is asked for its inhibitors this long before a check or re-check reads the answer:
- * time enough for a logind under load, short enough that a lock taken since is rare. A
- * scheduled check asks at its own time instead while logind answers quickly. */
-void manager_ask_inhibitors_before(Manager *m, usec_t when);
+ * its whole interval. With inhibitors_asked_since, a fresh sample whose inhibitor answer is
+ * to a question sent at or after it (else a probe error); 0 for a look (check-now). */
+void manager_decide_now(Manager *m, usec_t inhibitors_asked_since, Sample *ret_sample,
+                        Decision *ret);
+/* logind is asked for its inhibitors ahead of a check or re-check at when, by
+ * min(IntervalSec=/2, 1 s) or twice its last answer's time, whichever is longer (at most
+ * IntervalSec=/2): time enough for a logind under load, short enough that a lock taken since
+ * is rare. A scheduled check asks at its own time instead while logind answers quickly.
+ * Returns when it is asked (CLOCK_BOOTTIME). */
+usec_t manager_ask_inhibitors_before(Manager *m, usec_t when);
 /* Advances the pending action (pending.c decides) and carries out its step. */
 PendingStep manager_pending_feed(Manager *m, PendingEvent event, const Decision *d);
 /* The AWS runtime found a new spot interruption notice. */

@@ -151,7 +151,9 @@ static void wake_waiter(InhibitorWatch *w)
 		return;
 	w->waiter = NULL;
 	(void)sd_event_source_set_enabled(w->wait_timer, SD_EVENT_OFF);
+	w->need_asked_since = w->waiter_asked;
 	done(w->waiter_data);
+	w->need_asked_since = 0;
 }
 
 static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -164,6 +166,7 @@ static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
 	w->connected = true;
 	w->answered_at = now_boottime();
 	w->answer_took = w->answered_at - MIN(w->answered_at, w->asked);
+	w->answer_asked = w->asked;
 	if (e) {
 		w->r = -sd_bus_error_get_errno(e);
 		if (w->r >= 0)
@@ -197,6 +200,7 @@ void inhibitor_watch_ask(InhibitorWatch *w)
 	w->connected = bus != NULL;
 	w->answered_at = w->asked;
 	w->answer_took = 0;
+	w->answer_asked = w->asked;
 	w->r = r;
 	wake_waiter(w);
 }
@@ -237,6 +241,17 @@ void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when)
 	arm(w);
 }
 
+void inhibitor_watch_need(InhibitorWatch *w, usec_t asked_since)
+{
+	w->need_asked_since = asked_since;
+}
+
+usec_t inhibitor_watch_lead(const InhibitorWatch *w, usec_t base, usec_t limit)
+{
+	usec_t lead = MAX(base, w->answered ? 2 * w->answer_took : 0);
+	return MIN(lead, limit);
+}
+
 bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now)
 {
 	if (w->slot && now - MIN(now, w->asked) > INHIBITOR_QUICK_USEC)
@@ -246,10 +261,7 @@ bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now)
 
 static int on_wait_over(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	InhibitorWatch *w = userdata;
-	w->late = true;
-	wake_waiter(w);
-	w->late = false;
+	wake_waiter(userdata);
 	return 0;
 }
 
@@ -258,6 +270,8 @@ void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, InhibitorAnswer
 {
 	w->waiter = done;
 	w->waiter_data = userdata;
+	/* The call under way, if one is, was asked before now; its answer will do. */
+	w->waiter_asked = w->slot ? w->asked : now_boottime();
 	(void)sd_event_source_set_time(w->wait_timer, now + INHIBITOR_QUICK_USEC);
 	(void)sd_event_source_set_enabled(w->wait_timer, SD_EVENT_ONESHOT);
 	inhibitor_watch_ask(w); /* no bus: answered, and done called, before it returns */
@@ -300,11 +314,11 @@ int inhibitor_watch_probe(InhibitorWatch *w, usec_t now, usec_t max_age, bool *s
 		snprintf(err, errlen, "logind ListInhibitors: no answer yet");
 		return -ETIMEDOUT;
 	}
-	if (w->late) {
+	if (w->need_asked_since > 0 && w->answer_asked < w->need_asked_since) {
 		snprintf(err, errlen,
-		         "logind ListInhibitors: no answer within %llu ms (asked ahead of the next "
-		         "checks)",
-		         (unsigned long long)(INHIBITOR_QUICK_USEC / USEC_PER_MSEC));
+		         "logind ListInhibitors: no answer yet to the question asked %s before "
+		         "this check",
+		         timespan_format(age, sizeof(age), now - MIN(now, w->need_asked_since)));
 		return -ETIMEDOUT;
 	}
 	usec_t old = now > w->answered_at ? now - w->answered_at : 0;

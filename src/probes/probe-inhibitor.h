@@ -37,12 +37,16 @@ typedef struct InhibitorWatch {
 	sd_event_source *wait_timer;
 	InhibitorAnswered waiter;
 	void *waiter_data;
-	bool late; /* the waiter runs without the answer it waited for */
+	usec_t waiter_asked; /* the question the waiter waits for */
+	/* The decision under way reads only an answer to a question asked at or after this
+	 * (0: any answer younger than max_age will do, as for a look between checks). */
+	usec_t need_asked_since;
 	/* The last answer: a reply, or r < 0 with error (unset when there was no bus). */
 	bool answered;
 	bool connected;
-	usec_t answered_at; /* logind read its locks about then */
-	usec_t answer_took; /* from the question to the answer */
+	usec_t answered_at;  /* logind read its locks about then */
+	usec_t answer_took;  /* from the question to the answer */
+	usec_t answer_asked; /* when its question was sent */
 	sd_bus_message *reply;
 	int r;
 	sd_bus_error error;
@@ -61,11 +65,20 @@ void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when);
 bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now);
 /* Asks now (or joins the call under way) and calls done(userdata) once: when the answer comes,
  * at once when there is no bus to ask, or INHIBITOR_QUICK_USEC after now at the latest. One
- * wake-up serves the check and the question; waiting longer would make the check late. When
- * the answer is late, inhibitor_watch_probe() within done is an error: the last answer is from
- * before this check, and a lock taken since must not read as none. */
+ * wake-up serves the check and the question; waiting longer would make the check late. Within
+ * done the probe reads only the answer to that question (inhibitor_watch_need()): when it is
+ * late, the last answer is from before this check, and a lock taken since must not read as
+ * none, so the probe is an error. */
 void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, InhibitorAnswered done,
                                   void *userdata);
+/* The decisions until the next call read only an answer whose question was sent at or after
+ * asked_since (CLOCK_BOOTTIME); any other is an error. 0 lifts it. For a decision that can
+ * start or go on with an action: an answer from before the question asked for it says nothing
+ * of a lock taken since. */
+void inhibitor_watch_need(InhibitorWatch *w, usec_t asked_since);
+/* How long before a decision a logind that took answer_took for its last answer is asked:
+ * twice that, at least base, at most limit. */
+usec_t inhibitor_watch_lead(const InhibitorWatch *w, usec_t base, usec_t limit);
 /* inhibitor_probe() on the last answer. An answer that came more than max_age before now
  * (logind stuck or gone), or none yet, is an error (the check counts it as activity, as a
  * timeout always did). An answer more than a second old is renewed for the next look. */
