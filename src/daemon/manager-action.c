@@ -119,19 +119,35 @@ static void start_warning(Manager *m, const Decision *d)
 	manager_notify(m, NOTIFY_WARNING, d);
 }
 
-/* The command ended: what waits for it (pending.c knows) goes on after a fresh decision. */
+/* The command ended: what waits for it (pending.c knows) goes on after a fresh decision. The
+ * command may have run for up to an hour, and logind's last answer may be from a check a
+ * minute ago: the decision waits for its answer to a question asked now (a lock taken since
+ * must count), as long as a check would have asked ahead. */
 static void pre_action_ended(Manager *m, PendingEvent event)
 {
-	Sample sample;
-	Decision d;
 	m->pre_action = pre_action_free(m->pre_action);
 	if (!pending_needs_decision(m->pending, event))
 		return;
-	/* The command may have run for up to an hour: decide again before acting. */
-	manager_decide_now(m, 0, &sample, &d);
+	usec_t limit = m->config.interval / 2;
+	usec_t wait = inhibitor_watch_lead(&m->inhibitors, MIN(limit, USEC_PER_SEC), limit);
+	m->recheck_event = event;
+	m->recheck_asked_at = inhibitor_watch_ask_now(&m->inhibitors);
+	(void)sd_event_source_set_time(m->recheck_timer, manager_now(m) + wait);
+	(void)sd_event_source_set_enabled(m->recheck_timer, SD_EVENT_ONESHOT);
+}
+
+int manager_on_recheck_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = userdata;
+	Sample sample;
+	Decision d;
+	if (!pending_needs_decision(m->pending, m->recheck_event))
+		return 0; /* cancelled meanwhile */
+	manager_decide_now(m, m->recheck_asked_at, &sample, &d);
 	log_check("recheck", &d);
-	(void)manager_pending_feed(m, event, &d);
+	(void)manager_pending_feed(m, m->recheck_event, &d);
 	manager_save_state(m);
+	return 0;
 }
 
 static void on_pre_action_done(void *userdata)

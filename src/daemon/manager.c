@@ -482,7 +482,12 @@ static int setup_event_loop(Manager *m)
 	                      CHECK_ACCURACY_USEC, on_warn_timer, m);
 	if (r < 0)
 		return r;
-	return sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
+	r = sd_event_add_time(m->event, &m->recheck_timer, CLOCK_BOOTTIME, USEC_INFINITY,
+	                      CHECK_ACCURACY_USEC, manager_on_recheck_timer, m);
+	if (r < 0)
+		return r;
+	return sd_event_source_set_enabled(m->recheck_timer, SD_EVENT_OFF);
 }
 
 int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
@@ -562,6 +567,7 @@ Manager *manager_free(Manager *m)
 	pre_action_free(m->pre_action);
 	sd_event_source_disable_unref(m->check_timer);
 	sd_event_source_disable_unref(m->warn_timer);
+	sd_event_source_disable_unref(m->recheck_timer);
 	sd_event_unref(m->event);
 	if (m->lock_fd >= 0)
 		close(m->lock_fd);

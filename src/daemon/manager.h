@@ -47,6 +47,11 @@ typedef struct Manager {
 	sd_event *event;
 	sd_event_source *check_timer;
 	sd_event_source *warn_timer; /* armed while a warning runs */
+	/* Armed between the end of PreActionCommand= and the decision on it, which waits for
+	 * logind's answer to a question asked at the end (recheck_asked_at). */
+	sd_event_source *recheck_timer;
+	PendingEvent recheck_event;
+	usec_t recheck_asked_at;
 	VarlinkServer *varlink;
 	int lock_fd;
 	char boot_id[64];
@@ -148,6 +153,8 @@ void manager_decide_now(Manager *m, usec_t inhibitors_asked_since, Sample *ret_s
  * is rare. A scheduled check asks at its own time instead while logind answers quickly.
  * Returns when it is asked (CLOCK_BOOTTIME). */
 usec_t manager_ask_inhibitors_before(Manager *m, usec_t when);
+/* The decision after PreActionCommand= ended (manager-action.c). */
+int manager_on_recheck_timer(sd_event_source *s, uint64_t usec, void *userdata);
 /* Advances the pending action (pending.c decides) and carries out its step. */
 PendingStep manager_pending_feed(Manager *m, PendingEvent event, const Decision *d);
 /* The AWS runtime found a new spot interruption notice. */

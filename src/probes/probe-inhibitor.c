@@ -205,6 +205,12 @@ void inhibitor_watch_ask(InhibitorWatch *w)
 	wake_waiter(w);
 }
 
+usec_t inhibitor_watch_ask_now(InhibitorWatch *w)
+{
+	inhibitor_watch_ask(w);
+	return w->asked;
+}
+
 static void arm(InhibitorWatch *w)
 {
 	usec_t next = USEC_INFINITY;

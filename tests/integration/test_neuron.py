@@ -9,6 +9,7 @@ a Neuron sysfs tree, and a stand-in org.freedesktop.login1 on a private dbus-dae
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -618,6 +619,26 @@ class InhibitorTest(unittest.TestCase):
         text = open(log).read()
         self.assertTrue(after and all(r.verdict == "active" for r in after), text)
         self.assertIn("no answer yet to the question asked", after[0].reasons, text)
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_a_lock_taken_while_the_pre_action_ran_stops_the_action(self):
+        # PreActionCommand= takes an inhibitor lock itself (as a checkpoint script might, to
+        # finish its upload) and ends. The decision after it waits for logind's answer to a
+        # question asked at its end; the last answer, from the check before the command, had
+        # no lock, and read as today's the action went ahead under the lock.
+        address = self.start_bus()
+        flag = self.env.path("locked")
+        self.start_logind(address, "file:" + flag)
+        log = self.start_daemon(address, "[Check]\nIntervalSec=3s\nIdleChecks=2\n"
+                                "[Action]\nAction=poweroff\nWarnSec=0\n"
+                                f"PreActionCommand=/bin/sh -c 'sleep 1.5; touch {flag}'\n")
+        deadline = time.time() + TIMEOUT
+        while not re.search(r"cancelled|action poweroff \(dry-run\)", open(log).read()):
+            self.assertLess(time.time(), deadline, open(log).read())
+            time.sleep(0.05)
+        text = open(log).read()
+        self.assertNotRegex(text, r"action poweroff \(dry-run\)")
+        self.assertRegex(text, r"cancelled.*inhibitor")
 
     def test_no_bus_is_said_once_by_the_daemon(self):
         # The daemon over several checks: the absence is logged once, never a reason.
