@@ -275,12 +275,15 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		m->next_check_at = now + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
-	if (inhibitor_watch_quick(&m->inhibitors, now)) {
+	/* Asked now, or ahead when logind is slow; only the answer to the question asked for
+	 * this check will do. Not asked ahead (logind turned slow after the last check): asked
+	 * now all the same, unless a question from before is still under way, whose answer
+	 * would be old; then the check has none, an error. */
+	if (inhibitor_watch_quick(&m->inhibitors, now) ||
+	    (!m->check_asked_at && !inhibitor_watch_asking(&m->inhibitors))) {
 		inhibitor_watch_ask_and_wait(&m->inhibitors, now, scheduled_check, m);
 		return 0;
 	}
-	/* Only the answer to the question asked ahead for this check will do (none asked: the
-	 * last answer is from before the check's time, an error). */
 	inhibitor_watch_need(&m->inhibitors, m->check_asked_at ? m->check_asked_at : usec);
 	scheduled_check(m);
 	inhibitor_watch_need(&m->inhibitors, 0);

@@ -247,6 +247,11 @@ void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when)
 	arm(w);
 }
 
+bool inhibitor_watch_asking(const InhibitorWatch *w)
+{
+	return w->slot != NULL;
+}
+
 void inhibitor_watch_need(InhibitorWatch *w, usec_t asked_since)
 {
 	w->need_asked_since = asked_since;
@@ -322,9 +327,9 @@ int inhibitor_watch_probe(InhibitorWatch *w, usec_t now, usec_t max_age, bool *s
 	}
 	if (w->need_asked_since > 0 && w->answer_asked < w->need_asked_since) {
 		snprintf(err, errlen,
-		         "logind ListInhibitors: no answer yet to the question asked %s before "
-		         "this check",
-		         timespan_format(age, sizeof(age), now - MIN(now, w->need_asked_since)));
+		         "logind ListInhibitors: no answer yet to a question asked for this check "
+		         "(the last answer is to one asked %s before it)",
+		         timespan_format(age, sizeof(age), now - MIN(now, w->answer_asked)));
 		return -ETIMEDOUT;
 	}
 	usec_t old = now > w->answered_at ? now - w->answered_at : 0;

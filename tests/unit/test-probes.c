@@ -717,8 +717,8 @@ START_TEST(test_inhibitor_watch_waits_no_longer_than_quick)
 	/* The check that waited in vain does not read the earlier answer as today's: a lock
 	 * taken since would read as none. It is an error, so the check counts as active. */
 	ck_assert_int_eq(probe_in_wait_r, -ETIMEDOUT);
-	ck_assert_msg(strstr(probe_in_wait_err, "no answer yet to the question asked"), "%s",
-	              probe_in_wait_err);
+	ck_assert_msg(strstr(probe_in_wait_err, "no answer yet to a question asked for this check"),
+	              "%s", probe_in_wait_err);
 	ck_assert(!inhibitor_watch_quick(&w, now_boottime())); /* under way for longer */
 	/* A look after it (check-now) reads the earlier answer as before. */
 	InhibitorFacts f;
