@@ -128,11 +128,10 @@ static void pre_action_ended(Manager *m, PendingEvent event)
 	m->pre_action = pre_action_free(m->pre_action);
 	if (!pending_needs_decision(m->pending, event))
 		return;
-	usec_t limit = m->config.interval / 2;
-	usec_t wait = inhibitor_watch_lead(&m->inhibitors, MIN(limit, USEC_PER_SEC), limit);
 	m->recheck_event = event;
 	m->recheck_asked_at = inhibitor_watch_ask_now(&m->inhibitors);
-	(void)sd_event_source_set_time(m->recheck_timer, manager_now(m) + wait);
+	(void)sd_event_source_set_time(m->recheck_timer,
+	                               manager_now(m) + manager_inhibitor_lead(m));
 	(void)sd_event_source_set_enabled(m->recheck_timer, SD_EVENT_ONESHOT);
 }
 

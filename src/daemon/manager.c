@@ -26,10 +26,15 @@
  * the late moment let the delay add up (IntervalSec=1s gave a check every 1.25 s). */
 #define CHECK_ACCURACY_USEC (USEC_PER_MSEC * 5)
 
-usec_t manager_ask_inhibitors_before(Manager *m, usec_t when)
+usec_t manager_inhibitor_lead(const Manager *m)
 {
 	usec_t limit = m->config.interval / 2;
-	usec_t lead = inhibitor_watch_lead(&m->inhibitors, MIN(limit, USEC_PER_SEC), limit);
+	return inhibitor_watch_lead(&m->inhibitors, MIN(limit, USEC_PER_SEC), limit);
+}
+
+usec_t manager_ask_inhibitors_before(Manager *m, usec_t when)
+{
+	usec_t lead = manager_inhibitor_lead(m);
 	usec_t at = when > lead ? when - lead : 0;
 	inhibitor_watch_ask_at(&m->inhibitors, at);
 	return at;
@@ -276,12 +281,18 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
 	/* Asked now, or ahead when logind is slow; only the answer to the question asked for
-	 * this check will do. Not asked ahead (logind turned slow after the last check): asked
-	 * now all the same, unless a question from before is still under way, whose answer
-	 * would be old; then the check has none, an error. */
-	if (inhibitor_watch_quick(&m->inhibitors, now) ||
-	    (!m->check_asked_at && !inhibitor_watch_asking(&m->inhibitors))) {
-		inhibitor_watch_ask_and_wait(&m->inhibitors, now, scheduled_check, m);
+	 * this check will do. Not asked ahead (logind turned slow after the last check, or at
+	 * boot): asked now all the same, the check waiting as long as it would have been asked
+	 * ahead, unless a question from before is still under way, whose answer would be old;
+	 * then the check has none, an error. */
+	if (inhibitor_watch_quick(&m->inhibitors, now)) {
+		inhibitor_watch_ask_and_wait(&m->inhibitors, now, INHIBITOR_QUICK_USEC,
+		                             scheduled_check, m);
+		return 0;
+	}
+	if (!m->check_asked_at && !inhibitor_watch_asking(&m->inhibitors)) {
+		inhibitor_watch_ask_and_wait(&m->inhibitors, now, manager_inhibitor_lead(m),
+		                             scheduled_check, m);
 		return 0;
 	}
 	inhibitor_watch_need(&m->inhibitors, m->check_asked_at ? m->check_asked_at : usec);

@@ -153,6 +153,9 @@ void manager_decide_now(Manager *m, usec_t inhibitors_asked_since, Sample *ret_s
  * is rare. A scheduled check asks at its own time instead while logind answers quickly.
  * Returns when it is asked (CLOCK_BOOTTIME). */
 usec_t manager_ask_inhibitors_before(Manager *m, usec_t when);
+/* That lead: how long before a decision logind is asked, or how long a decision that asks at
+ * its own time may wait for the answer. */
+usec_t manager_inhibitor_lead(const Manager *m);
 /* The decision after PreActionCommand= ended (manager-action.c). */
 int manager_on_recheck_timer(sd_event_source *s, uint64_t usec, void *userdata);
 /* Advances the pending action (pending.c decides) and carries out its step. */

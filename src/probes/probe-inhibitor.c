@@ -276,14 +276,14 @@ static int on_wait_over(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, InhibitorAnswered done,
-                                  void *userdata)
+void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
+                                  InhibitorAnswered done, void *userdata)
 {
 	w->waiter = done;
 	w->waiter_data = userdata;
 	/* The call under way, if one is, was asked before now; its answer will do. */
 	w->waiter_asked = w->slot ? w->asked : now_boottime();
-	(void)sd_event_source_set_time(w->wait_timer, now + INHIBITOR_QUICK_USEC);
+	(void)sd_event_source_set_time(w->wait_timer, now + wait);
 	(void)sd_event_source_set_enabled(w->wait_timer, SD_EVENT_ONESHOT);
 	inhibitor_watch_ask(w); /* no bus: answered, and done called, before it returns */
 }

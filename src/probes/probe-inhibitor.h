@@ -69,13 +69,13 @@ bool inhibitor_watch_asking(const InhibitorWatch *w);
  * not make a slow logind quick: the probe's own questions are asked at the check's time. */
 bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now);
 /* Asks now (or joins the call under way) and calls done(userdata) once: when the answer comes,
- * at once when there is no bus to ask, or INHIBITOR_QUICK_USEC after now at the latest. One
- * wake-up serves the check and the question; waiting longer would make the check late. Within
- * done the probe reads only the answer to that question (inhibitor_watch_need()): when it is
- * late, the last answer is from before this check, and a lock taken since must not read as
- * none, so the probe is an error. */
-void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, InhibitorAnswered done,
-                                  void *userdata);
+ * at once when there is no bus to ask, or wait after now at the latest (INHIBITOR_QUICK_USEC
+ * for a check: one wake-up serves the check and the question; waiting longer would make the
+ * check late). Within done the probe reads only the answer to that question
+ * (inhibitor_watch_need()): when it is late, the last answer is from before this check, and a
+ * lock taken since must not read as none, so the probe is an error. */
+void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
+                                  InhibitorAnswered done, void *userdata);
 /* The decisions until the next call read only an answer whose question was sent at or after
  * asked_since (CLOCK_BOOTTIME); any other is an error. 0 lifts it. For a decision that can
  * start or go on with an action: an answer from before the question asked for it says nothing

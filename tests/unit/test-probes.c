@@ -660,7 +660,7 @@ START_TEST(test_inhibitor_watch_without_a_bus_answers_at_once)
 	ck_assert(w.answered);
 	ck_assert(inhibitor_watch_quick(&w, now_boottime()));
 	waited = 0;
-	inhibitor_watch_ask_and_wait(&w, now_boottime(), count_wait, NULL);
+	inhibitor_watch_ask_and_wait(&w, now_boottime(), INHIBITOR_QUICK_USEC, count_wait, NULL);
 	ck_assert_int_eq(waited, 1); /* before it returned: the check runs in the same wake-up */
 	ck_assert_int_eq(sd_event_run(e, 50 * USEC_PER_MSEC), 0);
 	ck_assert_int_eq(waited, 1); /* and only then: its deadline was put away */
@@ -706,7 +706,7 @@ START_TEST(test_inhibitor_watch_waits_no_longer_than_quick)
 	w.r = -ENOENT;
 	w.answered_at = start;
 	waited = 0;
-	inhibitor_watch_ask_and_wait(&w, start, probe_in_wait, &w);
+	inhibitor_watch_ask_and_wait(&w, start, INHIBITOR_QUICK_USEC, probe_in_wait, &w);
 	ck_assert_int_eq(waited, 0);
 	while (waited == 0 && now_boottime() - start < 5 * USEC_PER_SEC)
 		ck_assert_int_ge(sd_event_run(e, 100 * USEC_PER_MSEC), 0);
