@@ -129,7 +129,7 @@ static void pre_action_ended(Manager *m, PendingEvent event)
 	if (!pending_needs_decision(m->pending, event))
 		return;
 	m->recheck_event = event;
-	m->recheck_asked_at = inhibitor_watch_ask_now(&m->inhibitors);
+	m->recheck_asked_at = inhibitor_watch_ask(&m->inhibitors);
 	(void)sd_event_source_set_time(m->recheck_timer,
 	                               manager_now(m) + manager_inhibitor_lead(m));
 	(void)sd_event_source_set_enabled(m->recheck_timer, SD_EVENT_ONESHOT);

@@ -178,11 +178,11 @@ static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
 	return 0;
 }
 
-void inhibitor_watch_ask(InhibitorWatch *w)
+usec_t inhibitor_watch_ask(InhibitorWatch *w)
 {
 	int r;
 	if (w->slot)
-		return; /* the answer to the call under way will do */
+		return w->asked; /* the answer to the call under way will do */
 	w->asked = now_boottime();
 	sd_bus *bus = system_bus_get(w->bus, &r);
 	sd_bus_message *m = NULL;
@@ -193,7 +193,7 @@ void inhibitor_watch_ask(InhibitorWatch *w)
 		r = sd_bus_call_async(bus, &w->slot, m, on_answer, w, LOGIND_TIMEOUT_USEC);
 	sd_bus_message_unref(m);
 	if (r >= 0)
-		return;
+		return w->asked;
 	/* No bus to ask: that is the answer, at once. */
 	forget_answer(w);
 	w->answered = true;
@@ -203,11 +203,6 @@ void inhibitor_watch_ask(InhibitorWatch *w)
 	w->answer_asked = w->asked;
 	w->r = r;
 	wake_waiter(w);
-}
-
-usec_t inhibitor_watch_ask_now(InhibitorWatch *w)
-{
-	inhibitor_watch_ask(w);
 	return w->asked;
 }
 

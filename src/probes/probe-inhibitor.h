@@ -55,11 +55,9 @@ typedef struct InhibitorWatch {
 /* Asks at once for the first check. */
 int inhibitor_watch_init(InhibitorWatch *w, sd_event *e, SystemBus *bus);
 void inhibitor_watch_done(InhibitorWatch *w);
-/* Sends ListInhibitors now, unless a call is under way. */
-void inhibitor_watch_ask(InhibitorWatch *w);
-/* The same; returns when the question whose answer comes next was sent (CLOCK_BOOTTIME), for
- * inhibitor_watch_need(). */
-usec_t inhibitor_watch_ask_now(InhibitorWatch *w);
+/* Sends ListInhibitors now, unless a call is under way. Returns when the question whose
+ * answer comes next was sent (CLOCK_BOOTTIME), for inhibitor_watch_need(). */
+usec_t inhibitor_watch_ask(InhibitorWatch *w);
 /* ... at when (CLOCK_BOOTTIME): a little before a check or a re-check that reads it. */
 void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when);
 /* Whether a call is under way. */
