@@ -11,6 +11,10 @@ import signal
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from harness import BUS_CONF  # noqa: E402  (the inhibitor tests' bus)
+
 SYS_PYTHON = "/usr/bin/python3"  # python3-dbus and python3-gi are Debian packages
 
 FAKE_LOGIND = r'''
@@ -38,12 +42,6 @@ print("ready", flush=True)
 GLib.MainLoop().run()
 '''
 
-BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><listen>unix:path={socket}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/>
-<allow receive_sender="*"/></policy></busconfig>
-"""
 
 
 def available():

@@ -34,6 +34,22 @@ NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc"]
 NOT_THIS_MACHINE = ["--cloud-init-dir", "/nonexistent/trnidled-test/cloud-init",
                     "--package-root", "/nonexistent/trnidled-test/root"]
 
+# A dbus-daemon of a test's own standing in for the system bus (DBUS_SYSTEM_BUS_ADDRESS), where
+# a fake logind may take its name: anyone may own and send anything.
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
 LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z (.*)$")
 
 # The one place that knows how a check record reads: "check: idle (idle 1/2), action due" or

@@ -17,7 +17,7 @@ import unittest
 import aws_stub
 import reliability
 from reliability import Daemon
-from test_neuron import BUS_CONF  # an open private bus
+from harness import BUS_CONF  # an open private bus
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # python3-dbus and python3-gi are Debian packages
 

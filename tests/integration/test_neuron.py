@@ -18,7 +18,7 @@ import textwrap
 import time
 import unittest
 
-from harness import NOT_THIS_MACHINE, CheckRecord, log_lines
+from harness import BUS_CONF, NOT_THIS_MACHINE, CheckRecord, log_lines
 
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 DATA = os.environ.get("TESTS_DATA", os.path.join(os.path.dirname(__file__), "..", "data"))
@@ -352,19 +352,6 @@ print("ready", flush=True)
 GLib.MainLoop().run()
 '''
 
-BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 def have_fake_logind_parts():
@@ -474,6 +461,22 @@ class InhibitorTest(unittest.TestCase):
             os.killpg(p.pid, signal.SIGTERM)  # unshare itself ignores SIGTERM
             p.wait(timeout=TIMEOUT)
 
+    def start_logind_and_daemon(self, slow, conf):
+        """A private bus, the fake logind on it (slow: its "slow=…," prefix, or "") holding
+        its lock while the file flag names exists, and the daemon with conf: (flag, log)."""
+        address = self.start_bus()
+        flag = self.env.path("locked")
+        self.start_logind(address, slow + "file:" + flag)
+        return flag, self.start_daemon(address, conf)
+
+    def checks_after_lock(self, log, flag, more):
+        """Takes the lock (systemd-inhibit --what=idle, as a user would) and returns the
+        records of the checks that came after it, once `more` checks have come."""
+        open(flag, "w").close()
+        taken = time.time()
+        seen = self.wait_checks(log, len(self.checks(log)) + more)
+        return [r for when, r in seen if when > taken]
+
     @staticmethod
     def checks(log):
         """(wall-clock time, CheckRecord) of each scheduled check in the log so far."""
@@ -495,11 +498,9 @@ class InhibitorTest(unittest.TestCase):
     def test_a_lock_taken_during_the_warning_cancels_it(self):
         # The daemon asks logind ahead of each check and of the warning's end, on its one bus
         # connection: a lock taken during the warning must be in the answer the re-check reads.
-        address = self.start_bus()
-        flag = self.env.path("locked")
-        self.start_logind(address, "file:" + flag)
-        log = self.start_daemon(address, "[Check]\nIntervalSec=6s\nIdleChecks=1\n"
-                                "[Action]\nAction=poweroff\nWarnSec=3s\n")
+        flag, log = self.start_logind_and_daemon(
+                "", "[Check]\nIntervalSec=6s\nIdleChecks=1\n"
+                "[Action]\nAction=poweroff\nWarnSec=3s\n")
         deadline = time.time() + TIMEOUT
         while "action poweroff in 3s" not in open(log).read():
             self.assertLess(time.time(), deadline, open(log).read())
@@ -517,12 +518,9 @@ class InhibitorTest(unittest.TestCase):
         # A logind that answers quickly is asked at the check's own time, not ahead of it: a
         # lock taken half a second before the check counts in it. (Asked a second ahead, as
         # every check once was, the check read the answer from before the lock.)
-        address = self.start_bus()
-        flag = self.env.path("locked")
-        self.start_logind(address, "file:" + flag)
         interval = 4.0
-        log = self.start_daemon(address, "[Check]\nIntervalSec=4s\nIdleChecks=100\n"
-                                "[Action]\nAction=none\n")
+        flag, log = self.start_logind_and_daemon(
+                "", "[Check]\nIntervalSec=4s\nIdleChecks=100\n[Action]\nAction=none\n")
         for attempt in range(3):
             seen = self.wait_checks(log, 2)
             self.assertTrue(all(r.verdict == "idle" for _, r in seen), seen)
@@ -546,21 +544,16 @@ class InhibitorTest(unittest.TestCase):
         # that no check waits for it past the first one's 25 ms, and a lock taken since the
         # last check still counts in the next. (Asked only at the check's time, the answer
         # would come after the check, which would read the one from the check before.)
-        address = self.start_bus()
-        flag = self.env.path("locked")
-        self.start_logind(address, "slow=0.3,file:" + flag)
-        log = self.start_daemon(address, "[Check]\nIntervalSec=2s\nIdleChecks=100\n"
-                                "[Action]\nAction=none\n")
+        flag, log = self.start_logind_and_daemon(
+                "slow=0.3,", "[Check]\nIntervalSec=2s\nIdleChecks=100\n[Action]\nAction=none\n")
         seen = self.wait_checks(log, 3)
         # (The first check may be a probe error: its question was not asked ahead, since
         # logind's slowness was not known yet.)
         self.assertTrue(all(r.verdict == "idle" for _, r in seen[1:]), seen)
-        open(flag, "w").close()  # just after a check: before the next one's question
-        taken = time.time()
-        seen = self.wait_checks(log, 6)
-        after = [r for when, r in seen if when > taken]
+        after = self.checks_after_lock(log, flag, 3)  # just after a check: before the next
         self.assertTrue(after and all(r.verdict == "active" and r.signal == "inhibitor"
                                       for r in after), open(log).read())
+        seen = self.checks(log)
         gaps = [b[0] - a[0] for a, b in zip(seen[1:], seen[2:])]
         self.assertTrue(all(abs(gap - 2.0) < 0.2 for gap in gaps), (gaps, open(log).read()))
 
@@ -572,19 +565,14 @@ class InhibitorTest(unittest.TestCase):
         # the streak completed and the machine powered off under the lock (WarnSec=0). It is
         # a probe error instead, so the check is active, and the next ones, asked ahead,
         # see the lock.
-        address = self.start_bus()
-        flag = self.env.path("locked")
-        self.start_logind(address, "slowlocked=0.2,file:" + flag)
-        log = self.start_daemon(address, "[Check]\nIntervalSec=2s\nIdleChecks=3\n"
-                                "[Action]\nAction=poweroff\nWarnSec=0\n")
+        flag, log = self.start_logind_and_daemon(
+                "slowlocked=0.2,",
+                "[Check]\nIntervalSec=2s\nIdleChecks=3\n[Action]\nAction=poweroff\nWarnSec=0\n")
         deadline = time.time() + TIMEOUT
         while not any(r.idle == 2 for _, r in self.checks(log)):
             self.assertLess(time.time(), deadline, open(log).read())
             time.sleep(0.02)
-        open(flag, "w").close()  # systemd-inhibit --what=idle, as the streak nears its end
-        taken = time.time()
-        seen = self.wait_checks(log, len(self.checks(log)) + 3)
-        after = [r for when, r in seen if when > taken]
+        after = self.checks_after_lock(log, flag, 3)  # as the streak nears its end
         text = open(log).read()
         self.assertNotRegex(text, r"action poweroff \(dry-run\)")
         self.assertEqual(after[0].verdict, "active", text)
@@ -596,10 +584,9 @@ class InhibitorTest(unittest.TestCase):
         # logind busy at boot takes 0.5 s for the daemon's first question, then answers at
         # once. Slow at the last answer and asked nothing ahead, the first check asks itself
         # and waits its 25 ms, as when logind is quick: no probe error.
-        address = self.start_bus()
-        self.start_logind(address, "slowfirst=0.5,file:" + self.env.path("locked"))
-        log = self.start_daemon(address, "[Check]\nIntervalSec=2s\nIdleChecks=100\n"
-                                "[Action]\nAction=none\n")
+        _, log = self.start_logind_and_daemon(
+                "slowfirst=0.5,",
+                "[Check]\nIntervalSec=2s\nIdleChecks=100\n[Action]\nAction=none\n")
         seen = self.wait_checks(log, 2)
         self.assertTrue(all(r.verdict == "idle" for _, r in seen), open(log).read())
 
@@ -608,17 +595,11 @@ class InhibitorTest(unittest.TestCase):
         # logind taking 1.5 s is asked twice that ahead (at most IntervalSec=/2): its answers
         # come before the checks, which read idle without a probe error, and a lock taken
         # after a check counts in the next.
-        address = self.start_bus()
-        flag = self.env.path("locked")
-        self.start_logind(address, "slow=1.5,file:" + flag)
-        log = self.start_daemon(address, "[Check]\nIntervalSec=4s\nIdleChecks=100\n"
-                                "[Action]\nAction=none\n")
+        flag, log = self.start_logind_and_daemon(
+                "slow=1.5,", "[Check]\nIntervalSec=4s\nIdleChecks=100\n[Action]\nAction=none\n")
         seen = self.wait_checks(log, 4)
         self.assertTrue(all(r.verdict == "idle" for _, r in seen[2:]), open(log).read())
-        open(flag, "w").close()
-        taken = time.time()
-        seen = self.wait_checks(log, len(seen) + 2)
-        after = [r for when, r in seen if when > taken]
+        after = self.checks_after_lock(log, flag, 2)
         self.assertTrue(after and all(r.verdict == "active" and r.signal == "inhibitor"
                                       for r in after), open(log).read())
 
@@ -627,16 +608,10 @@ class InhibitorTest(unittest.TestCase):
         # logind taking 2.5 s, longer than it can be asked ahead (IntervalSec=/2): each check
         # has only the answer to the question asked for the check before. Read as today's, a
         # lock taken after a check read as none at the next; it is a probe error (active).
-        address = self.start_bus()
-        flag = self.env.path("locked")
-        self.start_logind(address, "slow=2.5,file:" + flag)
-        log = self.start_daemon(address, "[Check]\nIntervalSec=4s\nIdleChecks=100\n"
-                                "[Action]\nAction=none\n")
-        seen = self.wait_checks(log, 3)
-        open(flag, "w").close()
-        taken = time.time()
-        seen = self.wait_checks(log, len(seen) + 2)
-        after = [r for when, r in seen if when > taken]
+        flag, log = self.start_logind_and_daemon(
+                "slow=2.5,", "[Check]\nIntervalSec=4s\nIdleChecks=100\n[Action]\nAction=none\n")
+        self.wait_checks(log, 3)
+        after = self.checks_after_lock(log, flag, 2)
         text = open(log).read()
         self.assertTrue(after and all(r.verdict == "active" for r in after), text)
         self.assertIn("no answer yet to a question asked for this check", after[0].reasons,
@@ -648,12 +623,10 @@ class InhibitorTest(unittest.TestCase):
         # finish its upload) and ends. The decision after it waits for logind's answer to a
         # question asked at its end; the last answer, from the check before the command, had
         # no lock, and read as today's the action went ahead under the lock.
-        address = self.start_bus()
-        flag = self.env.path("locked")
-        self.start_logind(address, "file:" + flag)
-        log = self.start_daemon(address, "[Check]\nIntervalSec=3s\nIdleChecks=2\n"
-                                "[Action]\nAction=poweroff\nWarnSec=0\n"
-                                f"PreActionCommand=/bin/sh -c 'sleep 1.5; touch {flag}'\n")
+        flag = self.env.path("locked")  # the command takes it
+        _, log = self.start_logind_and_daemon(
+                "", "[Check]\nIntervalSec=3s\nIdleChecks=2\n[Action]\nAction=poweroff\nWarnSec=0\n"
+                f"PreActionCommand=/bin/sh -c 'sleep 1.5; touch {flag}'\n")
         deadline = time.time() + TIMEOUT
         while not re.search(r"cancelled|action poweroff \(dry-run\)", open(log).read()):
             self.assertLess(time.time(), deadline, open(log).read())
