@@ -281,16 +281,13 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
 	/* Asked now, or ahead when logind is slow; only the answer to the question asked for
-	 * this check will do. Not asked ahead (logind turned slow after the last check, or at
-	 * boot): asked now all the same, the check waiting as long as it would have been asked
-	 * ahead, unless a question from before is still under way, whose answer would be old;
-	 * then the check has none, an error. */
-	if (inhibitor_watch_quick(&m->inhibitors, now)) {
-		inhibitor_watch_ask_and_wait(&m->inhibitors, now, INHIBITOR_QUICK_USEC,
-		                             scheduled_check, m);
-		return 0;
-	}
-	if (!m->check_asked_at && !inhibitor_watch_asking(&m->inhibitors)) {
+	 * this check will do. Asked now (logind quick, or turned slow after the last check, or
+	 * at boot), the check waits for the answer as long as it would have been asked ahead:
+	 * a quick logind late once (a hiccup) makes the check late, not a probe error, which
+	 * would count as activity and restart the idle streak. A question from before still
+	 * under way (its answer would be old): the check has none, an error. */
+	if (inhibitor_watch_quick(&m->inhibitors, now) ||
+	    (!m->check_asked_at && !inhibitor_watch_asking(&m->inhibitors))) {
 		inhibitor_watch_ask_and_wait(&m->inhibitors, now, manager_inhibitor_lead(m),
 		                             scheduled_check, m);
 		return 0;

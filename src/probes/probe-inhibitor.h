@@ -18,8 +18,8 @@
  * -errno with err naming it. */
 int inhibitor_probe(bool *said_absent, InhibitorFacts *ret, char *err, size_t errlen);
 
-/* A logind that answered the last call within this is asked at the check's own wake-up, which
- * waits this long at most for it; a slower one is asked ahead of the check. */
+/* A logind that answered the last call within this is asked at the check's own wake-up (one
+ * wake-up for both, and the freshest answer); a slower one is asked ahead of the check. */
 #define INHIBITOR_QUICK_USEC (25 * USEC_PER_MSEC)
 
 typedef void (*InhibitorAnswered)(void *userdata);
@@ -67,11 +67,11 @@ bool inhibitor_watch_asking(const InhibitorWatch *w);
  * not make a slow logind quick: the probe's own questions are asked at the check's time. */
 bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now);
 /* Asks now (or joins the call under way) and calls done(userdata) once: when the answer comes,
- * at once when there is no bus to ask, or wait after now at the latest (INHIBITOR_QUICK_USEC
- * for a check: one wake-up serves the check and the question; waiting longer would make the
- * check late). Within done the probe reads only the answer to that question
- * (inhibitor_watch_need()): when it is late, the last answer is from before this check, and a
- * lock taken since must not read as none, so the probe is an error. */
+ * at once when there is no bus to ask, or wait after now at the latest (for a check: as long
+ * as logind would have been asked ahead of it, so that a quick logind's hiccup makes the check
+ * late rather than an error). Within done the probe reads only the answer to that question
+ * (inhibitor_watch_need()): when it is later still, the last answer is from before this check,
+ * and a lock taken since must not read as none, so the probe is an error. */
 void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
                                   InhibitorAnswered done, void *userdata);
 /* The decisions until the next call read only an answer whose question was sent at or after
