@@ -143,17 +143,40 @@ static void forget_answer(InhibitorWatch *w)
 	w->r = 0;
 }
 
-/* The caller of inhibitor_watch_ask_and_wait(), once. */
-static void wake_waiter(InhibitorWatch *w)
+/* Arms the wait timer for the earliest deadline of the waiters left. */
+static void arm_wait(InhibitorWatch *w)
 {
-	InhibitorAnswered done = w->waiter;
-	if (!done)
-		return;
-	w->waiter = NULL;
-	(void)sd_event_source_set_enabled(w->wait_timer, SD_EVENT_OFF);
-	w->need_asked_since = w->waiter_asked;
-	done(w->waiter_data);
+	usec_t next = USEC_INFINITY;
+	for (size_t i = 0; i < ELEMENTSOF(w->waiters); i++)
+		if (w->waiters[i].done)
+			next = MIN(next, w->waiters[i].until);
+	(void)sd_event_source_set_time(w->wait_timer, next);
+	(void)sd_event_source_set_enabled(w->wait_timer,
+	                                  next == USEC_INFINITY ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
+}
+
+/* A caller of inhibitor_watch_ask_and_wait(), once. Its slot is free before done runs, which
+ * may wait again. */
+static void wake_waiter(InhibitorWatch *w, InhibitorWaiter *waiter)
+{
+	InhibitorWaiter me = *waiter;
+	*waiter = (InhibitorWaiter){ 0 };
+	arm_wait(w);
+	w->need_asked_since = me.asked;
+	me.done(me.data);
 	w->need_asked_since = 0;
+}
+
+/* Every waiter that was waiting when the answer came (each waits for the call under way,
+ * the one answered now); not those that began to wait from a done called here. */
+static void wake_waiters(InhibitorWatch *w)
+{
+	bool waiting[ELEMENTSOF(w->waiters)];
+	for (size_t i = 0; i < ELEMENTSOF(w->waiters); i++)
+		waiting[i] = w->waiters[i].done != NULL;
+	for (size_t i = 0; i < ELEMENTSOF(w->waiters); i++)
+		if (waiting[i] && w->waiters[i].done)
+			wake_waiter(w, &w->waiters[i]);
 }
 
 static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -174,7 +197,7 @@ static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
 		(void)sd_bus_error_copy(&w->error, e);
 	} else
 		w->reply = sd_bus_message_ref(reply);
-	wake_waiter(w);
+	wake_waiters(w);
 	return 0;
 }
 
@@ -202,7 +225,7 @@ usec_t inhibitor_watch_ask(InhibitorWatch *w)
 	w->answer_took = 0;
 	w->answer_asked = w->asked;
 	w->r = r;
-	wake_waiter(w);
+	wake_waiters(w);
 	return w->asked;
 }
 
@@ -252,6 +275,11 @@ void inhibitor_watch_need(InhibitorWatch *w, usec_t asked_since)
 	w->need_asked_since = asked_since;
 }
 
+usec_t inhibitor_watch_waited_for(const InhibitorWatch *w)
+{
+	return w->need_asked_since;
+}
+
 usec_t inhibitor_watch_lead(const InhibitorWatch *w, usec_t base, usec_t limit)
 {
 	usec_t lead = MAX(base, w->answered ? 2 * w->answer_took : 0);
@@ -267,20 +295,37 @@ bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now)
 
 static int on_wait_over(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	wake_waiter(userdata);
+	InhibitorWatch *w = userdata;
+	usec_t now = now_boottime();
+	for (size_t i = 0; i < ELEMENTSOF(w->waiters); i++)
+		if (w->waiters[i].done && w->waiters[i].until <= now)
+			wake_waiter(w, &w->waiters[i]);
 	return 0;
 }
 
-void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
-                                  InhibitorAnswered done, void *userdata)
+usec_t inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
+                                    InhibitorAnswered done, void *userdata)
 {
-	w->waiter = done;
-	w->waiter_data = userdata;
 	/* The call under way, if one is, was asked before now; its answer will do. */
-	w->waiter_asked = w->slot ? w->asked : now_boottime();
-	(void)sd_event_source_set_time(w->wait_timer, now + wait);
-	(void)sd_event_source_set_enabled(w->wait_timer, SD_EVENT_ONESHOT);
+	usec_t asked = w->slot ? w->asked : now_boottime();
+	InhibitorWaiter *waiter = NULL;
+	for (size_t i = 0; i < ELEMENTSOF(w->waiters) && !waiter; i++)
+		if (!w->waiters[i].done)
+			waiter = &w->waiters[i];
+	if (!waiter) {
+		/* Not expected (a check and an action's step wait at most); should it happen, the
+		 * caller is told at once, and reads no answer to this question: an error. */
+		w->need_asked_since = asked + 1;
+		done(userdata);
+		w->need_asked_since = 0;
+		return asked;
+	}
+	*waiter = (InhibitorWaiter){
+		.done = done, .data = userdata, .asked = asked, .until = now + wait
+	};
+	arm_wait(w);
 	inhibitor_watch_ask(w); /* no bus: answered, and done called, before it returns */
+	return asked;
 }
 
 int inhibitor_watch_init(InhibitorWatch *w, sd_event *e, SystemBus *bus)
@@ -306,7 +351,7 @@ void inhibitor_watch_done(InhibitorWatch *w)
 {
 	w->timer = sd_event_source_disable_unref(w->timer);
 	w->wait_timer = sd_event_source_disable_unref(w->wait_timer);
-	w->waiter = NULL;
+	memset(w->waiters, 0, sizeof(w->waiters));
 	w->slot = sd_bus_slot_unref(w->slot);
 	forget_answer(w);
 }

@@ -24,6 +24,13 @@ int inhibitor_probe(bool *said_absent, InhibitorFacts *ret, char *err, size_t er
 
 typedef void (*InhibitorAnswered)(void *userdata);
 
+typedef struct InhibitorWaiter {
+	InhibitorAnswered done; /* NULL: a free slot */
+	void *data;
+	usec_t asked; /* the question it waits for was sent then */
+	usec_t until; /* its deadline */
+} InhibitorWaiter;
+
 /* The daemon's way: ListInhibitors sent asynchronously on its bus connection, at the check's
  * wake-up while logind answers quickly, else ahead of the checks that read it; the last answer
  * kept. */
@@ -33,11 +40,10 @@ typedef struct InhibitorWatch {
 	usec_t ask_at[4];  /* CLOCK_BOOTTIME; USEC_INFINITY: free */
 	sd_bus_slot *slot; /* the call under way */
 	usec_t asked;      /* when it was sent */
-	/* inhibitor_watch_ask_and_wait()'s caller, and its deadline */
+	/* inhibitor_watch_ask_and_wait()'s callers (a check, an action's next step), and the
+	 * timer of their deadlines */
 	sd_event_source *wait_timer;
-	InhibitorAnswered waiter;
-	void *waiter_data;
-	usec_t waiter_asked; /* the question the waiter waits for */
+	InhibitorWaiter waiters[2];
 	/* The decision under way reads only an answer to a question asked at or after this
 	 * (0: any answer younger than max_age will do, as for a look between checks). */
 	usec_t need_asked_since;
@@ -71,14 +77,18 @@ bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now);
  * as logind would have been asked ahead of it, so that a quick logind's hiccup makes the check
  * late rather than an error). Within done the probe reads only the answer to that question
  * (inhibitor_watch_need()): when it is later still, the last answer is from before this check,
- * and a lock taken since must not read as none, so the probe is an error. */
-void inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
-                                  InhibitorAnswered done, void *userdata);
+ * and a lock taken since must not read as none, so the probe is an error. Returns when that
+ * question was sent. Two callers may wait at once (a check, an action's next step). */
+usec_t inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
+                                    InhibitorAnswered done, void *userdata);
 /* The decisions until the next call read only an answer whose question was sent at or after
  * asked_since (CLOCK_BOOTTIME); any other is an error. 0 lifts it. For a decision that can
  * start or go on with an action: an answer from before the question asked for it says nothing
  * of a lock taken since. */
 void inhibitor_watch_need(InhibitorWatch *w, usec_t asked_since);
+/* Within a done of inhibitor_watch_ask_and_wait(): when the question it waited for was sent
+ * (for inhibitor_watch_need() of a decision made there); 0 elsewhere. */
+usec_t inhibitor_watch_waited_for(const InhibitorWatch *w);
 /* How long before a decision a logind that took answer_took for its last answer is asked:
  * twice that, at least base, at most limit. */
 usec_t inhibitor_watch_lead(const InhibitorWatch *w, usec_t base, usec_t limit);

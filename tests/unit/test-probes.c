@@ -739,6 +739,72 @@ START_TEST(test_inhibitor_watch_waits_no_longer_than_told)
 }
 END_TEST
 
+static usec_t woken_at[2];
+static usec_t woken_need[2];
+
+static void note_wake(void *userdata)
+{
+	InhibitorWatch *w = userdata;
+	woken_at[waited] = now_boottime();
+	woken_need[waited] = inhibitor_watch_waited_for(w);
+	waited++;
+}
+
+/* A check and an action's step wait at once for a logind that never answers: each is woken
+ * once, at its own deadline, told which question it waited for; a third finds no room and is
+ * told at once, with a question no answer can be to. */
+START_TEST(test_inhibitor_watch_two_waiters_each_their_deadline)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/bus2", test_tmpdir);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	ck_assert_int_ge(fd, 0);
+	strcpy(sa.sun_path, path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	system_bus_at("bus2");
+
+	sd_event *e = NULL;
+	SystemBus bus = { 0 };
+	InhibitorWatch w;
+	ck_assert_int_ge(sd_event_new(&e), 0);
+	bus.event = e;
+	ck_assert_int_eq(inhibitor_watch_init(&w, e, &bus), 0);
+	usec_t start = now_boottime();
+	waited = 0;
+	usec_t asked1 = inhibitor_watch_ask_and_wait(&w, start, 300 * USEC_PER_MSEC, note_wake, &w);
+	usec_t asked2 = inhibitor_watch_ask_and_wait(&w, start, 100 * USEC_PER_MSEC, note_wake, &w);
+	ck_assert_uint_eq(asked1, asked2); /* the same call under way serves both */
+	ck_assert_int_eq(waited, 0);
+	while (waited < 2 && now_boottime() - start < 5 * USEC_PER_SEC)
+		ck_assert_int_ge(sd_event_run(e, 50 * USEC_PER_MSEC), 0);
+	ck_assert_int_eq(waited, 2);
+	ck_assert_uint_ge(woken_at[0] - start, 100 * USEC_PER_MSEC); /* the shorter wait first */
+	ck_assert_uint_lt(woken_at[0] - start, 300 * USEC_PER_MSEC);
+	ck_assert_uint_ge(woken_at[1] - start, 300 * USEC_PER_MSEC);
+	ck_assert_uint_eq(woken_need[0], asked1);
+	ck_assert_uint_eq(woken_need[1], asked1);
+	ck_assert_uint_eq(inhibitor_watch_waited_for(&w), 0); /* only inside a done */
+
+	/* Full: two wait, a third is told at once and its probe is an error. */
+	waited = 0;
+	inhibitor_watch_ask_and_wait(&w, now_boottime(), USEC_PER_SEC, count_wait, NULL);
+	inhibitor_watch_ask_and_wait(&w, now_boottime(), USEC_PER_SEC, count_wait, NULL);
+	ck_assert_int_eq(waited, 0);
+	w.answered = true; /* an answer to a question before the one under way */
+	w.answered_at = now_boottime();
+	w.answer_asked = asked1 - 1;
+	inhibitor_watch_ask_and_wait(&w, now_boottime(), USEC_PER_SEC, probe_in_wait, &w);
+	ck_assert_int_eq(waited, 1);
+	ck_assert_msg(probe_in_wait_r == -ETIMEDOUT, "%d %s", probe_in_wait_r, probe_in_wait_err);
+	inhibitor_watch_done(&w);
+	system_bus_done(&bus);
+	sd_event_unref(e);
+	close(fd);
+}
+END_TEST
+
 /* Quick or slow is the last answer's time; a young call under way does not hide a slow one. */
 START_TEST(test_inhibitor_watch_quick_is_the_last_answers_time)
 {
@@ -781,6 +847,7 @@ Suite *make_suite(void)
 	tcase_add_test(iw, test_inhibitor_watch_without_a_bus_answers_at_once);
 	tcase_add_test(iw, test_inhibitor_watch_waits_no_longer_than_told);
 	tcase_add_test(iw, test_inhibitor_watch_quick_is_the_last_answers_time);
+	tcase_add_test(iw, test_inhibitor_watch_two_waiters_each_their_deadline);
 	suite_add_tcase(s, iw);
 	return s;
 }
