@@ -9,6 +9,8 @@ typedef struct ActionOps {
 	int (*start)(Action *a);
 	/* Stops whatever is under way; the object is freed after. */
 	void (*cancel)(Action *a);
+	/* Takes the step it asked the owner about (ask_go_on); NULL: it never asks. */
+	void (*go_on)(Action *a);
 } ActionOps;
 
 struct Action {
@@ -24,6 +26,7 @@ struct Action {
 	AwsIdentity target; /* empty when not on EC2 */
 	AwsCall *call;      /* the attempt under way */
 	Action *fallback;
+	bool falling_back; /* the step asked about: the fallback, else a retry */
 	unsigned attempts;
 	usec_t deadline, backoff;
 };

@@ -47,6 +47,12 @@ Action *action_cancel(Action *a)
 	return NULL;
 }
 
+void action_go_on(Action *a)
+{
+	if (a && a->ops->go_on)
+		a->ops->go_on(a);
+}
+
 void action_finish(Action *a, int r, const ActionResult *res)
 {
 	a->req.report(a->req.userdata, a->req.kind, r, res);

@@ -20,10 +20,12 @@ static void on_fallback_report(void *userdata, ActionKind kind, int r, const Act
 	a->req.report(a->req.userdata, kind, r, res);
 }
 
-static bool on_fallback_may_go_on(void *userdata, const char *step)
+/* The fallback's own question is the owner's to answer; the answer, given to this action,
+ * reaches the fallback (stop_go_on()). */
+static void on_fallback_ask_go_on(void *userdata, Action *fallback, const char *step)
 {
 	Action *a = userdata;
-	return a->req.may_go_on(a->req.userdata, step);
+	a->req.ask_go_on(a->req.userdata, a, step);
 }
 
 static void on_fallback_done(void *userdata)
@@ -38,15 +40,18 @@ static void fallback(Action *a)
 		log_error("FallbackPoweroff=no: not powering off; the machine stays up");
 		return a->req.done(a->req.userdata);
 	}
-	/* false: the owner has cancelled this action; it must not be touched. */
-	if (!a->req.may_go_on(a->req.userdata, "the fallback power-off"))
-		return;
+	a->falling_back = true;
+	a->req.ask_go_on(a->req.userdata, a, "the fallback power-off"); /* a may be gone */
+}
+
+static void fallback_start(Action *a)
+{
 	log_notice("falling back to an OS power-off (FallbackPoweroff=yes; with shutdown "
 	           "behaviour 'stop' this stops the instance too)");
 	ActionRequest req = a->req;
 	req.kind = ACTION_POWEROFF;
 	req.report = on_fallback_report;
-	req.may_go_on = on_fallback_may_go_on;
+	req.ask_go_on = on_fallback_ask_go_on;
 	req.done = on_fallback_done;
 	req.userdata = a;
 	int r = action_start(&req, &a->fallback);
@@ -109,18 +114,27 @@ static void attempt(Action *a)
 	attempt_over(a, r, &res);
 }
 
-/* The first attempt, and each retry after asking again. */
+/* The first attempt, and each retry after asking the owner whether to go on. */
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Action *a = userdata;
 	char step[64];
-	if (a->attempts > 0) {
-		snprintf(step, sizeof(step), "stop-instance attempt %u", a->attempts + 1);
-		if (!a->req.may_go_on(a->req.userdata, step))
-			return 0; /* cancelled by the owner: a is gone */
+	if (a->attempts == 0) {
+		attempt(a);
+		return 0;
 	}
-	attempt(a);
+	snprintf(step, sizeof(step), "stop-instance attempt %u", a->attempts + 1);
+	a->req.ask_go_on(a->req.userdata, a, step); /* a may be gone */
 	return 0;
+}
+
+static void stop_go_on(Action *a)
+{
+	if (a->fallback)
+		return action_go_on(a->fallback);
+	if (a->falling_back)
+		return fallback_start(a);
+	attempt(a);
 }
 
 static int stop_start(Action *a)
@@ -139,4 +153,6 @@ static void stop_cancel(Action *a)
 {
 }
 
-const ActionOps action_stop_instance_ops = { .start = stop_start, .cancel = stop_cancel };
+const ActionOps action_stop_instance_ops = { .start = stop_start,
+	                                     .cancel = stop_cancel,
+	                                     .go_on = stop_go_on };

@@ -186,20 +186,33 @@ static void on_action_report(void *userdata, ActionKind kind, int r, const Actio
 	log_action_result(userdata, kind, r, res);
 }
 
-/* Before each later step of the action: decide again on a fresh sample. Anything but "go on"
- * has cancelled the action (cancel_pending()), which must then not be touched. */
-static bool on_action_may_go_on(void *userdata, const char *step)
+/* Before each later step of the action (a retry, the fallback), time has passed since the
+ * decision that started it: decide again on a fresh sample, whose logind answer is to a
+ * question asked now. The answer read from the last check could miss a lock taken since
+ * (the last check may be a minute old), and the step would power off under it. */
+static void on_step_answered(void *userdata)
 {
 	Manager *m = userdata;
 	Sample sample;
 	Decision d;
-	manager_decide_now(m, 0, &sample, &d);
+	if (!m->action || m->step_serial != m->action_serial)
+		return; /* the action was cancelled meanwhile */
+	/* (called from inside inhibitor_watch_ask_and_wait() where there is no bus) */
+	manager_decide_now(m, inhibitor_watch_waited_for(&m->inhibitors), &sample, &d);
 	log_check("recheck", &d);
 	if (manager_pending_feed(m, PENDING_EVENT_ACTION_STEP, &d) == PENDING_STEP_GO_ON)
-		return true;
+		return action_go_on(m->action);
 	m->action = action_cancel(m->action);
-	log_notice("%s not taken: the action is no longer pending", step);
-	return false;
+	log_notice("%s not taken: the action is no longer pending", m->step);
+}
+
+static void on_action_ask_go_on(void *userdata, Action *a, const char *step)
+{
+	Manager *m = userdata;
+	m->step_serial = m->action_serial;
+	strscpy(m->step, sizeof(m->step), step);
+	(void)inhibitor_watch_ask_and_wait(&m->inhibitors, manager_now(m),
+	                                   manager_inhibitor_lead(m), on_step_answered, m);
 }
 
 static void on_action_done(void *userdata)
@@ -221,10 +234,11 @@ static void start_action(Manager *m)
 		              .aws = aws_runtime_client(m->aws),
 		              .identity = aws_runtime_identity(m->aws),
 		              .report = on_action_report,
-		              .may_go_on = on_action_may_go_on,
+		              .ask_go_on = on_action_ask_go_on,
 		              .done = on_action_done,
 		              .userdata = m };
 	m->action = action_cancel(m->action);
+	m->action_serial++;
 	r = action_start(&req, &m->action);
 	if (r < 0) {
 		ActionResult res = { .path = "none" };

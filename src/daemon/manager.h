@@ -78,9 +78,14 @@ typedef struct Manager {
 	InhibitorWatch inhibitors; /* logind's last ListInhibitors answer, for the probe */
 	AwsRuntime *aws;           /* EC2: identity, spot notices, metrics, the AWS client */
 	Action *action;            /* the action under way (pending is PENDING_ACTING) */
-	PreAction *pre_action;     /* the PreActionCommand= while it runs */
-	PendingPhase pending;      /* where the idle action stands (pending.h) */
-	usec_t warn_until;         /* while pending is PENDING_WARNING: when the warning runs out */
+	unsigned action_serial;    /* counts the actions started */
+	/* The action's question before its next step, waiting for logind's answer: the serial
+	 * of the action that asked, and the step. */
+	unsigned step_serial;
+	char step[64];
+	PreAction *pre_action; /* the PreActionCommand= while it runs */
+	PendingPhase pending;  /* where the idle action stands (pending.h) */
+	usec_t warn_until;     /* while pending is PENDING_WARNING: when the warning runs out */
 	/* When logind was asked ahead for the next check and for the warning's end (0: not). */
 	usec_t check_asked_at, warn_asked_at;
 	char action_why[512]; /* the decision that started the pending action */

@@ -392,3 +392,101 @@ def recv_message(s, buf=None):
     msg = bytes(buf[:i])
     del buf[:i + 1]
     return msg.decode()
+
+
+SYS_PYTHON = "/usr/bin/python3"  # python3-dbus and python3-gi are Debian packages
+
+# A fake logind for a private bus (BUS_CONF): argv ADDRESS MODE. MODE: "block" (an idle lock),
+# "delay", "error", "file:PATH" (the lock while PATH exists), with an optional prefix
+# "slow=S,", "slowlocked=S,", "slowfirst=S," or "sloweven=S," (answers S seconds late: always,
+# while locked, the first call, every second call).
+FAKE_LOGIND = r'''
+import os
+import sys
+import time
+import dbus, dbus.service
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+
+DBusGMainLoop(set_as_default=True)
+address, mode = sys.argv[1], sys.argv[2]
+delay, delay_locked = 0.0, False
+if mode.startswith("slow="):  # slow=SECONDS,MODE: a logind under load
+    delay, mode = mode[5:].split(",", 1)
+    delay = float(delay)
+elif mode.startswith("slowlocked="):  # ... only while the lock is taken
+    delay, mode = mode[11:].split(",", 1)
+    delay, delay_locked = float(delay), True
+calls = 0
+delay_first = mode.startswith("slowfirst=")  # only the first call: logind busy at boot
+if delay_first:
+    delay, mode = mode[10:].split(",", 1)
+    delay = float(delay)
+delay_even = mode.startswith("sloweven=")  # every second call: a logind with hiccups
+if delay_even:
+    delay, mode = mode[9:].split(",", 1)
+    delay = float(delay)
+bus = dbus.bus.BusConnection(address)
+
+class Manager(dbus.service.Object):
+    @dbus.service.method("org.freedesktop.login1.Manager", in_signature="",
+                         out_signature="a(ssssuu)")
+    def ListInhibitors(self):
+        if mode == "error":
+            time.sleep(delay)
+            raise dbus.exceptions.DBusException("logind is unwell",
+                                                name="org.freedesktop.DBus.Error.Failed")
+        locks = [("handle-power-key", "UPower", "lid", "block", 0, 1)]
+        if mode == "block" or (mode.startswith("file:") and os.path.exists(mode[5:])):
+            locks.append(("idle:sleep", "alice", "training run", "block", 1000, 4242))
+        else:
+            locks.append(("shutdown:sleep", "NetworkManager", "sync", "delay", 0, 77))
+        global calls
+        calls += 1
+        if delay_first and calls > 1 or delay_even and calls % 2:
+            pass
+        elif not delay_locked or len(locks) == 2 and locks[1][3] == "block":
+            time.sleep(delay)  # the locks as they were when asked, the answer late
+        return dbus.Array(locks, signature="(ssssuu)")
+
+name = dbus.service.BusName("org.freedesktop.login1", bus)
+Manager(bus, "/org/freedesktop/login1")
+print("ready", flush=True)
+GLib.MainLoop().run()
+'''
+
+
+
+def have_fake_logind_parts():
+    if not shutil.which("dbus-daemon") or not os.path.exists(SYS_PYTHON):
+        return False
+    return subprocess.run([SYS_PYTHON, "-c", "import dbus, gi"],
+                          capture_output=True).returncode == 0
+
+
+def start_private_bus(tmp, procs):
+    """A dbus-daemon standing in for the system bus (BUS_CONF), appended to procs (to be
+    ended by the caller); its address."""
+    sock = os.path.join(tmp, "bus")
+    conf = os.path.join(tmp, "bus.conf")
+    with open(conf, "w") as f:
+        f.write(BUS_CONF.format(socket=sock))
+    bus = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address",
+                            f"--config-file={conf}"], stdout=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    procs.append(bus)
+    bus.stdout.readline()
+    return f"unix:path={sock}"
+
+
+def start_fake_logind(tmp, procs, address, mode):
+    """FAKE_LOGIND in mode on the bus at address, appended to procs; returns once it is on
+    the bus."""
+    script = os.path.join(tmp, "fake-logind.py")
+    with open(script, "w") as f:
+        f.write(FAKE_LOGIND)
+    logind = subprocess.Popen([SYS_PYTHON, script, address, mode], stdout=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=True)
+    procs.append(logind)
+    if logind.stdout.readline().strip() != "ready":
+        raise RuntimeError("the fake logind did not start")

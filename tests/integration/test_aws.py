@@ -14,7 +14,8 @@ import urllib.error
 import urllib.request
 
 from aws_stub import Stub
-from harness import NOT_THIS_MACHINE, check_records, kill_tree, log_lines
+from harness import (NOT_THIS_MACHINE, check_records, have_fake_logind_parts, kill_tree,
+                     log_lines, start_fake_logind, start_private_bus)
 
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 TRNIDLECTL = os.environ.get("TRNIDLECTL", "build/src/trnidlectl")
@@ -86,7 +87,7 @@ class Process:
 
 class Daemon(Process):
     def __init__(self, stub, tmp, action="auto", idle_checks=2, extra="", agent=None,
-                 netns=False):
+                 netns=False, env=None):
         self.tmp = tmp
         self.conf = write_config(stub, tmp, action, idle_checks, extra)
         self.rundir = os.path.join(tmp, "run")
@@ -100,7 +101,7 @@ class Daemon(Process):
             [TRNIDLED, "--foreground", "--dry-run", "--config", self.conf, "--runtime-dir",
              self.rundir, "--dev-dir", os.path.join(tmp, "dev")] + NOT_THIS_MACHINE +
             (["--aws-agent", agent] if agent else []),
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, **(env or {})))
 
     def _wait(self, what, found, timeout, count):
         deadline = time.time() + timeout
@@ -259,6 +260,56 @@ class StopInstanceTest(AwsTestCase):
         d.wait_for(r"falling back to an OS power-off")
         d.wait_for(r"action poweroff \(dry-run\)")
         self.assertEqual(len(self.stub.aws.ec2_requests()), 1)  # no pointless retries
+
+    def start_with_logind(self, **kw):
+        """The daemon on a private bus whose fake logind holds an idle lock while the file
+        it returns exists: (daemon, that file)."""
+        procs = []
+        self.addCleanup(lambda: [kill_tree(p) for p in reversed(procs)])
+        address = start_private_bus(self.tmp, procs)
+        flag = os.path.join(self.tmp, "locked")
+        start_fake_logind(self.tmp, procs, address, "file:" + flag)
+        return self.start(env={"DBUS_SYSTEM_BUS_ADDRESS": address}, **kw), flag
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_a_lock_taken_before_a_retry_stops_it(self):
+        # StopInstances fails (HTTP 500) and, in the second before the retry, a user takes an
+        # inhibitor lock (systemd-inhibit --what=idle, seeing the machine go). The retry asks
+        # logind anew and is not taken. It once read the answer of the check that started the
+        # action, from before the lock, and stopped the instance under it.
+        self.stub.aws.ec2_script = ["500"]
+        d, flag = self.start_with_logind(action="stop-instance", idle_checks=1,
+                                         extra="[Check]\nIntervalSec=5s\n")
+        d.wait_for(r"stop-instance attempt 1 failed: .*trying again in 1s", timeout=20)
+        open(flag, "w").close()
+        d.wait_for(r"stop-instance attempt 2 not taken", timeout=10)
+        self.assertRegex(d.text(), r"recheck: active .*inhibitor")
+        self.assertEqual(len(self.stub.aws.ec2_requests()), 1, d.text())
+        self.assertNotRegex(d.text(), r"action (stop-instance|poweroff) \(dry-run\)")
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_a_lock_taken_during_a_denied_stop_stops_the_fallback(self):
+        # StopInstances takes 2 s to be refused (UnauthorizedOperation); meanwhile a user
+        # takes an inhibitor lock. The fallback power-off asks logind anew and is not taken.
+        self.stub.aws.ec2_deny = True
+        self.stub.aws.hang = 2.0
+        d, flag = self.start_with_logind(action="stop-instance", idle_checks=1,
+                                         extra="[Check]\nIntervalSec=10s\n")
+        d.wait_for(r"check: idle \(idle 1/1\), action due", timeout=20)
+        open(flag, "w").close()  # while StopInstances is under way
+        d.wait_for(r"action stop-instance failed.*UnauthorizedOperation", timeout=10)
+        d.wait_for(r"the fallback power-off not taken", timeout=10)
+        self.assertNotIn("falling back to an OS power-off", d.text())
+        self.assertNotRegex(d.text(), r"action poweroff \(dry-run\)")
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_a_denied_stop_falls_back_after_asking_logind(self):
+        # The same without a lock: the fallback waits for logind's answer, then powers off.
+        self.stub.aws.ec2_deny = True
+        d, _ = self.start_with_logind(action="stop-instance", idle_checks=1)
+        d.wait_for(r"falling back to an OS power-off")
+        d.wait_for(r"action poweroff \(dry-run\)")
+        self.assertRegex(d.text(), r"recheck: idle")
 
     def test_access_denied_without_fallback_keeps_the_machine_up(self):
         self.stub.aws.ec2_deny = True

@@ -18,11 +18,11 @@ import textwrap
 import time
 import unittest
 
-from harness import BUS_CONF, NOT_THIS_MACHINE, CheckRecord, log_lines
+from harness import (NOT_THIS_MACHINE, SYS_PYTHON, CheckRecord, have_fake_logind_parts,
+                     log_lines, start_fake_logind, start_private_bus)
 
 TRNIDLED = os.environ.get("TRNIDLED", "build/src/trnidled")
 DATA = os.environ.get("TESTS_DATA", os.path.join(os.path.dirname(__file__), "..", "data"))
-SYS_PYTHON = "/usr/bin/python3"  # python3-dbus and python3-gi are Debian packages
 TIMEOUT = 60
 
 SLEEPER = "import sys, time\ntime.sleep(60)\n"
@@ -301,70 +301,6 @@ class NeuronDeviceTest(unittest.TestCase):
         self.assertIn("neuron0 executed", reasons(v, "neuron-device")[0])
 
 
-FAKE_LOGIND = r'''
-import os
-import sys
-import time
-import dbus, dbus.service
-from dbus.mainloop.glib import DBusGMainLoop
-from gi.repository import GLib
-
-DBusGMainLoop(set_as_default=True)
-address, mode = sys.argv[1], sys.argv[2]
-delay, delay_locked = 0.0, False
-if mode.startswith("slow="):  # slow=SECONDS,MODE: a logind under load
-    delay, mode = mode[5:].split(",", 1)
-    delay = float(delay)
-elif mode.startswith("slowlocked="):  # ... only while the lock is taken
-    delay, mode = mode[11:].split(",", 1)
-    delay, delay_locked = float(delay), True
-calls = 0
-delay_first = mode.startswith("slowfirst=")  # only the first call: logind busy at boot
-if delay_first:
-    delay, mode = mode[10:].split(",", 1)
-    delay = float(delay)
-delay_even = mode.startswith("sloweven=")  # every second call: a logind with hiccups
-if delay_even:
-    delay, mode = mode[9:].split(",", 1)
-    delay = float(delay)
-bus = dbus.bus.BusConnection(address)
-
-class Manager(dbus.service.Object):
-    @dbus.service.method("org.freedesktop.login1.Manager", in_signature="",
-                         out_signature="a(ssssuu)")
-    def ListInhibitors(self):
-        if mode == "error":
-            time.sleep(delay)
-            raise dbus.exceptions.DBusException("logind is unwell",
-                                                name="org.freedesktop.DBus.Error.Failed")
-        locks = [("handle-power-key", "UPower", "lid", "block", 0, 1)]
-        if mode == "block" or (mode.startswith("file:") and os.path.exists(mode[5:])):
-            locks.append(("idle:sleep", "alice", "training run", "block", 1000, 4242))
-        else:
-            locks.append(("shutdown:sleep", "NetworkManager", "sync", "delay", 0, 77))
-        global calls
-        calls += 1
-        if delay_first and calls > 1 or delay_even and calls % 2:
-            pass
-        elif not delay_locked or len(locks) == 2 and locks[1][3] == "block":
-            time.sleep(delay)  # the locks as they were when asked, the answer late
-        return dbus.Array(locks, signature="(ssssuu)")
-
-name = dbus.service.BusName("org.freedesktop.login1", bus)
-Manager(bus, "/org/freedesktop/login1")
-print("ready", flush=True)
-GLib.MainLoop().run()
-'''
-
-
-
-def have_fake_logind_parts():
-    if not shutil.which("dbus-daemon") or not os.path.exists(SYS_PYTHON):
-        return False
-    return subprocess.run([SYS_PYTHON, "-c", "import dbus, gi"],
-                          capture_output=True).returncode == 0
-
-
 @unittest.skipUnless(have_root_and_unshare(), "needs root and unshare for a PID namespace")
 class InhibitorTest(unittest.TestCase):
     """A private dbus-daemon stands in for the system bus (logind cannot run here)."""
@@ -384,25 +320,10 @@ class InhibitorTest(unittest.TestCase):
         self.env.cleanup()
 
     def start_bus(self):
-        socket = self.env.path("bus")
-        conf = self.env.path("bus.conf")
-        with open(conf, "w") as f:
-            f.write(BUS_CONF.format(socket=socket))
-        p = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address", f"--config-file={conf}"],
-                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, text=True)
-        self.procs.append(p)
-        p.stdout.readline()
-        return f"unix:path={socket}"
+        return start_private_bus(self.env.dir, self.procs)
 
     def start_logind(self, address, mode):
-        script = self.env.path("fake-logind.py")
-        with open(script, "w") as f:
-            f.write(FAKE_LOGIND)
-        p = subprocess.Popen([SYS_PYTHON, script, address, mode], stdout=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL, text=True)
-        self.procs.append(p)
-        self.assertEqual(p.stdout.readline().strip(), "ready")
+        start_fake_logind(self.env.dir, self.procs, address, mode)
 
     @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
     def test_block_idle_lock_is_active(self):
