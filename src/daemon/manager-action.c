@@ -119,6 +119,19 @@ static void start_warning(Manager *m, const Decision *d)
 	manager_notify(m, NOTIFY_WARNING, d);
 }
 
+static void pre_action_ended_decide(void *userdata)
+{
+	Manager *m = userdata;
+	Sample sample;
+	Decision d;
+	if (!pending_needs_decision(m->pending, m->pre_action_event))
+		return; /* cancelled while logind was asked */
+	manager_decide_now(m, inhibitor_watch_waited_for(&m->inhibitors), &sample, &d);
+	log_check("recheck", &d);
+	(void)manager_pending_feed(m, m->pre_action_event, &d);
+	manager_save_state(m);
+}
+
 /* The command ended: what waits for it (pending.c knows) goes on after a fresh decision. The
  * command may have run for up to an hour, and logind's last answer may be from a check a
  * minute ago: the decision waits for its answer to a question asked now (a lock taken since
@@ -128,25 +141,9 @@ static void pre_action_ended(Manager *m, PendingEvent event)
 	m->pre_action = pre_action_free(m->pre_action);
 	if (!pending_needs_decision(m->pending, event))
 		return;
-	m->recheck_event = event;
-	m->recheck_asked_at = inhibitor_watch_ask(&m->inhibitors);
-	(void)sd_event_source_set_time(m->recheck_timer,
-	                               manager_now(m) + manager_inhibitor_lead(m));
-	(void)sd_event_source_set_enabled(m->recheck_timer, SD_EVENT_ONESHOT);
-}
-
-int manager_on_recheck_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	Manager *m = userdata;
-	Sample sample;
-	Decision d;
-	if (!pending_needs_decision(m->pending, m->recheck_event))
-		return 0; /* cancelled meanwhile */
-	manager_decide_now(m, m->recheck_asked_at, &sample, &d);
-	log_check("recheck", &d);
-	(void)manager_pending_feed(m, m->recheck_event, &d);
-	manager_save_state(m);
-	return 0;
+	m->pre_action_event = event;
+	(void)inhibitor_watch_ask_and_wait(&m->inhibitors, manager_now(m),
+	                                   manager_inhibitor_lead(m), pre_action_ended_decide, m);
 }
 
 static void on_pre_action_done(void *userdata)

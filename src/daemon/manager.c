@@ -280,35 +280,47 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		m->next_check_at = now + m->config.interval;
 	(void)sd_event_source_set_time(s, m->next_check_at);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
-	/* Asked now, or ahead when logind is slow; only the answer to the question asked for
-	 * this check will do. Asked now (logind quick, or turned slow after the last check, or
-	 * at boot), the check waits for the answer as long as it would have been asked ahead:
-	 * a quick logind late once (a hiccup) makes the check late, not a probe error, which
-	 * would count as activity and restart the idle streak. A question from before still
-	 * under way (its answer would be old): the check has none, an error. */
-	if (inhibitor_watch_quick(&m->inhibitors, now) ||
-	    (!m->check_asked_at && !inhibitor_watch_asking(&m->inhibitors))) {
-		inhibitor_watch_ask_and_wait(&m->inhibitors, now, manager_inhibitor_lead(m),
-		                             scheduled_check, m);
-		return 0;
-	}
-	inhibitor_watch_need(&m->inhibitors, m->check_asked_at ? m->check_asked_at : usec);
-	scheduled_check(m);
-	inhibitor_watch_need(&m->inhibitors, 0);
+	manager_decide_on_inhibitors(m, now, m->check_asked_at, scheduled_check);
 	return 0;
 }
 
-void manager_warning_over(Manager *m)
+void manager_decide_on_inhibitors(Manager *m, usec_t now, usec_t asked_ahead,
+                                  InhibitorAnswered decide)
 {
+	/* Asked now (logind quick, or turned slow with nothing asked ahead, or at boot), the
+	 * decision waits for the answer as long as it would have been asked ahead: a quick
+	 * logind late once (a hiccup) makes it late, not a probe error, which would count as
+	 * activity and restart the idle streak. */
+	if (inhibitor_watch_quick(&m->inhibitors, now) || !asked_ahead) {
+		(void)inhibitor_watch_ask_and_wait(&m->inhibitors, now, manager_inhibitor_lead(m),
+		                                   decide, m);
+		return;
+	}
+	inhibitor_watch_need(&m->inhibitors, asked_ahead);
+	decide(m);
+	inhibitor_watch_need(&m->inhibitors, 0);
+}
+
+static void warning_over_decide(void *userdata)
+{
+	Manager *m = userdata;
 	Sample sample;
 	Decision d;
-	/* asked ahead when the warning started */
-	manager_decide_now(m, m->warn_asked_at ? m->warn_asked_at : m->warn_until, &sample, &d);
+	if (m->pending != PENDING_WARNING)
+		return; /* cancelled while logind was asked */
+	manager_decide_now(m, inhibitor_watch_waited_for(&m->inhibitors), &sample, &d);
 	log_check("recheck", &d);
 	notify_status(m, &d);
 	m->warn_until = 0;
 	(void)manager_pending_feed(m, PENDING_EVENT_WARNING_OVER, &d);
 	manager_save_state(m);
+}
+
+void manager_warning_over(Manager *m)
+{
+	/* A user who sees the warning may take a lock in its last second: asked at its end
+	 * while logind answers quickly, else ahead when it started. */
+	manager_decide_on_inhibitors(m, manager_now(m), m->warn_asked_at, warning_over_decide);
 }
 
 static int on_warn_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -493,12 +505,7 @@ static int setup_event_loop(Manager *m)
 	                      CHECK_ACCURACY_USEC, on_warn_timer, m);
 	if (r < 0)
 		return r;
-	(void)sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
-	r = sd_event_add_time(m->event, &m->recheck_timer, CLOCK_BOOTTIME, USEC_INFINITY,
-	                      CHECK_ACCURACY_USEC, manager_on_recheck_timer, m);
-	if (r < 0)
-		return r;
-	return sd_event_source_set_enabled(m->recheck_timer, SD_EVENT_OFF);
+	return sd_event_source_set_enabled(m->warn_timer, SD_EVENT_OFF);
 }
 
 int manager_new(const ManagerOptions *opt, Config *config, Manager **ret)
@@ -578,7 +585,6 @@ Manager *manager_free(Manager *m)
 	pre_action_free(m->pre_action);
 	sd_event_source_disable_unref(m->check_timer);
 	sd_event_source_disable_unref(m->warn_timer);
-	sd_event_source_disable_unref(m->recheck_timer);
 	sd_event_unref(m->event);
 	if (m->lock_fd >= 0)
 		close(m->lock_fd);

@@ -47,11 +47,9 @@ typedef struct Manager {
 	sd_event *event;
 	sd_event_source *check_timer;
 	sd_event_source *warn_timer; /* armed while a warning runs */
-	/* Armed between the end of PreActionCommand= and the decision on it, which waits for
-	 * logind's answer to a question asked at the end (recheck_asked_at). */
-	sd_event_source *recheck_timer;
-	PendingEvent recheck_event;
-	usec_t recheck_asked_at;
+	/* What the end of PreActionCommand= was (the decision on it waits for logind's answer
+	 * to a question asked at the end). */
+	PendingEvent pre_action_event;
 	VarlinkServer *varlink;
 	int lock_fd;
 	char boot_id[64];
@@ -161,8 +159,13 @@ usec_t manager_ask_inhibitors_before(Manager *m, usec_t when);
 /* That lead: how long before a decision logind is asked, or how long a decision that asks at
  * its own time may wait for the answer. */
 usec_t manager_inhibitor_lead(const Manager *m);
-/* The decision after PreActionCommand= ended (manager-action.c). */
-int manager_on_recheck_timer(sd_event_source *s, uint64_t usec, void *userdata);
+/* For a decision due now that can start or go on with an action (a check, a warning's end):
+ * decide(m) reads only logind's answer to a question asked for it. Asked now while logind
+ * answers quickly, or when nothing was asked ahead (asked_ahead 0), and decide runs when the
+ * answer comes (as late as the lead); else decide runs now on the question asked ahead at
+ * asked_ahead. Inside decide, inhibitor_watch_waited_for() is that question's time. */
+void manager_decide_on_inhibitors(Manager *m, usec_t now, usec_t asked_ahead,
+                                  InhibitorAnswered decide);
 /* Advances the pending action (pending.c decides) and carries out its step. */
 PendingStep manager_pending_feed(Manager *m, PendingEvent event, const Decision *d);
 /* The AWS runtime found a new spot interruption notice. */

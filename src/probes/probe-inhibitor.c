@@ -167,16 +167,22 @@ static void wake_waiter(InhibitorWatch *w, InhibitorWaiter *waiter)
 	w->need_asked_since = 0;
 }
 
-/* Every waiter that was waiting when the answer came (each waits for the call under way,
- * the one answered now); not those that began to wait from a done called here. */
+/* Every waiter this answer is for: its question was sent at or after the waiter began to wait
+ * (not those that began from a done called here). One that began while an older question was
+ * under way waits for the next, asked now. */
 static void wake_waiters(InhibitorWatch *w)
 {
-	bool waiting[ELEMENTSOF(w->waiters)];
+	bool for_me[ELEMENTSOF(w->waiters)];
 	for (size_t i = 0; i < ELEMENTSOF(w->waiters); i++)
-		waiting[i] = w->waiters[i].done != NULL;
+		for_me[i] = w->waiters[i].done && w->waiters[i].asked <= w->answer_asked;
 	for (size_t i = 0; i < ELEMENTSOF(w->waiters); i++)
-		if (waiting[i] && w->waiters[i].done)
+		if (for_me[i] && w->waiters[i].done)
 			wake_waiter(w, &w->waiters[i]);
+	for (size_t i = 0; i < ELEMENTSOF(w->waiters); i++)
+		if (w->waiters[i].done && w->waiters[i].asked > w->answer_asked) {
+			inhibitor_watch_ask(w);
+			break;
+		}
 }
 
 static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -306,8 +312,9 @@ static int on_wait_over(sd_event_source *s, uint64_t usec, void *userdata)
 usec_t inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
                                     InhibitorAnswered done, void *userdata)
 {
-	/* The call under way, if one is, was asked before now; its answer will do. */
-	usec_t asked = w->slot ? w->asked : now_boottime();
+	/* Only the answer to a question sent from now on will do: one under way may have been
+	 * sent long ago (to a slow logind), and read the locks before one taken since. */
+	usec_t asked = now_boottime();
 	InhibitorWaiter *waiter = NULL;
 	for (size_t i = 0; i < ELEMENTSOF(w->waiters) && !waiter; i++)
 		if (!w->waiters[i].done)
@@ -324,7 +331,9 @@ usec_t inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
 		.done = done, .data = userdata, .asked = asked, .until = now + wait
 	};
 	arm_wait(w);
-	inhibitor_watch_ask(w); /* no bus: answered, and done called, before it returns */
+	/* Sent now, or after the one under way is answered; no bus: answered, and done called,
+	 * before it returns. */
+	inhibitor_watch_ask(w);
 	return asked;
 }
 

@@ -72,7 +72,8 @@ bool inhibitor_watch_asking(const InhibitorWatch *w);
  * for longer (true before the first answer while the first call is young). A young call does
  * not make a slow logind quick: the probe's own questions are asked at the check's time. */
 bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now);
-/* Asks now (or joins the call under way) and calls done(userdata) once: when the answer comes,
+/* Asks now (or as soon as the call under way is answered: it may have been sent long before)
+ * and calls done(userdata) once: when the answer comes,
  * at once when there is no bus to ask, or wait after now at the latest (for a check: as long
  * as logind would have been asked ahead of it, so that a quick logind's hiccup makes the check
  * late rather than an error). Within done the probe reads only the answer to that question

@@ -439,6 +439,31 @@ class InhibitorTest(unittest.TestCase):
         self.assertNotRegex(text, r"action poweroff \(dry-run\)")
 
     @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
+    def test_a_lock_taken_in_the_warnings_last_second_cancels_it(self):
+        # A user who sees the warning late takes the lock 0.4 s before it runs out. A quick
+        # logind is asked at the warning's end: the lock counts. (Asked a second ahead, as
+        # the warning's end once was, the answer predated the lock and the machine went.)
+        flag, log = self.start_logind_and_daemon(
+                "", "[Check]\nIntervalSec=10s\nIdleChecks=1\n"
+                "[Action]\nAction=poweroff\nWarnSec=3s\n")
+        deadline = time.time() + TIMEOUT
+        started = None
+        while started is None:
+            self.assertLess(time.time(), deadline, open(log).read())
+            started = next((when for when, msg in log_lines(open(log).read())
+                            if when and "action poweroff in 3s" in msg), None)
+            time.sleep(0.02)
+        end = started.replace(tzinfo=datetime.timezone.utc).timestamp() + 3.0
+        time.sleep(max(0.0, end - 0.4 - time.time()))
+        open(flag, "w").close()  # systemd-inhibit --what=idle, as a user would
+        while not re.search(r"cancelled|action poweroff \(dry-run\)", open(log).read()):
+            self.assertLess(time.time(), deadline, open(log).read())
+            time.sleep(0.05)
+        text = open(log).read()
+        self.assertRegex(text, r"action poweroff cancelled during the warning: .*inhibitor")
+        self.assertNotRegex(text, r"action poweroff \(dry-run\)")
+
+    @unittest.skipUnless(have_fake_logind_parts(), "needs dbus-daemon, python3-dbus, python3-gi")
     def test_a_lock_taken_just_before_a_check_is_in_it(self):
         # A logind that answers quickly is asked at the check's own time, not ahead of it: a
         # lock taken half a second before the check counts in it. (Asked a second ahead, as
