@@ -320,7 +320,7 @@ usec_t inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
 		if (!w->waiters[i].done)
 			waiter = &w->waiters[i];
 	if (!waiter) {
-		/* Not expected (a check and an action's step wait at most); should it happen, the
+		/* Not expected (a check and one step of the action wait at most); should it happen, the
 		 * caller is told at once, and reads no answer to this question: an error. */
 		w->need_asked_since = asked + 1;
 		done(userdata);

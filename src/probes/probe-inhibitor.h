@@ -40,10 +40,11 @@ typedef struct InhibitorWatch {
 	usec_t ask_at[4];  /* CLOCK_BOOTTIME; USEC_INFINITY: free */
 	sd_bus_slot *slot; /* the call under way */
 	usec_t asked;      /* when it was sent */
-	/* inhibitor_watch_ask_and_wait()'s callers (a check, an action's next step), and the
+	/* inhibitor_watch_ask_and_wait()'s callers (a check, and the warning's end, the end of
+	 * PreActionCommand= or the action's next step: two at most, room for more), and the
 	 * timer of their deadlines */
 	sd_event_source *wait_timer;
-	InhibitorWaiter waiters[2];
+	InhibitorWaiter waiters[4];
 	/* The decision under way reads only an answer to a question asked at or after this
 	 * (0: any answer younger than max_age will do, as for a look between checks). */
 	usec_t need_asked_since;
@@ -79,7 +80,7 @@ bool inhibitor_watch_quick(const InhibitorWatch *w, usec_t now);
  * late rather than an error). Within done the probe reads only the answer to that question
  * (inhibitor_watch_need()): when it is later still, the last answer is from before this check,
  * and a lock taken since must not read as none, so the probe is an error. Returns when that
- * question was sent. Two callers may wait at once (a check, an action's next step). */
+ * question was sent. Several callers may wait at once (a check, an action's next step). */
 usec_t inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
                                     InhibitorAnswered done, void *userdata);
 /* The decisions until the next call read only an answer whose question was sent at or after

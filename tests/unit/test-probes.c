@@ -751,8 +751,8 @@ static void note_wake(void *userdata)
 }
 
 /* A check and an action's step wait at once for a logind that never answers: each is woken
- * once, at its own deadline, told which question it waited for; a third finds no room and is
- * told at once, with a question no answer can be to. */
+ * once, at its own deadline, told which question it waited for; one more than there is room
+ * for is told at once, with a question no answer can be to. */
 START_TEST(test_inhibitor_watch_two_waiters_each_their_deadline)
 {
 	char path[700];
@@ -790,10 +790,11 @@ START_TEST(test_inhibitor_watch_two_waiters_each_their_deadline)
 	ck_assert_uint_eq(woken_need[1], asked1);
 	ck_assert_uint_eq(inhibitor_watch_waited_for(&w), 0); /* only inside a done */
 
-	/* Full: two wait, a third is told at once and its probe is an error. */
+	/* Full: as many wait as there is room for; one more is told at once and its probe is
+	 * an error. */
 	waited = 0;
-	inhibitor_watch_ask_and_wait(&w, now_boottime(), USEC_PER_SEC, count_wait, NULL);
-	inhibitor_watch_ask_and_wait(&w, now_boottime(), USEC_PER_SEC, count_wait, NULL);
+	for (size_t i = 0; i < ELEMENTSOF(w.waiters); i++)
+		inhibitor_watch_ask_and_wait(&w, now_boottime(), USEC_PER_SEC, count_wait, NULL);
 	ck_assert_int_eq(waited, 0);
 	w.answered = true; /* an answer to a question before the one under way */
 	w.answered_at = now_boottime();
