@@ -25,11 +25,13 @@
 #define HOLDS_ADMINS_MAX (HOLDS_MAX - 8)
 
 /* Journal records a caller can cause: per uid 10 at once then 2 a second, and 50 at once then
- * 20 a second from all callers together. journald drops a service's lines beyond 10,000 in
- * 30 s (its default), and the check records must never be among them: callers cause at most
- * 650 records in 30 s (and as many notes of how many were left out). A Hold or Release beyond its caller's budget is refused, so every hold that
- * is made or released has its record; refusals and CheckNow records beyond it are counted
- * and the count goes with the caller's next record. */
+ * 20 a second from all callers but root together (users together must not lock root out: it
+ * has only its own budget). journald drops a service's lines beyond 10,000 in 30 s (its
+ * default), and the check records must never be among them: callers cause at most 720
+ * records in 30 s (and as many notes of how many were left out). A Hold or Release beyond
+ * its caller's budget is refused, so every hold that is made or released has its record;
+ * refusals and CheckNow records beyond it are counted and the count goes with the caller's
+ * next record. */
 #define RECORDS_PER_UID_BURST 10
 #define RECORDS_PER_UID_RATE  2
 #define RECORDS_ALL_BURST     50
@@ -66,7 +68,8 @@ static bool record_allowed(uid_t uid)
 	usec_t now = now_boottime();
 	RecordBudget *b = record_budget(uid);
 	if (token_bucket_take(&b->bucket, RECORDS_PER_UID_RATE, RECORDS_PER_UID_BURST, now) > 0 ||
-	    token_bucket_take(&record_budget_all, RECORDS_ALL_RATE, RECORDS_ALL_BURST, now) > 0) {
+	    (uid != 0 &&
+	     token_bucket_take(&record_budget_all, RECORDS_ALL_RATE, RECORDS_ALL_BURST, now) > 0)) {
 		b->suppressed++;
 		return false;
 	}

@@ -4,7 +4,9 @@ prints one JSON object on stdout with what happened.
   slowloris SOCKET N SECONDS   N connections, each sending a message one byte a second
   idle SOCKET N SECONDS        N connections that send nothing
   checknow SOCKET N SECONDS    N connections, each pipelining CheckNow as fast as answered
-  holds SOCKET N DURATION      N holds, one after the other (retrying TooManyRequests)
+  holds SOCKET N DURATION [RETRY]
+                               N holds, one after the other (retrying TooManyRequests after
+                               RETRY seconds, 0.25 by default)
 """
 import json
 import select
@@ -128,7 +130,7 @@ def checknow(path, n, seconds):
     return {"answered": answered[0], "errors": errors[:10]}
 
 
-def holds(path, n, duration):
+def holds(path, n, duration, retry=0.25):
     s = connect(path)
     buf = bytearray()
     results = []
@@ -137,7 +139,7 @@ def holds(path, n, duration):
                               "parameters": {"duration": duration}}).encode() + b"\0")
         m = recv_message(s, buf)
         if m.get("error") == "io.trnidle.TooManyRequests":
-            time.sleep(0.25)
+            time.sleep(retry)
             continue
         results.append(m.get("error") or m["parameters"]["hold"]["id"])
     return {"results": results}
@@ -146,7 +148,7 @@ def holds(path, n, duration):
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     if mode == "holds":
-        out = holds(path, int(sys.argv[3]), sys.argv[4])
+        out = holds(path, int(sys.argv[3]), sys.argv[4], *map(float, sys.argv[5:6]))
     else:
         out = {"slowloris": slowloris, "idle": idle, "checknow": checknow}[mode](
             path, int(sys.argv[3]), float(sys.argv[4]))
