@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from harness import BUS_CONF  # noqa: E402  (the inhibitor tests' bus)
+from harness import start_private_bus  # noqa: E402  (the inhibitor tests' bus)
 
 SYS_PYTHON = "/usr/bin/python3"  # python3-dbus and python3-gi are Debian packages
 
@@ -54,17 +54,9 @@ def start(tmp, procs, delay):
     dbus-daemon or python3-dbus are missing."""
     if not available():
         return None
-    sock = os.path.join(tmp, "bus")
-    with open(os.path.join(tmp, "bus.conf"), "w") as f:
-        f.write(BUS_CONF.format(socket=sock))
-    bus = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address",
-                            f"--config-file={tmp}/bus.conf"], stdout=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-    procs.append(bus)
-    bus.stdout.readline()
+    address = start_private_bus(tmp, procs)
     with open(os.path.join(tmp, "logind.py"), "w") as f:
         f.write(FAKE_LOGIND)
-    address = f"unix:path={sock}"
     logind = subprocess.Popen([SYS_PYTHON, f"{tmp}/logind.py", address, str(delay)],
                               stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     procs.append(logind)

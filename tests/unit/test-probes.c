@@ -644,6 +644,23 @@ static void system_bus_at(const char *name)
 	ck_assert_int_eq(setenv("DBUS_SYSTEM_BUS_ADDRESS", address, 1), 0);
 }
 
+/* A system bus at tmpdir/name that takes connections and never answers (logind stuck,
+ * dbus-daemon overloaded): they wait in the backlog. Returns its listening socket. */
+static int silent_bus(const char *name)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/%s", test_tmpdir, name);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	system_bus_at(name);
+	return fd;
+}
+
 START_TEST(test_inhibitor_watch_without_a_bus_answers_at_once)
 {
 	sd_event *e = NULL;
@@ -680,16 +697,7 @@ END_TEST
  * so that the next checks ask it ahead of time. */
 START_TEST(test_inhibitor_watch_waits_no_longer_than_told)
 {
-	char path[700];
-	snprintf(path, sizeof(path), "%s/bus", test_tmpdir);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	ck_assert_int_ge(fd, 0);
-	ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
-	strcpy(sa.sun_path, path);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(fd, 4), 0); /* connections wait in the backlog, unanswered */
-	system_bus_at("bus");
+	int fd = silent_bus("bus");
 
 	sd_event *e = NULL;
 	SystemBus bus = { 0 };
@@ -755,15 +763,7 @@ static void note_wake(void *userdata)
  * for is told at once, with a question no answer can be to. */
 START_TEST(test_inhibitor_watch_two_waiters_each_their_deadline)
 {
-	char path[700];
-	snprintf(path, sizeof(path), "%s/bus2", test_tmpdir);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	ck_assert_int_ge(fd, 0);
-	strcpy(sa.sun_path, path);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(fd, 4), 0);
-	system_bus_at("bus2");
+	int fd = silent_bus("bus2");
 
 	sd_event *e = NULL;
 	SystemBus bus = { 0 };
