@@ -143,6 +143,8 @@ static void forget_answer(InhibitorWatch *w)
 	w->r = 0;
 }
 
+static void ask(InhibitorWatch *w);
+
 /* Arms the wait timer for the earliest deadline of the waiters left. */
 static void arm_wait(InhibitorWatch *w)
 {
@@ -180,7 +182,7 @@ static void wake_waiters(InhibitorWatch *w)
 			wake_waiter(w, &w->waiters[i]);
 	for (size_t i = 0; i < ELEMENTSOF(w->waiters); i++)
 		if (w->waiters[i].done && w->waiters[i].asked > w->answer_asked) {
-			inhibitor_watch_ask(w);
+			ask(w);
 			break;
 		}
 }
@@ -207,11 +209,12 @@ static int on_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
 	return 0;
 }
 
-usec_t inhibitor_watch_ask(InhibitorWatch *w)
+/* Sends ListInhibitors now, unless a call is under way. */
+static void ask(InhibitorWatch *w)
 {
 	int r;
 	if (w->slot)
-		return w->asked; /* the answer to the call under way will do */
+		return; /* asked again, if a waiter needs it, once it is answered */
 	w->asked = now_boottime();
 	sd_bus *bus = system_bus_get(w->bus, &r);
 	sd_bus_message *m = NULL;
@@ -222,7 +225,7 @@ usec_t inhibitor_watch_ask(InhibitorWatch *w)
 		r = sd_bus_call_async(bus, &w->slot, m, on_answer, w, LOGIND_TIMEOUT_USEC);
 	sd_bus_message_unref(m);
 	if (r >= 0)
-		return w->asked;
+		return;
 	/* No bus to ask: that is the answer, at once. */
 	forget_answer(w);
 	w->answered = true;
@@ -232,7 +235,6 @@ usec_t inhibitor_watch_ask(InhibitorWatch *w)
 	w->answer_asked = w->asked;
 	w->r = r;
 	wake_waiters(w);
-	return w->asked;
 }
 
 static void arm(InhibitorWatch *w)
@@ -252,7 +254,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	for (size_t i = 0; i < ELEMENTSOF(w->ask_at); i++)
 		if (w->ask_at[i] <= now)
 			w->ask_at[i] = USEC_INFINITY;
-	inhibitor_watch_ask(w);
+	ask(w);
 	arm(w);
 	return 0;
 }
@@ -269,11 +271,6 @@ void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when)
 	/* Full: the latest wish makes room (an earlier answer serves it too, a little older). */
 	w->ask_at[latest] = MIN(w->ask_at[latest], when);
 	arm(w);
-}
-
-bool inhibitor_watch_asking(const InhibitorWatch *w)
-{
-	return w->slot != NULL;
 }
 
 void inhibitor_watch_need(InhibitorWatch *w, usec_t asked_since)
@@ -333,7 +330,7 @@ usec_t inhibitor_watch_ask_and_wait(InhibitorWatch *w, usec_t now, usec_t wait,
 	arm_wait(w);
 	/* Sent now, or after the one under way is answered; no bus: answered, and done called,
 	 * before it returns. */
-	inhibitor_watch_ask(w);
+	ask(w);
 	return asked;
 }
 
@@ -352,7 +349,7 @@ int inhibitor_watch_init(InhibitorWatch *w, sd_event *e, SystemBus *bus)
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_enabled(w->wait_timer, SD_EVENT_OFF);
-	inhibitor_watch_ask(w); /* for the first check */
+	ask(w); /* for the first check */
 	return 0;
 }
 
@@ -385,7 +382,7 @@ int inhibitor_watch_probe(InhibitorWatch *w, usec_t now, usec_t max_age, bool *s
 	/* A scheduled check finds an answer asked just before it; any other look asks anew
 	 * for the next one. */
 	if (old > FRESH_USEC)
-		inhibitor_watch_ask(w);
+		ask(w);
 	if (old > max_age) {
 		snprintf(err, errlen, "logind ListInhibitors: no answer for %s",
 		         timespan_format(age, sizeof(age), old));

@@ -62,13 +62,9 @@ typedef struct InhibitorWatch {
 /* Asks at once for the first check. */
 int inhibitor_watch_init(InhibitorWatch *w, sd_event *e, SystemBus *bus);
 void inhibitor_watch_done(InhibitorWatch *w);
-/* Sends ListInhibitors now, unless a call is under way. Returns when the question whose
- * answer comes next was sent (CLOCK_BOOTTIME), for inhibitor_watch_need(). */
-usec_t inhibitor_watch_ask(InhibitorWatch *w);
-/* ... at when (CLOCK_BOOTTIME): a little before a check or a re-check that reads it. */
+/* Sends ListInhibitors at when (CLOCK_BOOTTIME), unless a call is then under way: a little
+ * before a check or a re-check that reads it. */
 void inhibitor_watch_ask_at(InhibitorWatch *w, usec_t when);
-/* Whether a call is under way. */
-bool inhibitor_watch_asking(const InhibitorWatch *w);
 /* Whether logind answered the last call within INHIBITOR_QUICK_USEC and no call is under way
  * for longer (true before the first answer while the first call is young). A young call does
  * not make a slow logind quick: the probe's own questions are asked at the check's time. */
